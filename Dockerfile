@@ -1,0 +1,24 @@
+# Production image: configured only by environment (DATABASE_URL and ADMIN_TOKEN are required).
+FROM python:3.11-slim AS build
+WORKDIR /src
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY pyproject.toml ./
+COPY app ./app
+RUN pip install --no-cache-dir .
+
+FROM python:3.11-slim
+RUN useradd --system --create-home --uid 10001 govinbox
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /srv/govinbox
+COPY alembic.ini ./
+COPY migrations ./migrations
+COPY app ./app
+RUN mkdir var && chown govinbox var
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOST=0.0.0.0 PORT=8000
+USER govinbox
+EXPOSE 8000
+# The same entry point as `make run`: with DATABASE_URL set it migrates (failing fast on a lock),
+# then serves. Set DATABASE_URL and ADMIN_TOKEN (without DATABASE_URL it would start a throwaway
+# embedded database inside the container).
+CMD ["python", "-m", "app.serve"]

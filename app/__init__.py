@@ -1,0 +1,1 @@
+"""govinbox: one inbox for what citizens send government WeChat and Weibo accounts."""

@@ -1,0 +1,108 @@
+import enum
+from datetime import date
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Boolean, Column, Date, Enum, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, Timestamped
+from app.departments.models import Level
+
+if TYPE_CHECKING:
+    from app.departments.models import Department
+    from app.people.models import Person
+
+
+class Platform(enum.StrEnum):
+    wechat = "wechat"
+    weibo = "weibo"
+
+
+class AccountType(enum.StrEnum):
+    """What the platform lets the account do; permissions and repost deadlines depend on it."""
+
+    wechat_subscription = "wechat_subscription"  # 订阅号
+    wechat_service = "wechat_service"  # 服务号
+    weibo = "weibo"
+
+
+account_operator = Table(
+    "account_operator",
+    Base.metadata,
+    Column("account_id", ForeignKey("account.id", ondelete="CASCADE"), primary_key=True),
+    Column("person_id", ForeignKey("person.id", ondelete="RESTRICT"), primary_key=True),
+)
+
+
+class Account(Timestamped, Base):
+    """A government WeChat or Weibo account, filed (备案) and owned by a department."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # the webhook URL segment
+    platform: Mapped[Platform] = mapped_column(Enum(Platform, native_enum=False, length=16))
+    account_type: Mapped[AccountType] = mapped_column(
+        Enum(AccountType, native_enum=False, length=32)
+    )
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)  # 认证
+    display_name: Mapped[str] = mapped_column(String(200))
+    department_id: Mapped[int] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT"), index=True
+    )
+    level: Mapped[Level] = mapped_column(Enum(Level, native_enum=False, length=16))
+    wechat_original_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # gh_…
+    wechat_app_id: Mapped[str | None] = mapped_column(String(64))
+    weibo_uid: Mapped[str | None] = mapped_column(String(32), unique=True)
+    filing_number: Mapped[str | None] = mapped_column(String(100))  # 备案编号
+    filing_date: Mapped[date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    # Platform secrets: written through the admin API, never read back, never logged.
+    wechat_token: Mapped[str | None] = mapped_column(String(64))
+    wechat_encoding_aes_key: Mapped[str | None] = mapped_column(String(43))
+    wechat_previous_encoding_aes_key: Mapped[str | None] = mapped_column(String(43))
+    wechat_app_secret: Mapped[str | None] = mapped_column(String(128))
+    weibo_app_secret: Mapped[str | None] = mapped_column(String(128))
+
+    department: Mapped["Department"] = relationship(lazy="raise")
+    operators: Mapped[list["Person"]] = relationship(
+        secondary=account_operator, lazy="raise", order_by="Person.id"
+    )
+
+    @property
+    def department_code(self) -> str:
+        return self.department.code
+
+    @property
+    def operator_ids(self) -> list[int]:
+        return [person.id for person in self.operators]
+
+    @property
+    def operators_required(self) -> int:
+        """Anhui notice: provincial-department and municipal accounts 2 operators, county 1."""
+        return 1 if self.level is Level.county else 2
+
+    @property
+    def staffing_ok(self) -> bool:
+        return sum(person.active for person in self.operators) >= self.operators_required
+
+    @property
+    def has_wechat_token(self) -> bool:
+        return self.wechat_token is not None
+
+    @property
+    def has_wechat_encoding_aes_key(self) -> bool:
+        return self.wechat_encoding_aes_key is not None
+
+    @property
+    def key_rotation_in_progress(self) -> bool:
+        return self.wechat_previous_encoding_aes_key is not None
+
+    @property
+    def has_wechat_app_secret(self) -> bool:
+        return self.wechat_app_secret is not None
+
+    @property
+    def has_weibo_app_secret(self) -> bool:
+        return self.weibo_app_secret is not None

@@ -1,0 +1,138 @@
+from datetime import date, datetime
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from app.accounts.models import AccountType, Platform
+from app.departments.models import Level
+from app.schemas import Schema
+
+AccountCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$",
+        description="Used in the webhook URL: /webhooks/{platform}/{code}.",
+        examples=["hefei-gov-wechat"],
+    ),
+]
+WeChatOriginalId = Annotated[
+    str, Field(pattern=r"^gh_[A-Za-z0-9]{6,32}$", examples=["gh_10f6c3c3ac5a"])
+]
+WeChatAppId = Annotated[str, Field(pattern=r"^wx[0-9a-zA-Z]{16}$", examples=["wx2c2769f8efd9abc2"])]
+WeiboUid = Annotated[str, Field(pattern=r"^[0-9]{1,20}$", examples=["1902538057"])]
+
+
+def _check_aes_key(value: SecretStr | None) -> SecretStr | None:
+    # 43 characters of [A-Za-z0-9]; a 41-char or '+'/'=' mangled key is a known misconfiguration.
+    if value is not None:
+        secret = value.get_secret_value()
+        if len(secret) != 43 or not secret.isascii() or not secret.isalnum():
+            raise ValueError("EncodingAESKey must be 43 characters of A-Z, a-z and 0-9")
+    return value
+
+
+class AccountSecrets(Schema):
+    """Write-only platform secrets: accepted here, never returned, never logged."""
+
+    wechat_token: SecretStr | None = Field(default=None, description="WeChat Token (3–32 chars).")
+    wechat_encoding_aes_key: SecretStr | None = Field(
+        default=None,
+        description="WeChat EncodingAESKey. Setting a new one keeps the old one as the previous "
+        "key, accepted during the rotation.",
+    )
+    wechat_app_secret: SecretStr | None = None
+    weibo_app_secret: SecretStr | None = None
+
+    _aes = field_validator("wechat_encoding_aes_key")(_check_aes_key)
+
+    @field_validator("wechat_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secret = value.get_secret_value()
+            if not (3 <= len(secret) <= 32) or not secret.isascii() or not secret.isalnum():
+                raise ValueError("WeChat Token must be 3–32 characters of A-Z, a-z and 0-9")
+        return value
+
+
+class AccountCreate(AccountSecrets):
+    code: AccountCode
+    platform: Platform
+    account_type: AccountType
+    verified: bool = Field(default=False, description="认证: verified by the platform.")
+    display_name: str = Field(min_length=1, max_length=200, examples=["合肥发布"])
+    department_code: str = Field(description="The owning department.")
+    level: Level | None = Field(default=None, description="Defaults to the department's level.")
+    wechat_original_id: WeChatOriginalId | None = None
+    wechat_app_id: WeChatAppId | None = None
+    weibo_uid: WeiboUid | None = None
+    filing_number: str | None = Field(default=None, max_length=100, description="备案编号")
+    filing_date: date | None = Field(default=None, description="备案日期")
+    operator_ids: list[int] = Field(default_factory=list, description="People who run it.")
+
+    @model_validator(mode="after")
+    def _platform_fits(self) -> Self:
+        is_weibo = self.platform is Platform.weibo
+        if is_weibo != (self.account_type is AccountType.weibo):
+            raise ValueError(
+                f"account_type {self.account_type} does not fit platform {self.platform}"
+            )
+        wechat_fields = (
+            self.wechat_original_id,
+            self.wechat_app_id,
+            self.wechat_token,
+            self.wechat_encoding_aes_key,
+            self.wechat_app_secret,
+        )
+        if is_weibo and any(v is not None for v in wechat_fields):
+            raise ValueError("a Weibo account takes no WeChat identifiers or secrets")
+        if not is_weibo and (self.weibo_uid is not None or self.weibo_app_secret is not None):
+            raise ValueError("a WeChat account takes no Weibo identifiers or secrets")
+        return self
+
+
+class AccountUpdate(AccountSecrets):
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    account_type: AccountType | None = None
+    verified: bool | None = None
+    department_code: str | None = None
+    wechat_original_id: WeChatOriginalId | None = None
+    wechat_app_id: WeChatAppId | None = None
+    weibo_uid: WeiboUid | None = None
+    filing_number: str | None = Field(default=None, max_length=100)
+    filing_date: date | None = None
+    operator_ids: list[int] | None = None
+    end_key_rotation: bool = Field(
+        default=False, description="Forget the previous EncodingAESKey: the rotation is over."
+    )
+    active: bool | None = None
+
+
+class AccountRead(Schema):
+    code: str
+    platform: Platform
+    account_type: AccountType
+    verified: bool
+    display_name: str
+    department_code: str
+    level: Level
+    wechat_original_id: str | None
+    wechat_app_id: str | None
+    weibo_uid: str | None
+    filing_number: str | None
+    filing_date: date | None
+    active: bool
+    operator_ids: list[int]
+    operators_required: int = Field(
+        description="2 for provincial-department and city accounts, 1 for county."
+    )
+    staffing_ok: bool = Field(description="Enough active operators for the staffing rule.")
+    has_wechat_token: bool
+    has_wechat_encoding_aes_key: bool
+    key_rotation_in_progress: bool = Field(
+        description="A previous EncodingAESKey is still accepted."
+    )
+    has_wechat_app_secret: bool
+    has_weibo_app_secret: bool
+    created_at: datetime
+    updated_at: datetime

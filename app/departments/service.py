@@ -1,0 +1,162 @@
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, joinedload
+
+from app.departments.models import Department, Level
+from app.departments.schemas import DepartmentCreate, DepartmentUpdate
+from app.problems import Conflict, NotFound, Problem
+
+
+class DepartmentNotFound(NotFound):
+    title = "Department not found"
+    slug = "department-not-found"
+    example_detail = "No department with code 'hefei-xyz'."
+
+
+class DepartmentExists(Conflict):
+    title = "Department already exists"
+    slug = "department-exists"
+    example_detail = "A department with code 'hefei-social-security' exists."
+
+
+class OfficeExists(Conflict):
+    title = "Region already has a supervising office"
+    slug = "office-exists"
+    example_detail = "Region 340100 (city) already has a supervising office: hefei-office."
+
+
+class InvalidParent(Problem):
+    status = 422
+    title = "Invalid parent department"
+    slug = "invalid-parent"
+    example_detail = "A department cannot be its own parent."
+
+
+def _region_length(department: type[Department]) -> ColumnElement[int]:
+    return case(
+        (department.level == Level.province, 2), (department.level == Level.city, 4), else_=6
+    )
+
+
+def office_encloses(office: type[Department], department: type[Department]) -> ColumnElement[bool]:
+    """SQL: `office` is a supervising office whose region contains `department` (not itself).
+
+    A region is the division-code prefix of the office's level: province 2 digits, city 4,
+    county 6. An office is supervised by the offices above it, never by itself or its peers.
+    """
+    office_len = _region_length(office)
+    return and_(
+        office.is_supervising_office,
+        office.active,
+        office.id != department.id,
+        func.left(office.region_code, office_len) == func.left(department.region_code, office_len),
+        or_(
+            office_len < _region_length(department),
+            and_(office_len == _region_length(department), ~department.is_supervising_office),
+        ),
+    )
+
+
+def _with_parent() -> Select[Department]:
+    return select(Department).options(joinedload(Department.parent))
+
+
+async def get(session: AsyncSession, *, code: str) -> Department:
+    """One department by code, with its parent loaded."""
+    department = await session.scalar(_with_parent().where(Department.code == code))
+    if department is None:
+        raise DepartmentNotFound(f"No department with code {code!r}.")
+    return department
+
+
+def listing(*, level: Level | None, active: bool | None) -> Select[Department]:
+    """Departments in a stable order, optionally filtered."""
+    statement = _with_parent().order_by(Department.region_code, Department.code)
+    if level is not None:
+        statement = statement.where(Department.level == level)
+    if active is not None:
+        statement = statement.where(Department.active == active)
+    return statement
+
+
+async def _check_office_free(session: AsyncSession, department: Department) -> None:
+    existing = await session.scalar(
+        select(Department.code).where(
+            Department.is_supervising_office,
+            Department.level == department.level,
+            Department.region_code == department.region_code,
+            Department.id != department.id,
+        )
+    )
+    if existing is not None:
+        raise OfficeExists(
+            f"Region {department.region_code} ({department.level}) already has a supervising "
+            f"office: {existing}."
+        )
+
+
+async def _resolve_parent(
+    session: AsyncSession, department: Department, parent_code: str
+) -> Department:
+    if parent_code == department.code:
+        raise InvalidParent("A department cannot be its own parent.")
+    parent = await get(session, code=parent_code)
+    # Walk up: a parent chain must never loop back to the department.
+    ancestor: Department | None = parent
+    while ancestor is not None and ancestor.parent_id is not None:
+        if ancestor.parent_id == department.id:
+            raise InvalidParent(f"{parent_code} is below {department.code}; that makes a loop.")
+        ancestor = await session.get(Department, ancestor.parent_id)
+    return parent
+
+
+async def create(session: AsyncSession, *, data: DepartmentCreate) -> Department:
+    """Register a department (or a supervising office)."""
+    if await session.scalar(select(Department.id).where(Department.code == data.code)):
+        raise DepartmentExists(f"A department with code {data.code!r} exists.")
+    department = Department(
+        code=data.code,
+        name=data.name,
+        level=data.level,
+        region_code=data.region_code,
+        duties=data.duties,
+        is_supervising_office=data.is_supervising_office,
+        active=True,
+    )
+    if data.is_supervising_office:
+        await _check_office_free(session, department)
+    department.parent = (
+        await _resolve_parent(session, department, data.parent_code) if data.parent_code else None
+    )
+    session.add(department)
+    await session.flush()
+    return department
+
+
+async def update(session: AsyncSession, department: Department, *, data: DepartmentUpdate) -> None:
+    """Change a department's name, duties, parent, office role or active flag."""
+    changes = data.model_dump(exclude_unset=True)
+    if "parent_code" in changes:
+        code = changes.pop("parent_code")
+        department.parent = await _resolve_parent(session, department, code) if code else None
+    for field, value in changes.items():
+        if value is None:
+            continue
+        setattr(department, field, value)
+    if department.is_supervising_office:
+        await _check_office_free(session, department)
+    await session.flush()
+
+
+async def enclosing_offices(session: AsyncSession, department: Department) -> list[Department]:
+    """Every supervising office above `department`, nearest first."""
+    office = aliased(Department)
+    target = aliased(Department)
+    statement = (
+        select(office)
+        .join(target, target.id == department.id)
+        .where(office_encloses(office, target))
+        .options(joinedload(office.parent))
+        .order_by(_region_length(office).desc())
+    )
+    return list(await session.scalars(statement))

@@ -1,0 +1,165 @@
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.accounts.models import Platform
+from app.db import Base, Timestamped
+
+if TYPE_CHECKING:
+    from app.accounts.models import Account
+
+
+class Channel(enum.StrEnum):
+    private_message = "private_message"
+    comment = "comment"
+
+
+class InquiryKind(enum.StrEnum):
+    consultation = "consultation"  # 咨询
+    help = "help"  # 求助
+    complaint = "complaint"  # 投诉/申诉
+    report = "report"  # 举报
+    suggestion = "suggestion"  # 建议
+    other = "other"
+
+
+class InquiryStatus(enum.StrEnum):
+    new = "new"
+    assigned = "assigned"
+    replied = "replied"  # a person's answer reached the citizen; an acknowledgement is not one
+    closed = "closed"
+    referred = "referred"  # ended with a referral: out of scope, told where it is handled
+    invalid = "invalid"  # 无效件, always with a reason
+
+
+# The one place that says how an inquiry may move. README "Status" shows the same table.
+TRANSITIONS: dict[InquiryStatus, frozenset[InquiryStatus]] = {
+    InquiryStatus.new: frozenset(
+        {InquiryStatus.assigned, InquiryStatus.referred, InquiryStatus.invalid}
+    ),
+    InquiryStatus.assigned: frozenset(
+        {InquiryStatus.replied, InquiryStatus.referred, InquiryStatus.invalid}
+    ),
+    InquiryStatus.replied: frozenset({InquiryStatus.closed}),
+    InquiryStatus.closed: frozenset(),
+    InquiryStatus.referred: frozenset(),
+    InquiryStatus.invalid: frozenset(),
+}
+
+OPEN_STATUSES = (InquiryStatus.new, InquiryStatus.assigned)
+
+
+class EventAction(enum.StrEnum):
+    created = "created"
+    status_changed = "status_changed"
+
+
+class Inquiry(Timestamped, Base):
+    """What one citizen asks on one account, to be answered."""
+
+    __tablename__ = "inquiry"
+    __table_args__ = (
+        # A department's open inquiries by due date: the polling clients' main query.
+        Index(
+            "ix_inquiry_department_open_due",
+            "department_id",
+            "reply_due_at",
+            postgresql_where=text("status IN ('new', 'assigned')"),
+        ),
+        Index("ix_inquiry_account_citizen", "account_id", "citizen_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reference: Mapped[str] = mapped_column(
+        String(20), unique=True
+    )  # public, e.g. WX20261124-000123
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="RESTRICT"))
+    platform: Mapped[Platform] = mapped_column(Enum(Platform, native_enum=False, length=16))
+    channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
+    # The sender's platform id (WeChat OpenID, Weibo uid): opaque, never shown to departments.
+    citizen_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[InquiryKind] = mapped_column(
+        Enum(InquiryKind, native_enum=False, length=16), default=InquiryKind.other
+    )
+    status: Mapped[InquiryStatus] = mapped_column(
+        Enum(InquiryStatus, native_enum=False, length=16), default=InquiryStatus.new
+    )
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT")
+    )
+    reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    account: Mapped["Account"] = relationship(lazy="raise")
+    messages: Mapped[list["InquiryMessage"]] = relationship(
+        lazy="raise", order_by="InquiryMessage.seq", back_populates="inquiry"
+    )
+
+    @property
+    def account_code(self) -> str:
+        return self.account.code
+
+
+class InquiryMessage(Base):
+    """One message of the citizen's conversation, in the order it arrived."""
+
+    __tablename__ = "inquiry_message"
+    __table_args__ = (UniqueConstraint("inquiry_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    platform_msg_id: Mapped[str | None] = mapped_column(String(64))
+    msg_type: Mapped[str] = mapped_column(String(32), default="text")
+    content: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    inquiry: Mapped[Inquiry] = relationship(lazy="raise", back_populates="messages")
+
+
+class InquiryEvent(Base):
+    """Append-only audit trail: who changed what on an inquiry, when and why."""
+
+    __tablename__ = "inquiry_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(
+        ForeignKey("inquiry.id", ondelete="RESTRICT"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(200))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))
+    action: Mapped[EventAction] = mapped_column(Enum(EventAction, native_enum=False, length=32))
+    from_status: Mapped[InquiryStatus | None] = mapped_column(
+        Enum(InquiryStatus, native_enum=False, length=16)
+    )
+    to_status: Mapped[InquiryStatus | None] = mapped_column(
+        Enum(InquiryStatus, native_enum=False, length=16)
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class ReferenceCounter(Base):
+    """Per prefix and day, the last public reference number handed out."""
+
+    __tablename__ = "reference_counter"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)  # e.g. WX20261124
+    last_value: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,72 @@
+"""The application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app import problems
+from app.accounts.router import router as accounts_router
+from app.api_keys.router import router as api_keys_router
+from app.db import sessionmaker
+from app.departments.router import router as departments_router
+from app.health import router as health_router
+from app.inquiries.router import router as inquiries_router
+from app.observability import RequestLog, configure_logging
+from app.people.router import router as people_router
+from app.schemas import ProblemDetails
+from app.settings import settings
+
+DESCRIPTION = """
+One inbox for what citizens send government WeChat Official Accounts and Weibo accounts.
+
+* **Admin API** (`/api/v1/admin/…`, bearer admin token): departments, people, accounts, API keys.
+* **Department API** (`/api/v1/inquiries/…`, bearer department API key): a department's inquiries.
+* **Webhooks** (`/webhooks/…`): the platforms' callbacks, answered in their own conventions.
+
+Errors are RFC 9457 `application/problem+json` documents; `type` is a stable identifier.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    if sessionmaker.cache_info().currsize:
+        await sessionmaker().kw["bind"].dispose()
+
+
+def create_app() -> FastAPI:
+    configure_logging(settings().log_level)
+    app = FastAPI(
+        title="govinbox",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for router in (
+        health_router,
+        departments_router,
+        people_router,
+        accounts_router,
+        api_keys_router,
+        inquiries_router,
+    ):
+        app.include_router(router)
+    app.add_middleware(RequestLog)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                ProblemDetails.model_json_schema()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented customisation hook
+    return app

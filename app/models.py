@@ -1,0 +1,36 @@
+"""Every model, imported once: the single import for Alembic and the tests."""
+
+from app.accounts.models import Account, AccountType, Platform, account_operator
+from app.api_keys.models import ApiKey
+from app.db import Base
+from app.departments.models import Department, Level
+from app.inquiries.models import (
+    Channel,
+    Inquiry,
+    InquiryEvent,
+    InquiryKind,
+    InquiryMessage,
+    InquiryStatus,
+    ReferenceCounter,
+)
+from app.people.models import Person, Role
+
+__all__ = [
+    "Account",
+    "AccountType",
+    "ApiKey",
+    "Base",
+    "Channel",
+    "Department",
+    "Inquiry",
+    "InquiryEvent",
+    "InquiryKind",
+    "InquiryMessage",
+    "InquiryStatus",
+    "Level",
+    "Person",
+    "Platform",
+    "ReferenceCounter",
+    "Role",
+    "account_operator",
+]

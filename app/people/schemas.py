@@ -1,0 +1,30 @@
+from datetime import datetime
+
+from pydantic import Field
+
+from app.people.models import Role
+from app.schemas import Schema
+
+
+class PersonCreate(Schema):
+    name: str = Field(min_length=1, max_length=100, examples=["王芳"])
+    contact: str = Field(default="", max_length=200, examples=["0551-12345678"])
+    roles: list[Role] = Field(default_factory=list, examples=[["operator", "responder"]])
+
+
+class PersonUpdate(Schema):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    contact: str | None = Field(default=None, max_length=200)
+    roles: list[Role] | None = None
+    active: bool | None = None
+
+
+class PersonRead(Schema):
+    id: int
+    department_code: str
+    name: str
+    contact: str
+    roles: list[Role]
+    active: bool
+    created_at: datetime
+    updated_at: datetime

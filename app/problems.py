@@ -1,0 +1,189 @@
+"""Errors as exceptions that carry a status; one place writes RFC 9457 problem+json."""
+
+import logging
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("govinbox.problems")
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """Base of every error the API reports; subclasses set status, title and a stable slug."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    slug: ClassVar[str] = "bad-request"
+    example_detail: ClassVar[str] = ""
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+    @classmethod
+    def type_uri(cls) -> str:
+        return f"/problems/{cls.slug}"
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        return problem_body(
+            status=self.status,
+            title=self.title,
+            detail=self.detail,
+            type_=self.type_uri(),
+            instance=instance,
+            **self.extensions,
+        )
+
+
+class NotFound(Problem):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(Problem):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class Unauthorized(Problem):
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+    example_detail = "A valid bearer token is required."
+
+
+class ServiceUnavailable(Problem):
+    status = 503
+    title = "Service unavailable"
+    slug = "service-unavailable"
+
+
+def problem_body(
+    *,
+    status: int,
+    title: str,
+    detail: str,
+    type_: str = "about:blank",
+    instance: str | None = None,
+    **extensions: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return body
+
+
+def problem_response(
+    body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        dict(body), status_code=int(body["status"]), media_type=MEDIA_TYPE, headers=headers
+    )
+
+
+def doc(*problems: type[Problem]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the problems a route can raise, with an example of each."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for problem in problems:
+        example = problem_body(
+            status=problem.status,
+            title=problem.title,
+            detail=problem.example_detail or problem.title,
+            type_=problem.type_uri(),
+        )
+        entry = responses.setdefault(
+            problem.status,
+            {
+                "description": HTTPStatus(problem.status).phrase,
+                "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            },
+        )
+        entry["content"][MEDIA_TYPE].setdefault("examples", {})[problem.slug] = {"value": example}
+    return responses
+
+
+def _validation_errors(errors: Iterable[Any]) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in errors
+    ]
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.body(request.url.path), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc.errors())
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"])
+        return problem_response(
+            problem_body(
+                status=422,
+                title="Validation failed",
+                detail=f"{where}: {first['msg']}" if where else str(first["msg"]),
+                type_="/problems/validation-failed",
+                instance=request.url.path,
+                errors=errors,
+            )
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        phrase = HTTPStatus(exc.status_code).phrase
+        return problem_response(
+            problem_body(
+                status=exc.status_code,
+                title=phrase,
+                detail=str(exc.detail) if exc.detail else phrase,
+                instance=request.url.path,
+            ),
+            exc.headers,
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Services check what they can first; this catches the race where two requests both pass
+        # the check and the database constraint decides.
+        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+        logger.info("integrity conflict", extra={"constraint": constraint})
+        return problem_response(
+            Conflict(
+                "The change conflicts with data stored meanwhile; read it again and retry.",
+                constraint=constraint,
+            ).body(request.url.path)
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated or _is_connection_error(exc):
+            logger.error("database unreachable", extra={"error": type(exc.orig).__name__})
+            return problem_response(
+                ServiceUnavailable("The database is unreachable; retry shortly.").body(
+                    request.url.path
+                ),
+                {"Retry-After": "5"},
+            )
+        raise exc
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    return isinstance(exc.orig, psycopg.OperationalError)

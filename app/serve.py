@@ -1,0 +1,57 @@
+"""`make run`: database (embedded unless DATABASE_URL is set), migrations, admin token, server."""
+
+import os
+import secrets
+import sys
+
+import uvicorn
+
+from app import embedded
+from app.db import migrate
+from app.settings import settings
+
+
+def _database_url() -> tuple[str, str]:
+    configured = settings().database_url
+    if configured is not None:
+        return configured, "DATABASE_URL"
+    server = embedded.start(settings().data_dir / "pgdata")
+    url = embedded.ensure_database(server, "govinbox")
+    return url, f"embedded PostgreSQL in {settings().data_dir / 'pgdata'}"
+
+
+def _admin_token() -> str:
+    if settings().admin_token is not None:
+        return "from ADMIN_TOKEN (use it as: Authorization: Bearer $ADMIN_TOKEN)"
+    path = settings().data_dir / "admin-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+    os.environ["ADMIN_TOKEN"] = path.read_text().strip()
+    return (
+        f"generated and kept in {path}; try:\n"
+        f'  curl -H "Authorization: Bearer $(cat {path})" '
+        f"http://{settings().host}:{settings().port}/api/v1/admin/departments"
+    )
+
+
+def main() -> None:
+    url, source = _database_url()
+    os.environ["DATABASE_URL"] = url
+    token_source = _admin_token()
+    settings.cache_clear()
+    migrate(url)
+    host, port = settings().host, settings().port
+    print(
+        f"govinbox listening on http://{host}:{port} (API docs: http://{host}:{port}/docs)\n"
+        f"database: {source}\n"
+        f"admin token: {token_source}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_config=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Configuration, environment first. Every setting is documented in the README table."""
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Values people paste from examples; a bootstrap admin token must never be one of them.
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "changethis", "secret", "admin", "token", "password"}
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL (postgresql+psycopg://…). Unset: embedded PostgreSQL.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bootstrap admin bearer token for /api/v1/admin/."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `make run` binds to.")
+    port: int = Field(default=8000, description="Port `make run` binds to.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / "var",
+        description="Local state for development: embedded database, generated admin token.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_psycopg_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.startswith(("postgres://", "postgresql://")):
+            # One driver everywhere: psycopg 3 (see README, Design).
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not value.startswith("postgresql+psycopg://"):
+            raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://…)")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 24:
+            raise ValueError("ADMIN_TOKEN must be a random value of at least 24 characters")
+        return value
+
+
+@cache
+def settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

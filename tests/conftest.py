@@ -1,0 +1,116 @@
+"""Real PostgreSQL for every test: DATABASE_URL's server, or the embedded one.
+
+Each run (each xdist worker) migrates its own template database and clones the test database from
+it; every test runs inside a transaction that is rolled back. Tests marked `committing` get their
+own clone, so they can commit and open several connections.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+os.environ["ADMIN_TOKEN"] = "test-admin-token-0123456789abcdef"
+os.environ.setdefault("LOG_LEVEL", "INFO")
+
+from app import db, embedded
+from app.main import create_app
+from app.settings import PROJECT_ROOT, settings
+
+ADMIN_TOKEN = os.environ["ADMIN_TOKEN"]
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """A URL on the test server, to its maintenance database."""
+    configured = settings().database_url
+    if configured is not None:
+        return configured
+    return embedded.start(PROJECT_ROOT / "var" / "pgdata-test")
+
+
+@pytest.fixture(scope="session")
+def template_database(server_url: str) -> Iterator[str]:
+    """A freshly migrated database, used only as the template of the databases tests use."""
+    name = f"govinbox_tpl_{uuid.uuid4().hex[:12]}"
+    url = embedded.create_database(server_url, name)
+    try:
+        db.migrate(url)
+        yield name
+    finally:
+        embedded.drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str, template_database: str) -> Iterator[str]:
+    name = f"govinbox_test_{uuid.uuid4().hex[:12]}"
+    url = embedded.create_database(server_url, name, template=template_database)
+    yield url
+    embedded.drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def maker(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions bound to one connection whose transaction is rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        yield async_sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        await transaction.rollback()
+
+
+@pytest.fixture
+async def session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for arranging data and checking results, inside the test's transaction."""
+    async with maker() as session:
+        yield session
+
+
+@pytest.fixture
+async def committing_maker(
+    server_url: str, template_database: str
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A database of the test's own, cloned from the template: commits and races are real."""
+    name = f"govinbox_commit_{uuid.uuid4().hex[:12]}"
+    url = embedded.create_database(server_url, name, template=template_database)
+    engine = create_async_engine(url, pool_size=8)
+    yield async_sessionmaker(engine, expire_on_commit=False)
+    await engine.dispose()
+    await asyncio.to_thread(embedded.drop_database, server_url, name)
+
+
+def _client(maker: async_sessionmaker[AsyncSession]) -> httpx.AsyncClient:
+    app = create_app()
+    app.dependency_overrides[db.sessionmaker] = lambda: maker
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture
+async def client(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(maker) as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The test client, carrying the admin token."""
+    client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    return client

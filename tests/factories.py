@@ -1,0 +1,88 @@
+"""Small builders that go through our own services, so test data obeys the same rules."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts import service as accounts
+from app.accounts.models import Account
+from app.accounts.schemas import AccountCreate
+from app.api_keys import service as api_keys
+from app.api_keys.schemas import ApiKeyCreate
+from app.departments import service as departments
+from app.departments.models import Department
+from app.departments.schemas import DepartmentCreate
+from app.inquiries import service as inquiries
+from app.inquiries.models import Channel, Inquiry, InquiryStatus
+from app.people import service as people
+from app.people.models import Person
+from app.people.schemas import PersonCreate
+
+
+async def department(session: AsyncSession, code: str, **fields: Any) -> Department:
+    data: dict[str, Any] = {
+        "name": f"部门 {code}",
+        "level": "city",
+        "region_code": "340100",
+        "duties": "",
+    }
+    data.update(fields)
+    return await departments.create(session, data=DepartmentCreate(code=code, **data))
+
+
+async def person(
+    session: AsyncSession, department: Department, name: str = "王芳", **fields: Any
+) -> Person:
+    return await people.create(session, department, data=PersonCreate(name=name, **fields))
+
+
+async def account(
+    session: AsyncSession, owner: Department, code: str = "hefei-wechat", **fields: Any
+) -> Account:
+    data: dict[str, Any] = {
+        "platform": "wechat",
+        "account_type": "wechat_service",
+        "display_name": "合肥发布",
+        "department_code": owner.code,
+        "wechat_original_id": "gh_10f6c3c3ac5a",
+        "wechat_app_id": "wx2c2769f8efd9abc2",
+        "wechat_token": "spamtest",
+        "wechat_encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    }
+    data.update(fields)
+    return await accounts.create(session, data=AccountCreate(code=code, **data))
+
+
+async def api_key(
+    session: AsyncSession, department: Department, holder: Person | None = None
+) -> str:
+    data = ApiKeyCreate(person_id=holder.id) if holder else ApiKeyCreate(client_name="test-client")
+    _, key = await api_keys.issue(session, department, data=data)
+    return key
+
+
+async def inquiry(
+    session: AsyncSession,
+    account: Account,
+    *,
+    citizen_id: str = "oyORnuP8q7ou2gfYjqLzSIWZf0rs",
+    content: str = "社保断缴了怎么补缴？",
+    received_at: datetime | None = None,
+    department: Department | None = None,
+) -> Inquiry:
+    opened = await inquiries.open_inquiry(
+        session,
+        account=account,
+        channel=Channel.private_message,
+        citizen_id=citizen_id,
+        received_at=received_at or datetime(2026, 11, 24, 2, 0, tzinfo=UTC),
+        content=content,
+    )
+    if department is not None:
+        opened.department_id = department.id
+        inquiries.transition(
+            session, opened, InquiryStatus.assigned, actor="test", reason="assigned in test"
+        )
+    await session.flush()
+    return opened

@@ -1,0 +1,170 @@
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import Account
+from app.departments.models import Department
+from app.inquiries import service
+from app.inquiries.models import TRANSITIONS, InquiryStatus
+from tests import factories
+
+CITIZEN = "oyORnuP8q7ou2gfYjqLzSIWZf0rs"
+
+
+@pytest.fixture
+async def department(session: AsyncSession) -> Department:
+    return await factories.department(session, "hefei-hrss")
+
+
+@pytest.fixture
+async def account(session: AsyncSession, department: Department) -> Account:
+    return await factories.account(session, department)
+
+
+@pytest.fixture
+async def headers(session: AsyncSession, department: Department) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await factories.api_key(session, department)}"}
+
+
+async def test_reference_numbers_count_per_china_day(
+    session: AsyncSession, account: Account
+) -> None:
+    # 2026-11-24 23:30 UTC is already 25 November in Beijing.
+    late = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)
+    first = await factories.inquiry(
+        session, account, received_at=datetime(2026, 11, 24, 1, tzinfo=UTC)
+    )
+    second = await factories.inquiry(
+        session, account, citizen_id="o2", received_at=datetime(2026, 11, 24, 2, tzinfo=UTC)
+    )
+    next_day = await factories.inquiry(session, account, citizen_id="o3", received_at=late)
+    assert [first.reference, second.reference, next_day.reference] == [
+        "WX20261124-000001",
+        "WX20261124-000002",
+        "WX20261125-000001",
+    ]
+
+
+async def test_department_reads_its_own_without_the_citizen_id(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    account: Account,
+    department: Department,
+    headers: dict[str, str],
+) -> None:
+    inquiry = await factories.inquiry(
+        session, account, department=department, content="怎么补缴社保？"
+    )
+    response = await client.get(f"/api/v1/inquiries/{inquiry.reference}", headers=headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["account_code"], body["kind"]) == (
+        "assigned",
+        "hefei-wechat",
+        "other",
+    )
+    assert [m["content"] for m in body["messages"]] == ["怎么补缴社保？"]
+    assert CITIZEN not in response.text
+
+
+async def test_another_departments_inquiry_is_not_found(
+    client: httpx.AsyncClient, session: AsyncSession, account: Account, headers: dict[str, str]
+) -> None:
+    other = await factories.department(session, "hefei-transport")
+    theirs = await factories.inquiry(session, account, department=other)
+    unassigned = await factories.inquiry(session, account, citizen_id="o2")
+    for reference in (theirs.reference, unassigned.reference, "WX20991231-999999"):
+        response = await client.get(f"/api/v1/inquiries/{reference}", headers=headers)
+        assert response.status_code == 404
+        assert response.json()["detail"] == f"No inquiry {reference} for this department."
+        assert (
+            await client.post(
+                f"/api/v1/inquiries/{reference}/invalid",
+                json={"reason": "垃圾信息"},
+                headers=headers,
+            )
+        ).status_code == 404
+
+
+async def test_forbidden_transition_says_what_is_allowed(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    account: Account,
+    department: Department,
+    headers: dict[str, str],
+) -> None:
+    inquiry = await factories.inquiry(session, account, department=department)
+    response = await client.post(
+        f"/api/v1/inquiries/{inquiry.reference}/close", json={"reason": "已处理"}, headers=headers
+    )
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "/problems/transition-not-allowed"
+    assert body["current_status"] == "assigned"
+    assert body["allowed"] == ["invalid", "referred", "replied"]
+    assert "cannot become closed" in body["detail"]
+
+
+async def test_invalid_needs_a_reason_and_is_audited(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    account: Account,
+    department: Department,
+    headers: dict[str, str],
+) -> None:
+    inquiry = await factories.inquiry(session, account, department=department)
+    missing = await client.post(
+        f"/api/v1/inquiries/{inquiry.reference}/invalid", json={}, headers=headers
+    )
+    assert missing.status_code == 422
+    done = await client.post(
+        f"/api/v1/inquiries/{inquiry.reference}/invalid",
+        json={"reason": "广告骚扰"},
+        headers=headers,
+    )
+    assert done.json()["status"] == "invalid"
+    events = (
+        await client.get(f"/api/v1/inquiries/{inquiry.reference}/events", headers=headers)
+    ).json()
+    assert [(e["action"], e["from_status"], e["to_status"]) for e in events] == [
+        ("created", None, "new"),
+        ("status_changed", "new", "assigned"),
+        ("status_changed", "assigned", "invalid"),
+    ]
+    assert events[-1]["reason"] == "广告骚扰"
+    assert events[-1]["actor"] == "client:test-client (hefei-hrss)"
+    again = await client.post(
+        f"/api/v1/inquiries/{inquiry.reference}/invalid", json={"reason": "再来"}, headers=headers
+    )
+    assert again.status_code == 409
+    assert again.json()["allowed"] == []
+
+
+async def test_reply_then_close(
+    session: AsyncSession, account: Account, department: Department
+) -> None:
+    inquiry = await factories.inquiry(session, account, department=department)
+    service.transition(session, inquiry, InquiryStatus.replied, actor="test", reason="答复已送达")
+    service.transition(session, inquiry, InquiryStatus.closed, actor="test", reason="办结")
+    assert inquiry.status is InquiryStatus.closed
+
+
+@pytest.mark.parametrize("current", list(InquiryStatus))
+def test_transition_table_is_enforced(current: InquiryStatus) -> None:
+    for target in InquiryStatus:
+        if target in TRANSITIONS[current]:
+            service.check_transition(current, target)
+        else:
+            with pytest.raises(service.TransitionNotAllowed):
+                service.check_transition(current, target)
+
+
+def test_ended_statuses_allow_nothing() -> None:
+    assert {s for s, allowed in TRANSITIONS.items() if not allowed} == {
+        InquiryStatus.closed,
+        InquiryStatus.referred,
+        InquiryStatus.invalid,
+    }
