@@ -18,6 +18,7 @@ from app.observability import RequestLog, configure_logging
 from app.people.router import router as people_router
 from app.schemas import ProblemDetails
 from app.settings import settings
+from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 One inbox for what citizens send government WeChat Official Accounts and Weibo accounts.
@@ -53,6 +54,7 @@ def create_app() -> FastAPI:
         accounts_router,
         api_keys_router,
         inquiries_router,
+        webhooks_router,
     ):
         app.include_router(router)
     app.add_middleware(RequestLog)

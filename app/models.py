@@ -1,6 +1,6 @@
 """Every model, imported once: the single import for Alembic and the tests."""
 
-from app.accounts.models import Account, AccountType, Platform, account_operator
+from app.accounts.models import Account, AccountType, Follower, Platform, account_operator
 from app.api_keys.models import ApiKey
 from app.db import Base
 from app.departments.models import Department, Level
@@ -14,6 +14,7 @@ from app.inquiries.models import (
     ReferenceCounter,
 )
 from app.people.models import Person, Role
+from app.webhooks.models import InboxEvent
 
 __all__ = [
     "Account",
@@ -22,6 +23,8 @@ __all__ = [
     "Base",
     "Channel",
     "Department",
+    "Follower",
+    "InboxEvent",
     "Inquiry",
     "InquiryEvent",
     "InquiryKind",

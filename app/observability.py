@@ -64,6 +64,8 @@ def configure_logging(level: str) -> None:
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every pg_ctl call
+    # httpx logs every URL at INFO; platform APIs carry access tokens in query strings.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvicorn's own access log would repeat our request line without the request id.
     logging.getLogger("uvicorn.access").disabled = True
 

@@ -1,12 +1,15 @@
-"""`make run`: database (embedded unless DATABASE_URL is set), migrations, admin token, server."""
+"""`make run`: database (embedded unless DATABASE_URL is set), migrations, admin token, then the
+API and the job worker in one process. Production runs them apart (README, Production)."""
 
+import asyncio
+import contextlib
 import os
 import secrets
 import sys
 
 import uvicorn
 
-from app import embedded
+from app import embedded, worker
 from app.db import migrate
 from app.settings import settings
 
@@ -44,13 +47,27 @@ def main() -> None:
     migrate(url)
     host, port = settings().host, settings().port
     print(
+        "job worker: running beside the API (queues: " + ", ".join(worker.QUEUES) + ")\n"
         f"govinbox listening on http://{host}:{port} (API docs: http://{host}:{port}/docs)\n"
         f"database: {source}\n"
         f"admin token: {token_source}",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_config=None)
+    asyncio.run(_serve(url, host, port))
+
+
+async def _serve(url: str, host: str, port: int) -> None:
+    config = uvicorn.Config(
+        "app.main:create_app", factory=True, host=host, port=port, log_config=None
+    )
+    jobs = asyncio.create_task(worker.run(url, install_signal_handlers=False))
+    try:
+        await uvicorn.Server(config).serve()  # returns on Ctrl-C / SIGTERM
+    finally:
+        jobs.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await jobs
 
 
 if __name__ == "__main__":

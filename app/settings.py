@@ -28,6 +28,50 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `make run` binds to.")
     port: int = Field(default=8000, description="Port `make run` binds to.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    webhook_max_body_bytes: int = Field(
+        default=65_536, ge=1024, description="Largest webhook body accepted; larger is a 413."
+    )
+    webhook_timestamp_tolerance_seconds: int = Field(
+        default=300,
+        ge=10,
+        description="A webhook whose signed timestamp is further from now than this is a 403.",
+    )
+    conversation_window_days: int = Field(
+        default=7,
+        ge=1,
+        description="A private message joins the citizen's open inquiry if its last message is "
+        "younger than this; otherwise it opens a new, linked inquiry.",
+    )
+    urgent_keywords: list[str] = Field(
+        default=[
+            "着火",
+            "失火",
+            "火灾",
+            "起火",
+            "冒烟",
+            "冒大烟",
+            "爆炸",
+            "车祸",
+            "撞车",
+            "交通事故",
+            "受伤",
+            "流血",
+            "昏迷",
+            "晕倒",
+            "溺水",
+            "救命",
+            "抢劫",
+            "杀人",
+            "持刀",
+            "绑架",
+            "煤气泄漏",
+            "燃气泄漏",
+            "触电",
+            "坍塌",
+            "被困",
+        ],
+        description="Life-and-safety words that flag an inquiry urgent (JSON list in the env).",
+    )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "var",
         description="Local state for development: embedded database, generated admin token.",

@@ -9,6 +9,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -23,7 +24,9 @@ from sqlalchemy.pool import NullPool
 os.environ["ADMIN_TOKEN"] = "test-admin-token-0123456789abcdef"
 os.environ.setdefault("LOG_LEVEL", "INFO")
 
+# The environment above must be set before the app's settings are first read.
 from app import db, embedded
+from app.clock import utcnow
 from app.main import create_app
 from app.settings import PROJECT_ROOT, settings
 
@@ -97,15 +100,34 @@ async def committing_maker(
     await asyncio.to_thread(embedded.drop_database, server_url, name)
 
 
-def _client(maker: async_sessionmaker[AsyncSession]) -> httpx.AsyncClient:
+class Clock:
+    """The app's notion of now, set by the test (Tuesday 2026-11-24 10:00 in Beijing)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_client(maker: async_sessionmaker[AsyncSession], clock: Clock) -> httpx.AsyncClient:
     app = create_app()
     app.dependency_overrides[db.sessionmaker] = lambda: maker
+    app.dependency_overrides[utcnow] = lambda: clock.now
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
 @pytest.fixture
-async def client(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(maker) as client:
+async def client(
+    maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(maker, clock) as client:
         yield client
 
 

@@ -1,6 +1,7 @@
 """Small builders that go through our own services, so test data obeys the same rules."""
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from app.inquiries.models import Channel, Inquiry, InquiryStatus
 from app.people import service as people
 from app.people.models import Person
 from app.people.schemas import PersonCreate
+from app.webhooks import service as intake
 
 
 async def department(session: AsyncSession, code: str, **fields: Any) -> Department:
@@ -70,15 +72,27 @@ async def inquiry(
     content: str = "社保断缴了怎么补缴？",
     received_at: datetime | None = None,
     department: Department | None = None,
+    channel: Channel = Channel.private_message,
 ) -> Inquiry:
-    opened = await inquiries.open_inquiry(
+    """An inquiry opened the way webhooks open them, optionally already assigned."""
+    now = received_at or datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    stored = await intake.store(
         session,
-        account=account,
-        channel=Channel.private_message,
-        citizen_id=citizen_id,
-        received_at=received_at or datetime(2026, 11, 24, 2, 0, tzinfo=UTC),
-        content=content,
+        account,
+        intake.Delivery(
+            dedupe_key=f"msg:{citizen_id}:{uuid.uuid4().hex}",
+            sender_id=citizen_id,
+            msg_type="text",
+            event_type=None,
+            sent_at=now,
+            payload="<xml/>",
+            content=content,
+            channel=channel,
+        ),
+        now=now,
+        open_window=timedelta(days=7),
     )
+    opened = await session.get_one(Inquiry, stored.inquiry_id)
     if department is not None:
         opened.department_id = department.id
         inquiries.transition(

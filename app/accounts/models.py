@@ -1,8 +1,19 @@
 import enum
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Column, Date, Enum, ForeignKey, String, Table
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Timestamped
@@ -25,6 +36,8 @@ class AccountType(enum.StrEnum):
     wechat_service = "wechat_service"  # 服务号
     weibo = "weibo"
 
+
+DEFAULT_ACK_TEXT = "您的留言已收到，编号{reference}。我们将在规定时限内答复，请留意本公众号消息。"
 
 account_operator = Table(
     "account_operator",
@@ -57,6 +70,9 @@ class Account(Timestamped, Base):
     filing_number: Mapped[str | None] = mapped_column(String(100))  # 备案编号
     filing_date: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Passive acknowledgement for the message that opens an inquiry; {reference} is filled in.
+    ack_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    ack_text: Mapped[str] = mapped_column(Text, server_default=DEFAULT_ACK_TEXT)
 
     # Platform secrets: written through the admin API, never read back, never logged.
     wechat_token: Mapped[str | None] = mapped_column(String(64))
@@ -106,3 +122,30 @@ class Account(Timestamped, Base):
     @property
     def has_weibo_app_secret(self) -> bool:
         return self.weibo_app_secret is not None
+
+
+class Follower(Base):
+    """A citizen's standing with an account: following or not, and when they last wrote.
+
+    The platforms only let an account message a citizen for a while after the citizen's last
+    message or follow (WeChat: 48 hours), so later replies depend on these times.
+    """
+
+    __tablename__ = "follower"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), primary_key=True
+    )
+    citizen_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    subscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def subscribed(self) -> bool | None:
+        """Following now, judged by the latest (un)subscribe event; None if none was seen."""
+        if self.subscribed_at is None and self.unsubscribed_at is None:
+            return None
+        if self.unsubscribed_at is None:
+            return True
+        return self.subscribed_at is not None and self.subscribed_at > self.unsubscribed_at

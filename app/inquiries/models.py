@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Enum,
     ForeignKey,
@@ -62,12 +63,16 @@ TRANSITIONS: dict[InquiryStatus, frozenset[InquiryStatus]] = {
     InquiryStatus.invalid: frozenset(),
 }
 
-OPEN_STATUSES = (InquiryStatus.new, InquiryStatus.assigned)
+
+ENDED_STATUSES = frozenset(status for status, allowed in TRANSITIONS.items() if not allowed)
 
 
 class EventAction(enum.StrEnum):
     created = "created"
+    message_appended = "message_appended"
     status_changed = "status_changed"
+    routed = "routed"
+    flagged_urgent = "flagged_urgent"
 
 
 class Inquiry(Timestamped, Base):
@@ -83,6 +88,16 @@ class Inquiry(Timestamped, Base):
             postgresql_where=text("status IN ('new', 'assigned')"),
         ),
         Index("ix_inquiry_account_citizen", "account_id", "citizen_id"),
+        # At most one inquiry per citizen and account takes new messages, also under races.
+        Index(
+            "uq_inquiry_open_conversation",
+            "account_id",
+            "citizen_id",
+            unique=True,
+            postgresql_where=text("accepts_messages"),
+        ),
+        # The sweep that re-queues routing left undone.
+        Index("ix_inquiry_unrouted", "created_at", postgresql_where=text("routed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -105,6 +120,17 @@ class Inquiry(Timestamped, Base):
         ForeignKey("department.id", ondelete="RESTRICT")
     )
     reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Conversation threading: set while the citizen's next private message joins this inquiry.
+    accepts_messages: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    message_count: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    previous_inquiry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inquiry.id", ondelete="RESTRICT")
+    )
+    urgent: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # When routing decided, and what; None means the routing job has yet to run.
+    routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    routing_explanation: Mapped[str | None] = mapped_column(Text)
 
     account: Mapped["Account"] = relationship(lazy="raise")
     messages: Mapped[list["InquiryMessage"]] = relationship(
@@ -126,6 +152,9 @@ class InquiryMessage(Base):
     inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     platform_msg_id: Mapped[str | None] = mapped_column(String(64))
+    inbox_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbox_event.id", ondelete="RESTRICT")
+    )
     msg_type: Mapped[str] = mapped_column(String(32), default="text")
     content: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

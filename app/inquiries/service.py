@@ -1,29 +1,19 @@
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from app.accounts.models import Account, Platform
 from app.departments.models import Department
 from app.inquiries.models import (
+    ENDED_STATUSES,
     TRANSITIONS,
-    Channel,
     EventAction,
     Inquiry,
     InquiryEvent,
-    InquiryMessage,
     InquiryStatus,
-    ReferenceCounter,
 )
 from app.problems import Conflict, NotFound
-
-CHINA = ZoneInfo("Asia/Shanghai")
-REFERENCE_PREFIX = {Platform.wechat: "WX", Platform.weibo: "WB"}
-SYSTEM = "system"
 
 
 class InquiryNotFound(NotFound):
@@ -65,61 +55,6 @@ def record(
             details=details or {},
         )
     )
-
-
-async def next_reference(
-    session: AsyncSession, *, platform: Platform, received_at: datetime
-) -> str:
-    """The next public reference number, e.g. WX20261124-000123 (China date, per-day sequence)."""
-    prefix = REFERENCE_PREFIX[platform] + received_at.astimezone(CHINA).strftime("%Y%m%d")
-    statement = (
-        insert(ReferenceCounter)
-        .values(prefix=prefix, last_value=1)
-        .on_conflict_do_update(
-            index_elements=[ReferenceCounter.prefix],
-            set_={"last_value": ReferenceCounter.last_value + 1},
-        )
-        .returning(ReferenceCounter.last_value)
-    )
-    value = (await session.execute(statement)).scalar_one()
-    return f"{prefix}-{value:06d}"
-
-
-async def open_inquiry(
-    session: AsyncSession,
-    *,
-    account: Account,
-    channel: Channel,
-    citizen_id: str,
-    received_at: datetime,
-    content: str,
-    msg_type: str = "text",
-    platform_msg_id: str | None = None,
-) -> Inquiry:
-    """Open an inquiry with its first message."""
-    inquiry = Inquiry(
-        reference=await next_reference(session, platform=account.platform, received_at=received_at),
-        account_id=account.id,
-        platform=account.platform,
-        channel=channel,
-        citizen_id=citizen_id,
-        received_at=received_at,
-        status=InquiryStatus.new,
-    )
-    session.add(inquiry)
-    await session.flush()
-    session.add(
-        InquiryMessage(
-            inquiry_id=inquiry.id,
-            seq=1,
-            platform_msg_id=platform_msg_id,
-            msg_type=msg_type,
-            content=content,
-            sent_at=received_at,
-        )
-    )
-    record(session, inquiry, actor=SYSTEM, action=EventAction.created, to_status=inquiry.status)
-    return inquiry
 
 
 def visible_to(department: Department) -> Select[Inquiry]:
@@ -169,6 +104,8 @@ def transition(
     check_transition(inquiry.status, target)
     previous = inquiry.status
     inquiry.status = target
+    if target in ENDED_STATUSES:
+        inquiry.accepts_messages = False  # the citizen's next message opens a new inquiry
     record(
         session,
         inquiry,

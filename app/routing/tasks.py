@@ -1,0 +1,39 @@
+"""Durable jobs of routing. State lives in our tables; each job re-reads it and is idempotent."""
+
+from datetime import UTC, datetime, timedelta
+
+from app.db import sessionmaker
+from app.routing import service
+from app.settings import settings
+from app.worker import app
+
+# An inquiry younger than this is left to the job its own intake queued.
+SWEEP_GRACE = timedelta(minutes=2)
+
+
+@app.task(name="route_inquiry", queue="routing", retry=5)
+async def route_inquiry(inquiry_id: int) -> None:
+    async with sessionmaker().begin() as session:
+        await service.route(
+            session,
+            inquiry_id=inquiry_id,
+            now=datetime.now(UTC),
+            keywords=settings().urgent_keywords,
+        )
+
+
+@app.task(name="check_urgent", queue="routing", retry=5)
+async def check_urgent(inquiry_id: int, seq: int) -> None:
+    async with sessionmaker().begin() as session:
+        await service.check_urgent(
+            session, inquiry_id=inquiry_id, seq=seq, keywords=settings().urgent_keywords
+        )
+
+
+@app.periodic(cron="* * * * *")
+@app.task(name="sweep_unrouted", queue="routing", queueing_lock="sweep_unrouted")
+async def sweep_unrouted(timestamp: int) -> None:
+    async with sessionmaker().begin() as session:
+        await service.requeue_unrouted(
+            session, now=datetime.fromtimestamp(timestamp, UTC), grace=SWEEP_GRACE
+        )

@@ -1,0 +1,196 @@
+"""WeChat Official Account callbacks: verify, decrypt, normalise, and answer byte-stable replies.
+
+Protocol brief (shared/reference/wechat-weibo-protocol.md) §1–2: plain, compatible and safe modes.
+"""
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app.accounts.models import Account
+from app.webhooks import wechat_crypto as crypto
+from app.webhooks.service import Delivery, Rejected, Stored
+
+SUCCESS = b"success"  # WeChat: "直接回复success" stops retries; no passive reply
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """How the request came, so the answer goes back the same way."""
+
+    timestamp: str
+    nonce: str
+    account_id_in_payload: str  # ToUserName: the account's gh_ id
+    key: bytes | None  # the AES key that decrypted it; None in plain mode
+
+
+def _required(query: Mapping[str, str], *names: str) -> list[str]:
+    values = [query.get(name, "") for name in names]
+    if not all(values):
+        raise Rejected(400, "missing_parameters", f"missing query parameters: {', '.join(names)}")
+    return values
+
+
+def _check_signature(
+    account: Account, query: Mapping[str, str], *, now: datetime, tolerance: int
+) -> tuple[str, str]:
+    if not account.wechat_token:
+        raise Rejected(403, "not_configured", "the account has no WeChat token configured")
+    signature, timestamp, nonce = _required(query, "signature", "timestamp", "nonce")
+    if not crypto.signatures_match(
+        crypto.signature(account.wechat_token, timestamp, nonce), signature
+    ):
+        raise Rejected(403, "bad_signature", "signature does not match")
+    if not timestamp.isdigit() or abs(now.timestamp() - int(timestamp)) > tolerance:
+        raise Rejected(403, "stale_timestamp", "timestamp outside the accepted window")
+    return timestamp, nonce
+
+
+def verify_url(account: Account, query: Mapping[str, str], *, now: datetime, tolerance: int) -> str:
+    """URL verification (GET): the echostr to echo, after the signature checks out."""
+    _check_signature(account, query, now=now, tolerance=tolerance)
+    (echostr,) = _required(query, "echostr")
+    return echostr
+
+
+def _keys(account: Account) -> list[bytes]:
+    try:
+        return [
+            crypto.aes_key(key)
+            for key in (account.wechat_encoding_aes_key, account.wechat_previous_encoding_aes_key)
+            if key
+        ]
+    except crypto.BadKey as exc:
+        raise Rejected(400, "not_configured", "the account's EncodingAESKey is invalid") from exc
+
+
+def read(
+    account: Account,
+    query: Mapping[str, str],
+    body: bytes,
+    *,
+    now: datetime,
+    tolerance: int,
+    max_bytes: int,
+) -> tuple[Delivery, Envelope]:
+    """Verify, decrypt and normalise a message POST; Rejected carries the answer's status."""
+    timestamp, nonce = _check_signature(account, query, now=now, tolerance=tolerance)
+    try:
+        outer = crypto.parse_xml(body, max_bytes=max_bytes)
+    except crypto.XmlRejected as exc:
+        raise Rejected(400, "bad_xml", str(exc)) from exc
+    key: bytes | None = None
+    fields, xml = outer, body
+    if query.get("encrypt_type", "raw") == "aes":
+        (msg_signature,) = _required(query, "msg_signature")
+        encrypted = outer.get("Encrypt", "")
+        if not encrypted:
+            raise Rejected(400, "bad_xml", "no Encrypt element")
+        expected = crypto.signature(account.wechat_token or "", timestamp, nonce, encrypted)
+        if not crypto.signatures_match(expected, msg_signature):
+            raise Rejected(403, "bad_signature", "msg_signature does not match")
+        keys = _keys(account)
+        if not keys or not account.wechat_app_id:
+            raise Rejected(400, "not_configured", "the account has no EncodingAESKey or AppID")
+        try:
+            xml, key = crypto.decrypt_any(encrypted, keys=keys, app_id=account.wechat_app_id)
+            fields = crypto.parse_xml(xml, max_bytes=max_bytes)
+        except crypto.BadAppId as exc:
+            raise Rejected(403, "wrong_app_id", "the AppID inside the message is not ours") from exc
+        except (crypto.WeChatCryptoError, crypto.XmlRejected) as exc:
+            raise Rejected(400, "undecryptable", str(exc)) from exc
+    to_user = fields.get("ToUserName", "")
+    if account.wechat_original_id and to_user != account.wechat_original_id:
+        raise Rejected(403, "wrong_account", "ToUserName is not this account")
+    return _delivery(fields, xml.decode()), Envelope(timestamp, nonce, to_user, key)
+
+
+def _content(fields: Mapping[str, str], msg_type: str) -> str | None:
+    """The message as text departments read and routing matches; None if nothing was asked."""
+    match msg_type:
+        case "text":
+            return fields.get("Content", "")
+        case "image":
+            return f"[图片] {fields.get('PicUrl', '')}".strip()
+        case "voice":
+            # Recognition is WeChat's speech-to-text, present when the account enabled it.
+            return fields.get("Recognition") or "[语音]"
+        case "video" | "shortvideo":
+            return "[视频]"
+        case "location":
+            return (
+                f"[位置] {fields.get('Label', '')} "
+                f"({fields.get('Location_X', '')}, {fields.get('Location_Y', '')})"
+            )
+        case "link":
+            parts = (fields.get("Title", ""), fields.get("Description", ""), fields.get("Url", ""))
+            return "[链接] " + " ".join(part for part in parts if part)
+    return None  # events and types WeChat may add later: stored, not asked
+
+
+def _delivery(fields: Mapping[str, str], xml: str) -> Delivery:
+    sender, create_time, msg_type = (
+        fields.get("FromUserName", ""),
+        fields.get("CreateTime", ""),
+        fields.get("MsgType", ""),
+    )
+    if not sender or not create_time.isdigit() or not msg_type:
+        raise Rejected(400, "bad_xml", "FromUserName, CreateTime and MsgType are required")
+    sent_at = datetime.fromtimestamp(int(create_time), UTC)
+    if msg_type == "event":
+        event = fields.get("Event", "")
+        # WeChat's advice: events by FromUserName + CreateTime (+ Event, as two can share a second).
+        return Delivery(
+            dedupe_key=f"event:{sender}:{create_time}:{event}",
+            sender_id=sender,
+            msg_type=msg_type,
+            event_type=event.lower() if event.lower() in ("subscribe", "unsubscribe") else event,
+            sent_at=sent_at,
+            payload=xml,
+            content=None,
+        )
+    msg_id = fields.get("MsgId", "")
+    # MsgId alone collides across users (WxJava #333), hence FromUserName in the key.
+    dedupe = (
+        f"msg:{sender}:{msg_id}"
+        if msg_id
+        else (f"msg:{sender}:{create_time}:{hashlib.sha256(xml.encode()).hexdigest()}")
+    )
+    return Delivery(
+        dedupe_key=dedupe,
+        sender_id=sender,
+        msg_type=msg_type,
+        event_type=None,
+        sent_at=sent_at,
+        payload=xml,
+        content=_content(fields, msg_type),
+        platform_msg_id=msg_id or None,
+    )
+
+
+def answer(account: Account, delivery: Delivery, stored: Stored, envelope: Envelope) -> bytes:
+    """`success`, or the passive acknowledgement; the same bytes for every retry."""
+    if stored.ack_text is None or stored.reply_timestamp is None or stored.reply_nonce is None:
+        return SUCCESS
+    reply = crypto.text_reply_xml(
+        to_user=delivery.sender_id,
+        from_user=envelope.account_id_in_payload,
+        create_time=int(stored.reply_timestamp),
+        content=stored.ack_text,
+    )
+    if envelope.key is None:
+        return reply
+    # The envelope's random prefix comes from the stored event, not os.urandom, so a retry is
+    # answered byte for byte the same; it stays secret because it is keyed by the AES key.
+    prefix = hmac.new(envelope.key, f"reply:{stored.inbox_event_id}".encode(), "sha256").digest()
+    return crypto.encrypted_reply(
+        reply,
+        key=envelope.key,
+        app_id=account.wechat_app_id or "",
+        token=account.wechat_token or "",
+        timestamp=stored.reply_timestamp,
+        nonce=stored.reply_nonce,
+        random_prefix=prefix[:16],
+    )

@@ -1,0 +1,121 @@
+"""Weibo fan-service (粉丝服务平台) callbacks: signature, JSON messages, passive replies.
+
+Protocol brief §5. Timestamps are in milliseconds; the app secret signs; no body encryption.
+"""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from app.accounts.models import Account
+from app.webhooks import wechat_crypto as crypto
+from app.webhooks.service import Delivery, Rejected, Stored
+
+_CREATED_AT = "%a %b %d %H:%M:%S %z %Y"  # "Mon Jul 16 18:09:20 +0800 2012"
+_FOLLOW_EVENTS = {"follow": "subscribe", "unfollow": "unsubscribe"}
+
+
+def _check_signature(
+    account: Account, query: Mapping[str, str], *, now: datetime, tolerance: int
+) -> None:
+    if not account.weibo_app_secret:
+        raise Rejected(403, "not_configured", "the account has no Weibo app secret configured")
+    values = [query.get(name, "") for name in ("signature", "timestamp", "nonce")]
+    if not all(values):
+        raise Rejected(
+            400, "missing_parameters", "missing query parameters: signature, timestamp, nonce"
+        )
+    signature, timestamp, nonce = values
+    # Same scheme as WeChat's, with the app secret in place of the token.
+    if not crypto.signatures_match(
+        crypto.signature(account.weibo_app_secret, timestamp, nonce), signature
+    ):
+        raise Rejected(403, "bad_signature", "signature does not match")
+    if not timestamp.isdigit() or abs(now.timestamp() - int(timestamp) / 1000) > tolerance:
+        raise Rejected(403, "stale_timestamp", "timestamp outside the accepted window")
+
+
+def verify_url(account: Account, query: Mapping[str, str], *, now: datetime, tolerance: int) -> str:
+    """URL verification (GET): the echostr to echo."""
+    _check_signature(account, query, now=now, tolerance=tolerance)
+    echostr = query.get("echostr", "")
+    if not echostr:
+        raise Rejected(400, "missing_parameters", "missing query parameter: echostr")
+    return echostr
+
+
+def _content(kind: str, text: str, data: Mapping[str, Any]) -> str | None:
+    match kind:
+        case "text":
+            return text
+        case "position":
+            return (
+                f"[位置] {text} ({data.get('latitude', '')}, {data.get('longitude', '')})".replace(
+                    "  ", " "
+                )
+            )
+        case "voice":
+            return "[语音]"
+        case "image":
+            return "[图片]"
+    return None  # events, and types Weibo may add: stored and ignored, as the platform asks
+
+
+def read(
+    account: Account, query: Mapping[str, str], body: bytes, *, now: datetime, tolerance: int
+) -> Delivery:
+    """Verify and normalise a message POST; raise Rejected with the answer's status."""
+    _check_signature(account, query, now=now, tolerance=tolerance)
+    try:
+        message = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejected(400, "bad_json", "the body is not JSON") from exc
+    if not isinstance(message, dict):
+        raise Rejected(400, "bad_json", "the body is not a JSON object")
+    kind, sender = str(message.get("type", "")), str(message.get("sender_id", ""))
+    receiver, created = str(message.get("receiver_id", "")), str(message.get("created_at", ""))
+    raw_data, raw_text = message.get("data"), message.get("text")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+    text: str = raw_text if isinstance(raw_text, str) else ""
+    if not kind or not sender.isdigit():
+        raise Rejected(400, "bad_json", "type and a numeric sender_id are required")
+    if account.weibo_uid and receiver != account.weibo_uid:
+        raise Rejected(403, "wrong_account", "receiver_id is not this account")
+    try:
+        sent_at = datetime.strptime(created, _CREATED_AT)
+    except ValueError as exc:
+        raise Rejected(400, "bad_json", "created_at is not in Weibo's format") from exc
+    # Weibo sends no message id; it recommends sender_id + created_at, and two messages can share a
+    # second, so the content's hash completes the key.
+    digest = hashlib.sha256(
+        json.dumps([kind, text, data], ensure_ascii=False, sort_keys=True).encode()
+    ).hexdigest()
+    subtype = str(data.get("subtype", "")) if kind == "event" else None
+    return Delivery(
+        dedupe_key=f"weibo:{sender}:{created}:{digest}",
+        sender_id=sender,
+        msg_type=kind[:32],
+        event_type=_FOLLOW_EVENTS.get(subtype, subtype) if subtype is not None else None,
+        sent_at=sent_at,
+        payload=body.decode(),
+        content=_content(kind, text, data),
+    )
+
+
+def answer(account: Account, delivery: Delivery, stored: Stored) -> bytes:
+    """An empty body (stops retries), or the passive text acknowledgement."""
+    if stored.ack_text is None:
+        return b""
+    # The passive reply's data is URL-encoded JSON (§5); text must stay under 300 characters.
+    data = quote(json.dumps({"text": stored.ack_text[:300]}, ensure_ascii=False), safe="")
+    reply = {
+        "result": True,
+        "sender_id": account.weibo_uid or "",
+        "receiver_id": delivery.sender_id,
+        "type": "text",
+        "data": data,
+    }
+    return json.dumps(reply, ensure_ascii=False).encode()

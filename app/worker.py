@@ -1,0 +1,52 @@
+"""The job queue: procrastinate on the same PostgreSQL. Run alone with `python -m app.worker`."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import procrastinate
+from psycopg_pool import AsyncConnectionPool
+
+from app.embedded import libpq_url
+
+QUEUES = ["routing"]
+
+# Connection details come at open time (DATABASE_URL may be set by `make run` after import).
+app = procrastinate.App(
+    connector=procrastinate.PsycopgConnector(), import_paths=["app.routing.tasks"]
+)
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[procrastinate.App]:
+    """The job app, connected to the database at `url`."""
+    pool = AsyncConnectionPool(
+        libpq_url(url),
+        open=False,
+        min_size=1,
+        max_size=4,
+        check=AsyncConnectionPool.check_connection,
+    )
+    await pool.open(wait=True)
+    try:
+        async with app.open_async(pool=pool):
+            yield app
+    finally:
+        await pool.close()
+
+
+async def run(url: str, *, wait: bool = True, install_signal_handlers: bool = True) -> None:
+    """Work the queues until stopped (or, with wait=False, until they are empty)."""
+    async with opened(url):
+        await app.run_worker_async(
+            queues=QUEUES, wait=wait, install_signal_handlers=install_signal_handlers, concurrency=4
+        )
+
+
+if __name__ == "__main__":
+    from app.db import database_url
+    from app.observability import configure_logging
+    from app.settings import settings
+
+    configure_logging(settings().log_level)
+    asyncio.run(run(database_url()))
