@@ -14,11 +14,12 @@ WORKDIR /srv/govinbox
 COPY alembic.ini ./
 COPY migrations ./migrations
 COPY app ./app
-RUN mkdir var && chown govinbox var
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOST=0.0.0.0 PORT=8000
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOST=0.0.0.0 PORT=8000 \
+    ALLOW_EMBEDDED_DATABASE=false
 USER govinbox
 EXPOSE 8000
-# The same entry point as `make run`: with DATABASE_URL set it migrates (failing fast on a lock),
-# then serves. Set DATABASE_URL and ADMIN_TOKEN (without DATABASE_URL it would start a throwaway
-# embedded database inside the container).
+# The same entry point as `make run`: it migrates (failing fast on a lock), then serves the API
+# with the job worker beside it. DATABASE_URL and ADMIN_TOKEN are required; it refuses to start
+# without them. To scale apart: `python -m uvicorn app.main:create_app --factory` for the API and
+# `python -m app.worker` for jobs, after `alembic upgrade head`.
 CMD ["python", "-m", "app.serve"]

@@ -5,12 +5,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from app.api_keys.models import ApiKey
 from app.db import SessionDep
@@ -57,6 +56,15 @@ class Principal:
     api_key_id: int
 
     @property
+    def audit(self) -> dict[str, Any]:
+        """Who acted, as audit events record it: the person, and the key they used."""
+        return {
+            "actor": self.actor,
+            "person_id": self.person.id if self.person else None,
+            "details": {"api_key_id": self.api_key_id},
+        }
+
+    @property
     def actor(self) -> str:
         """How audit records name who acted."""
         if self.person is not None:
@@ -76,11 +84,7 @@ async def current_principal(credentials: BearerDep, session: SessionDep) -> Prin
     )
     if key is None or key.revoked_at is not None:
         raise Unauthorized("The API key is unknown or revoked.")
-    department = await session.scalar(
-        select(Department)
-        .where(Department.id == key.department_id)
-        .options(joinedload(Department.parent))
-    )
+    department = await session.get(Department, key.department_id)
     person = await session.get(Person, key.person_id) if key.person_id is not None else None
     if department is None or not department.active or (person is not None and not person.active):
         raise Unauthorized("The API key's department or holder is no longer active.")
@@ -91,10 +95,3 @@ async def current_principal(credentials: BearerDep, session: SessionDep) -> Prin
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-async def current_department(principal: CurrentPrincipal) -> Department:
-    return principal.department
-
-
-CurrentDepartment = Annotated[Department, Depends(current_department)]

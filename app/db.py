@@ -51,7 +51,8 @@ def database_url() -> str:
 
 @cache
 def sessionmaker() -> async_sessionmaker[AsyncSession]:
-    engine = create_async_engine(database_url(), pool_pre_ping=True)
+    # hide_parameters: a failed statement's message must never carry a secret into a log line.
+    engine = create_async_engine(database_url(), pool_pre_ping=True, hide_parameters=True)
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

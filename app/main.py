@@ -38,6 +38,37 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await sessionmaker().kw["bind"].dispose()
 
 
+VALIDATION_EXAMPLE = {
+    "type": "/problems/validation-failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "body.region_code: String should match pattern '^[0-9]{6}$'",
+    "errors": [
+        {
+            "loc": ["body", "region_code"],
+            "msg": "String should match pattern '^[0-9]{6}$'",
+            "type": "string_pattern_mismatch",
+        }
+    ],
+}
+
+
+def _validation_as_problem(schema: dict[str, Any]) -> None:
+    """FastAPI documents 422 as its own JSON; ours is problem+json (app/problems.py)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if "422" in operation.get("responses", {}):
+                operation["responses"]["422"] = {
+                    "description": "Validation failed",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"},
+                            "example": VALIDATION_EXAMPLE,
+                        }
+                    },
+                }
+
+
 def create_app() -> FastAPI:
     configure_logging(settings().log_level)
     app = FastAPI(
@@ -64,9 +95,11 @@ def create_app() -> FastAPI:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                ProblemDetails.model_json_schema()
-            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = ProblemDetails.model_json_schema()
+            _validation_as_problem(schema)
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.db import DatabaseNotConfigured
+
 logger = logging.getLogger("govinbox.problems")
 
 MEDIA_TYPE = "application/problem+json"
@@ -171,6 +173,10 @@ def install(app: FastAPI) -> None:
                 constraint=constraint,
             ).body(request.url.path)
         )
+
+    @app.exception_handler(DatabaseNotConfigured)
+    async def _not_configured(request: Request, exc: DatabaseNotConfigured) -> JSONResponse:
+        return problem_response(ServiceUnavailable(str(exc)).body(request.url.path))
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:

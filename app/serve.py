@@ -18,6 +18,8 @@ def _database_url() -> tuple[str, str]:
     configured = settings().database_url
     if configured is not None:
         return configured, "DATABASE_URL"
+    if not settings().allow_embedded_database:
+        raise SystemExit("DATABASE_URL is required (ALLOW_EMBEDDED_DATABASE is false)")
     server = embedded.start(settings().data_dir / "pgdata")
     url = embedded.ensure_database(server, "govinbox")
     return url, f"embedded PostgreSQL in {settings().data_dir / 'pgdata'}"
@@ -26,6 +28,9 @@ def _database_url() -> tuple[str, str]:
 def _admin_token() -> str:
     if settings().admin_token is not None:
         return "from ADMIN_TOKEN (use it as: Authorization: Bearer $ADMIN_TOKEN)"
+    if not settings().allow_embedded_database:
+        # A server with a real database gets its token from its operator, not from a file here.
+        raise SystemExit("ADMIN_TOKEN is required (ALLOW_EMBEDDED_DATABASE is false)")
     path = settings().data_dir / "admin-token"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

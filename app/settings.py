@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None, description="Bootstrap admin bearer token for /api/v1/admin/."
     )
+    allow_embedded_database: bool = Field(
+        default=True,
+        description="Start the embedded PostgreSQL when DATABASE_URL is unset (development). "
+        "The container image sets it false.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `make run` binds to.")
     port: int = Field(default=8000, description="Port `make run` binds to.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -76,6 +81,11 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "var",
         description="Local state for development: embedded database, generated admin token.",
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

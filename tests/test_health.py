@@ -2,6 +2,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import db
+from app.main import create_app
+
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
@@ -28,3 +31,16 @@ async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> Non
     body = (await client.get("/metrics")).text
     assert 'govinbox_http_requests_total{method="GET",route="/healthz",status="200"}' in body
     assert "govinbox_http_request_duration_seconds_bucket" in body
+
+
+async def test_readyz_without_a_database_is_503() -> None:
+    def unconfigured() -> None:
+        raise db.DatabaseNotConfigured("DATABASE_URL is not set")
+
+    app = create_app()
+    app.dependency_overrides[db.sessionmaker] = unconfigured
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["detail"] == "DATABASE_URL is not set"

@@ -87,6 +87,24 @@ def test_placeholder_admin_tokens_are_refused(token: str) -> None:
         Settings(admin_token=token)
 
 
+def test_log_level_is_case_insensitive() -> None:
+    assert Settings(log_level="info").log_level == "INFO"
+
+
+def test_every_read_schema_has_an_example() -> None:
+    schemas = create_app().openapi()["components"]["schemas"]
+    for name, schema in schemas.items():
+        if name.endswith(("Read", "Issued")):
+            assert schema.get("examples"), name
+
+
+def test_validation_errors_are_documented_as_problems() -> None:
+    schema = create_app().openapi()
+    operation = schema["paths"]["/api/v1/admin/departments"]["post"]
+    assert list(operation["responses"]["422"]["content"]) == ["application/problem+json"]
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
 def test_database_url_uses_psycopg() -> None:
     assert (
         Settings(database_url="postgresql://u@h/db").database_url == "postgresql+psycopg://u@h/db"

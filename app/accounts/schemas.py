@@ -1,7 +1,7 @@
 from datetime import date, datetime
 from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from app.accounts.models import AccountType, Platform
 from app.departments.models import Level
@@ -22,6 +22,26 @@ WeChatAppId = Annotated[str, Field(pattern=r"^wx[0-9a-zA-Z]{16}$", examples=["wx
 WeiboUid = Annotated[str, Field(pattern=r"^[0-9]{1,20}$", examples=["1902538057"])]
 
 
+def _check_ack_text(value: str | None) -> str | None:
+    if value is not None:
+        rest = value.replace("{reference}", "")
+        if "{" in rest or "}" in rest:
+            raise ValueError("ack_text may contain only the placeholder {reference}")
+    return value
+
+
+AckText = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=280,  # Weibo passive replies stay under 300 characters
+        description="Acknowledgement for the message that opens an inquiry; {reference} becomes "
+        "its reference number.",
+        examples=["您的留言已收到，编号{reference}。我们将在规定时限内答复。"],
+    ),
+]
+
+
 def _check_aes_key(value: SecretStr | None) -> SecretStr | None:
     # 43 characters of [A-Za-z0-9]; a 41-char or '+'/'=' mangled key is a known misconfiguration.
     if value is not None:
@@ -40,8 +60,8 @@ class AccountSecrets(Schema):
         description="WeChat EncodingAESKey. Setting a new one keeps the old one as the previous "
         "key, accepted during the rotation.",
     )
-    wechat_app_secret: SecretStr | None = None
-    weibo_app_secret: SecretStr | None = None
+    wechat_app_secret: SecretStr | None = Field(default=None, min_length=8, max_length=128)
+    weibo_app_secret: SecretStr | None = Field(default=None, min_length=8, max_length=128)
 
     _aes = field_validator("wechat_encoding_aes_key")(_check_aes_key)
 
@@ -69,6 +89,10 @@ class AccountCreate(AccountSecrets):
     filing_number: str | None = Field(default=None, max_length=100, description="备案编号")
     filing_date: date | None = Field(default=None, description="备案日期")
     operator_ids: list[int] = Field(default_factory=list, description="People who run it.")
+    ack_enabled: bool = False
+    ack_text: AckText | None = Field(default=None, description="Defaults to a standard text.")
+
+    _ack = field_validator("ack_text")(_check_ack_text)
 
     @model_validator(mode="after")
     def _platform_fits(self) -> Self:
@@ -102,13 +126,51 @@ class AccountUpdate(AccountSecrets):
     filing_number: str | None = Field(default=None, max_length=100)
     filing_date: date | None = None
     operator_ids: list[int] | None = None
+    ack_enabled: bool | None = None
+    ack_text: AckText | None = None
     end_key_rotation: bool = Field(
         default=False, description="Forget the previous EncodingAESKey: the rotation is over."
     )
     active: bool | None = None
 
+    _ack = field_validator("ack_text")(_check_ack_text)
+
 
 class AccountRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "hefei-wechat",
+                    "platform": "wechat",
+                    "account_type": "wechat_service",
+                    "verified": True,
+                    "display_name": "合肥发布",
+                    "department_code": "hefei-office",
+                    "level": "city",
+                    "wechat_original_id": "gh_10f6c3c3ac5a",
+                    "wechat_app_id": "wx2c2769f8efd9abc2",
+                    "weibo_uid": None,
+                    "filing_number": "皖网信备34010012345号",
+                    "filing_date": "2026-01-05",
+                    "active": True,
+                    "operator_ids": [12, 13],
+                    "operators_required": 2,
+                    "staffing_ok": True,
+                    "ack_enabled": True,
+                    "ack_text": "您的留言已收到，编号{reference}。",
+                    "has_wechat_token": True,
+                    "has_wechat_encoding_aes_key": True,
+                    "key_rotation_in_progress": False,
+                    "has_wechat_app_secret": True,
+                    "has_weibo_app_secret": False,
+                    "created_at": "2026-11-24T02:00:00Z",
+                    "updated_at": "2026-11-24T02:00:00Z",
+                }
+            ]
+        }
+    )
+
     code: str
     platform: Platform
     account_type: AccountType
@@ -123,6 +185,8 @@ class AccountRead(Schema):
     filing_date: date | None
     active: bool
     operator_ids: list[int]
+    ack_enabled: bool = Field(description="Answer the message that opens an inquiry with ack_text.")
+    ack_text: str
     operators_required: int = Field(
         description="2 for provincial-department and city accounts, 1 for county."
     )

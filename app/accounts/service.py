@@ -2,11 +2,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from app.accounts.models import Account, Platform
+from app.accounts.models import Account, AccountType, Platform
 from app.accounts.schemas import AccountCreate, AccountSecrets, AccountUpdate
 from app.departments import service as departments
 from app.departments.models import Department
-from app.people.models import Person
+from app.people.models import Person, Role
 from app.problems import Conflict, NotFound, Problem
 
 
@@ -26,7 +26,7 @@ class InvalidOperators(Problem):
     status = 422
     title = "Invalid operators"
     slug = "invalid-operators"
-    example_detail = "Operators must be active people of the owning department: 17."
+    example_detail = "Operators must be active people of hefei-office with the operator role: 17."
 
 
 class WrongPlatform(Problem):
@@ -78,7 +78,10 @@ async def _operators(
     people = list(
         await session.scalars(
             select(Person).where(
-                Person.id.in_(wanted), Person.department_id == department.id, Person.active
+                Person.id.in_(wanted),
+                Person.department_id == department.id,
+                Person.active,
+                Person.roles.contains([Role.operator.value]),
             )
         )
     )
@@ -86,7 +89,7 @@ async def _operators(
     if missing:
         raise InvalidOperators(
             "Operators must be active people of the owning department "
-            f"{department.code}: {', '.join(map(str, sorted(missing)))}."
+            f"{department.code} with the operator role: {', '.join(map(str, sorted(missing)))}."
         )
     return people
 
@@ -127,7 +130,10 @@ async def create(session: AsyncSession, *, data: AccountCreate) -> Account:
         filing_date=data.filing_date,
         active=True,
         operators=await _operators(session, department, data.operator_ids),
+        ack_enabled=data.ack_enabled,
     )
+    if data.ack_text is not None:
+        account.ack_text = data.ack_text
     _apply_secrets(account, data)
     session.add(account)
     await session.flush()
@@ -142,10 +148,18 @@ async def update(session: AsyncSession, account: Account, *, data: AccountUpdate
         raise WrongPlatform(
             f"A {account.platform} account does not take: {', '.join(sorted(foreign))}."
         )
+    if data.account_type is not None and (data.account_type is AccountType.weibo) != (
+        account.platform is Platform.weibo
+    ):
+        raise WrongPlatform(
+            f"account_type {data.account_type} does not fit a {account.platform} account."
+        )
     secrets = set(AccountSecrets.model_fields)
     changes = data.model_dump(exclude_unset=True, exclude_none=True, exclude=secrets)
     if "department_code" in changes:
         account.department = await departments.get(session, code=changes.pop("department_code"))
+        # Operators belong to the owning department: a new owner needs its own operators.
+        changes.setdefault("operator_ids", [person.id for person in account.operators])
     if "operator_ids" in changes:
         account.operators = await _operators(
             session, account.department, changes.pop("operator_ids")

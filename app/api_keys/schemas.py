@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from app.schemas import Schema
 
@@ -22,7 +22,21 @@ class ApiKeyCreate(Schema):
         return self
 
 
+_KEY_EXAMPLE: dict[str, JsonValue] = {
+    "id": 7,
+    "department_code": "hefei-hrss",
+    "person_id": 12,
+    "client_name": None,
+    "label": "front desk",
+    "prefix": "gvk_Q2x5bWl0",
+    "created_at": "2026-11-24T02:00:00Z",
+    "last_used_at": None,
+    "revoked_at": None,
+}
+
+
 class ApiKeyRead(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [_KEY_EXAMPLE]})
     id: int
     department_code: str
     person_id: int | None
@@ -35,4 +49,7 @@ class ApiKeyRead(Schema):
 
 
 class ApiKeyIssued(ApiKeyRead):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [_KEY_EXAMPLE | {"key": "gvk_Q2x5bWl0…(43 characters)"}]}
+    )
     key: str = Field(description="The key itself. Shown once: only its hash is stored.")

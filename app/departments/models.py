@@ -1,6 +1,6 @@
 import enum
 
-from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Timestamped
@@ -36,7 +36,7 @@ class Department(Timestamped, Base):
             "level",
             "region_code",
             unique=True,
-            postgresql_where="is_supervising_office",
+            postgresql_where=text("is_supervising_office AND active"),
         ),
     )
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from app.departments.models import Level
 from app.schemas import Schema
@@ -66,6 +66,25 @@ class DepartmentUpdate(Schema):
 
 
 class DepartmentRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "hefei-hrss",
+                    "name": "合肥市人力资源和社会保障局",
+                    "level": "city",
+                    "region_code": "340100",
+                    "parent_code": "hefei-office",
+                    "duties": "社会保险参保缴费、劳动保障监察、就业服务",
+                    "is_supervising_office": False,
+                    "active": True,
+                    "created_at": "2026-11-24T02:00:00Z",
+                    "updated_at": "2026-11-24T02:00:00Z",
+                }
+            ]
+        }
+    )
+
     code: str
     name: str
     level: Level

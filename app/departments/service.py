@@ -79,19 +79,22 @@ def listing(*, level: Level | None, active: bool | None) -> Select[Department]:
     return statement
 
 
-async def _check_office_free(session: AsyncSession, department: Department) -> None:
-    existing = await session.scalar(
-        select(Department.code).where(
-            Department.is_supervising_office,
-            Department.level == department.level,
-            Department.region_code == department.region_code,
-            Department.id != department.id,
-        )
+async def _check_office_free(
+    session: AsyncSession, *, level: Level, region_code: str, other_than: int | None
+) -> None:
+    """A region has one active supervising office; a deactivated one can be replaced."""
+    statement = select(Department.code).where(
+        Department.is_supervising_office,
+        Department.active,
+        Department.level == level,
+        Department.region_code == region_code,
     )
+    if other_than is not None:
+        statement = statement.where(Department.id != other_than)
+    existing = await session.scalar(statement)
     if existing is not None:
         raise OfficeExists(
-            f"Region {department.region_code} ({department.level}) already has a supervising "
-            f"office: {existing}."
+            f"Region {region_code} ({level}) already has a supervising office: {existing}."
         )
 
 
@@ -124,7 +127,9 @@ async def create(session: AsyncSession, *, data: DepartmentCreate) -> Department
         active=True,
     )
     if data.is_supervising_office:
-        await _check_office_free(session, department)
+        await _check_office_free(
+            session, level=data.level, region_code=data.region_code, other_than=None
+        )
     department.parent = (
         await _resolve_parent(session, department, data.parent_code) if data.parent_code else None
     )
@@ -136,15 +141,21 @@ async def create(session: AsyncSession, *, data: DepartmentCreate) -> Department
 async def update(session: AsyncSession, department: Department, *, data: DepartmentUpdate) -> None:
     """Change a department's name, duties, parent, office role or active flag."""
     changes = data.model_dump(exclude_unset=True)
+    # Check before changing anything: a query would otherwise flush the half-made change first.
+    becomes_office = changes.get("is_supervising_office", department.is_supervising_office)
+    if becomes_office and changes.get("active", department.active):
+        await _check_office_free(
+            session,
+            level=department.level,
+            region_code=department.region_code,
+            other_than=department.id,
+        )
     if "parent_code" in changes:
         code = changes.pop("parent_code")
         department.parent = await _resolve_parent(session, department, code) if code else None
     for field, value in changes.items():
-        if value is None:
-            continue
-        setattr(department, field, value)
-    if department.is_supervising_office:
-        await _check_office_free(session, department)
+        if value is not None:
+            setattr(department, field, value)
     await session.flush()
 
 

@@ -6,6 +6,7 @@ from app.db import SessionDep
 from app.inquiries import service
 from app.inquiries.models import InquiryStatus
 from app.inquiries.schemas import EventRead, InquiryRead, StatusChange
+from app.schemas import Page, PageDep, paginate
 
 router = APIRouter(
     prefix="/api/v1/inquiries",
@@ -18,40 +19,24 @@ router = APIRouter(
 async def read_inquiry(
     reference: str, principal: CurrentPrincipal, session: SessionDep
 ) -> InquiryRead:
-    """One of your department's inquiries, with its messages in order."""
-    inquiry = await service.get_for_department(session, principal.department, reference=reference)
+    """One inquiry of your department (or, for a supervising office, of its region)."""
+    inquiry = await service.get_readable(session, principal.department, reference=reference)
     return InquiryRead.model_validate(inquiry)
 
 
 @router.get("/{reference}/events", summary="Audit trail of an inquiry")
 async def read_events(
-    reference: str, principal: CurrentPrincipal, session: SessionDep
-) -> list[EventRead]:
+    reference: str, principal: CurrentPrincipal, session: SessionDep, page: PageDep
+) -> Page[EventRead]:
     """Every change to the inquiry: who, when, what and why, oldest first."""
-    inquiry = await service.get_for_department(session, principal.department, reference=reference)
-    return [EventRead.model_validate(event) for event in await service.events(session, inquiry)]
-
-
-async def _change(
-    reference: str,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    target: InquiryStatus,
-    reason: str,
-) -> InquiryRead:
-    inquiry = await service.get_for_department(
-        session, principal.department, reference=reference, for_update=True
+    inquiry = await service.get_readable(session, principal.department, reference=reference)
+    rows, total = await paginate(session, service.events(inquiry), page)
+    return Page(
+        items=[EventRead.model_validate(row) for row in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )
-    service.transition(
-        session,
-        inquiry,
-        target,
-        actor=principal.actor,
-        reason=reason,
-        person_id=principal.person.id if principal.person else None,
-    )
-    await session.flush()
-    return InquiryRead.model_validate(inquiry)
 
 
 @router.post(
@@ -63,7 +48,11 @@ async def mark_invalid(
     reference: str, change: StatusChange, principal: CurrentPrincipal, session: SessionDep
 ) -> InquiryRead:
     """End an inquiry as invalid (spam, harassment, empty); the reason is required and audited."""
-    return await _change(reference, principal, session, InquiryStatus.invalid, change.reason)
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    await service.change_status(
+        session, inquiry, InquiryStatus.invalid, reason=change.reason, **principal.audit
+    )
+    return InquiryRead.model_validate(inquiry)
 
 
 @router.post(
@@ -74,5 +63,9 @@ async def mark_invalid(
 async def close(
     reference: str, change: StatusChange, principal: CurrentPrincipal, session: SessionDep
 ) -> InquiryRead:
-    """Close an inquiry whose answer reached the citizen."""
-    return await _change(reference, principal, session, InquiryStatus.closed, change.reason)
+    """Close (办结) an inquiry whose answer reached the citizen."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    await service.change_status(
+        session, inquiry, InquiryStatus.closed, reason=change.reason, **principal.audit
+    )
+    return InquiryRead.model_validate(inquiry)

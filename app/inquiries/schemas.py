@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.accounts.models import Platform
 from app.inquiries.models import Channel, EventAction, InquiryKind, InquiryStatus
@@ -8,6 +8,19 @@ from app.schemas import Schema
 
 
 class MessageRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "seq": 2,
+                    "msg_type": "voice",
+                    "content": "路灯坏了",
+                    "sent_at": "2026-11-24T02:01:00Z",
+                }
+            ]
+        }
+    )
+
     seq: int
     msg_type: str
     content: str
@@ -17,18 +30,60 @@ class MessageRead(Schema):
 class InquiryRead(Schema):
     """An inquiry as its department sees it. The citizen's platform id is never included."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reference": "WX20261124-000123",
+                    "account_code": "hefei-wechat",
+                    "platform": "wechat",
+                    "channel": "private_message",
+                    "kind": "consultation",
+                    "status": "assigned",
+                    "urgent": False,
+                    "received_at": "2026-11-24T02:00:00Z",
+                    "reply_due_at": None,
+                    "messages": [
+                        {
+                            "seq": 1,
+                            "msg_type": "text",
+                            "content": "社保断缴了三个月，现在怎么补缴？",
+                            "sent_at": "2026-11-24T02:00:00Z",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     reference: str = Field(examples=["WX20261124-000123"])
     account_code: str
     platform: Platform
     channel: Channel
     kind: InquiryKind
     status: InquiryStatus
+    urgent: bool = Field(description="Life-and-safety content was found.")
     received_at: datetime
     reply_due_at: datetime | None
     messages: list[MessageRead]
 
 
 class EventRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "at": "2026-11-24T03:00:00Z",
+                    "actor": "person:12 王芳 (hefei-hrss)",
+                    "action": "status_changed",
+                    "from_status": "assigned",
+                    "to_status": "invalid",
+                    "reason": "广告骚扰",
+                }
+            ]
+        }
+    )
+
     at: datetime
     actor: str
     action: EventAction

@@ -1,10 +1,11 @@
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app.departments.models import Department
+from app.departments.service import office_encloses
 from app.inquiries.models import (
     ENDED_STATUSES,
     TRANSITIONS,
@@ -57,26 +58,43 @@ def record(
     )
 
 
-def visible_to(department: Department) -> Select[Inquiry]:
-    """Inquiries a department may read: its own. Every department query starts here."""
+def owned_by(department: Department) -> Select[Inquiry]:
+    """Inquiries a department handles and may act on: those assigned to it."""
     return select(Inquiry).where(Inquiry.department_id == department.id)
 
 
-async def get_for_department(
-    session: AsyncSession, department: Department, *, reference: str, for_update: bool = False
-) -> Inquiry:
-    """One inquiry of `department`; another department's is 404, so its existence does not leak."""
-    statement = (
-        visible_to(department)
-        .where(Inquiry.reference == reference)
-        .options(joinedload(Inquiry.account), selectinload(Inquiry.messages))
+def visible_to(department: Department) -> Select[Inquiry]:
+    """Inquiries a department may read: its own, and for a supervising office every one handled
+    in its region (the same `office_encloses` predicate the supervision query uses)."""
+    reader, handler = aliased(Department), aliased(Department)
+    return (
+        select(Inquiry)
+        .join(handler, handler.id == Inquiry.department_id)
+        .join(reader, reader.id == department.id)
+        .where(or_(handler.id == reader.id, office_encloses(reader, handler)))
     )
-    if for_update:
-        statement = statement.with_for_update(of=Inquiry)
-    inquiry = await session.scalar(statement)
+
+
+async def _one(session: AsyncSession, statement: Select[Inquiry], reference: str) -> Inquiry:
+    inquiry = await session.scalar(
+        statement.where(Inquiry.reference == reference).options(
+            joinedload(Inquiry.account), selectinload(Inquiry.messages)
+        )
+    )
     if inquiry is None:
+        # Not 403: an inquiry the department may not see must not be seen to exist.
         raise InquiryNotFound(f"No inquiry {reference} for this department.")
     return inquiry
+
+
+async def get_readable(session: AsyncSession, department: Department, *, reference: str) -> Inquiry:
+    """One inquiry `department` may read."""
+    return await _one(session, visible_to(department), reference)
+
+
+async def get_owned(session: AsyncSession, department: Department, *, reference: str) -> Inquiry:
+    """One inquiry `department` may act on, locked for the change."""
+    return await _one(session, owned_by(department).with_for_update(of=Inquiry), reference)
 
 
 def check_transition(current: InquiryStatus, target: InquiryStatus) -> None:
@@ -99,6 +117,7 @@ def transition(
     actor: str,
     reason: str,
     person_id: int | None = None,
+    details: dict[str, Any] | None = None,
 ) -> None:
     """Move an inquiry to `target` if the table allows it, and audit the change."""
     check_transition(inquiry.status, target)
@@ -115,15 +134,29 @@ def transition(
         person_id=person_id,
         from_status=previous,
         to_status=target,
+        details=details,
     )
 
 
-async def events(session: AsyncSession, inquiry: Inquiry) -> list[InquiryEvent]:
+async def change_status(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    target: InquiryStatus,
+    *,
+    actor: str,
+    reason: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> None:
+    """A department's status change, checked against TRANSITIONS and audited."""
+    transition(
+        session, inquiry, target, actor=actor, reason=reason, person_id=person_id, details=details
+    )
+    await session.flush()
+
+
+def events(inquiry: Inquiry) -> Select[InquiryEvent]:
     """An inquiry's audit trail, oldest first."""
-    return list(
-        await session.scalars(
-            select(InquiryEvent)
-            .where(InquiryEvent.inquiry_id == inquiry.id)
-            .order_by(InquiryEvent.id)
-        )
+    return (
+        select(InquiryEvent).where(InquiryEvent.inquiry_id == inquiry.id).order_by(InquiryEvent.id)
     )

@@ -1,7 +1,8 @@
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ARRAY, Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Timestamped

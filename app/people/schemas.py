@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.people.models import Role
 from app.schemas import Schema
@@ -20,6 +20,23 @@ class PersonUpdate(Schema):
 
 
 class PersonRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 12,
+                    "department_code": "hefei-hrss",
+                    "name": "王芳",
+                    "contact": "0551-12345678",
+                    "roles": ["operator", "responder"],
+                    "active": True,
+                    "created_at": "2026-11-24T02:00:00Z",
+                    "updated_at": "2026-11-24T02:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: int
     department_code: str
     name: str

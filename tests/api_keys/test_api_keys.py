@@ -68,7 +68,7 @@ async def test_a_key_resolves_to_its_department_and_holder(
             f"/api/v1/inquiries/{inquiry.reference}/events",
             headers={"Authorization": f"Bearer {key}"},
         )
-    ).json()
+    ).json()["items"]
     assert events[-1]["actor"] == f"person:{holder.id} 张伟 (hefei-hrss)"
 
 

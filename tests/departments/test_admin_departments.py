@@ -132,3 +132,22 @@ async def test_a_department_key_is_rejected_on_admin_routes(admin: httpx.AsyncCl
             method, path, headers={"Authorization": f"Bearer {key}"}, json={}
         )
         assert response.status_code == 401, (method, path)
+
+
+async def test_patching_into_a_second_office_is_refused_clearly(admin: httpx.AsyncClient) -> None:
+    await create(admin, "hefei-office", is_supervising_office=True)
+    await create(admin, "hefei-other")
+    response = await admin.patch(
+        "/api/v1/admin/departments/hefei-other", json={"is_supervising_office": True}
+    )
+    assert response.status_code == 409
+    assert response.json()["type"] == "/problems/office-exists"
+
+
+async def test_a_deactivated_office_can_be_replaced(admin: httpx.AsyncClient) -> None:
+    await create(admin, "hefei-office", is_supervising_office=True)
+    await admin.delete("/api/v1/admin/departments/hefei-office")
+    replacement = await create(admin, "hefei-office-new", is_supervising_office=True)
+    assert replacement.status_code == 201
+    offices = await admin.get("/api/v1/admin/departments/hefei-office-new/supervising-offices")
+    assert offices.json()["nearest"] is None

@@ -2,6 +2,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
@@ -128,7 +130,7 @@ async def test_invalid_needs_a_reason_and_is_audited(
     assert done.json()["status"] == "invalid"
     events = (
         await client.get(f"/api/v1/inquiries/{inquiry.reference}/events", headers=headers)
-    ).json()
+    ).json()["items"]
     assert [(e["action"], e["from_status"], e["to_status"]) for e in events] == [
         ("created", None, "new"),
         ("status_changed", "new", "assigned"),
@@ -152,14 +154,27 @@ async def test_reply_then_close(
     assert inquiry.status is InquiryStatus.closed
 
 
+# Written out here on purpose: a wrong TRANSITIONS table must not pass by agreeing with itself.
+ALLOWED = {
+    ("new", "assigned"),
+    ("new", "referred"),
+    ("new", "invalid"),
+    ("assigned", "replied"),
+    ("assigned", "referred"),
+    ("assigned", "invalid"),
+    ("replied", "closed"),
+}
+
+
 @pytest.mark.parametrize("current", list(InquiryStatus))
 def test_transition_table_is_enforced(current: InquiryStatus) -> None:
     for target in InquiryStatus:
-        if target in TRANSITIONS[current]:
+        if (current.value, target.value) in ALLOWED:
             service.check_transition(current, target)
         else:
             with pytest.raises(service.TransitionNotAllowed):
                 service.check_transition(current, target)
+    assert {(current.value, t.value) for t in TRANSITIONS[current]} <= ALLOWED
 
 
 def test_ended_statuses_allow_nothing() -> None:
@@ -168,3 +183,41 @@ def test_ended_statuses_allow_nothing() -> None:
         InquiryStatus.referred,
         InquiryStatus.invalid,
     }
+
+
+async def test_a_supervising_office_reads_its_region_but_cannot_act(
+    client: httpx.AsyncClient, session: AsyncSession, account: Account, department: Department
+) -> None:
+    office = await factories.department(session, "hefei-office", is_supervising_office=True)
+    province = await factories.department(
+        session, "ah-office", level="province", region_code="340000", is_supervising_office=True
+    )
+    elsewhere = await factories.department(
+        session, "wuhu-office", level="city", region_code="340200", is_supervising_office=True
+    )
+    inquiry = await factories.inquiry(session, account, department=department)
+    for reader in (office, province):
+        headers = {"Authorization": f"Bearer {await factories.api_key(session, reader)}"}
+        read = await client.get(f"/api/v1/inquiries/{inquiry.reference}", headers=headers)
+        assert read.status_code == 200, reader.code
+        act = await client.post(
+            f"/api/v1/inquiries/{inquiry.reference}/invalid",
+            json={"reason": "越权"},
+            headers=headers,
+        )
+        assert act.status_code == 404
+    headers = {"Authorization": f"Bearer {await factories.api_key(session, elsewhere)}"}
+    assert (
+        await client.get(f"/api/v1/inquiries/{inquiry.reference}", headers=headers)
+    ).status_code == 404
+
+
+async def test_the_audit_trail_refuses_updates_and_deletes(
+    session: AsyncSession, account: Account
+) -> None:
+    inquiry = await factories.inquiry(session, account)
+    for statement in ("UPDATE inquiry_event SET reason = 'x'", "DELETE FROM inquiry_event"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with session.begin_nested():
+                await session.execute(text(statement))
+    assert len((await session.scalars(service.events(inquiry))).all()) == 1
