@@ -8,6 +8,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
+S = TypeVar("S", bound=BaseModel)
 
 
 class Schema(BaseModel):
@@ -48,11 +49,16 @@ class Page(BaseModel, Generic[T]):
 
 
 async def paginate(
-    session: AsyncSession, statement: Select[Any], page: PageParams
-) -> tuple[list[Any], int]:
-    """One page of `statement`'s rows and the total count."""
+    session: AsyncSession, statement: Select[Any], page: PageParams, schema: type[S]
+) -> Page[S]:
+    """One page of `statement`'s rows as `schema`, with the total count."""
     total = await session.scalar(
         select(func.count()).select_from(statement.order_by(None).subquery())
     )
     rows = await session.scalars(statement.limit(page.limit).offset(page.offset))
-    return list(rows), total or 0
+    return Page(
+        items=[schema.model_validate(row) for row in rows],
+        total=total or 0,
+        limit=page.limit,
+        offset=page.offset,
+    )

@@ -41,14 +41,8 @@ async def list_accounts(
 ) -> Page[AccountRead]:
     """Accounts by code, optionally of one department or platform."""
     department = await departments.get(session, code=department_code) if department_code else None
-    rows, total = await paginate(
-        session, service.listing(department=department, platform=platform), page
-    )
-    return Page(
-        items=[AccountRead.model_validate(row) for row in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
+    return await paginate(
+        session, service.listing(department=department, platform=platform), page, AccountRead
     )
 
 

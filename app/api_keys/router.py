@@ -45,13 +45,7 @@ async def list_api_keys(
 ) -> Page[ApiKeyRead]:
     """Keys with holder, prefix and use; never the key or its hash."""
     department = await departments.get(session, code=code)
-    rows, total = await paginate(session, service.of_department(department), page)
-    return Page(
-        items=[ApiKeyRead.model_validate(row) for row in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return await paginate(session, service.of_department(department), page, ApiKeyRead)
 
 
 @router.delete(

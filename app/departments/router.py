@@ -47,12 +47,8 @@ async def list_departments(
     active: Annotated[bool | None, Query()] = None,
 ) -> Page[DepartmentRead]:
     """Departments ordered by region code, then code."""
-    rows, total = await paginate(session, service.listing(level=level, active=active), page)
-    return Page(
-        items=[DepartmentRead.model_validate(row) for row in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
+    return await paginate(
+        session, service.listing(level=level, active=active), page, DepartmentRead
     )
 
 

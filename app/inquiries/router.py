@@ -30,13 +30,7 @@ async def read_events(
 ) -> Page[EventRead]:
     """Every change to the inquiry: who, when, what and why, oldest first."""
     inquiry = await service.get_readable(session, principal.department, reference=reference)
-    rows, total = await paginate(session, service.events(inquiry), page)
-    return Page(
-        items=[EventRead.model_validate(row) for row in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return await paginate(session, service.events(inquiry), page, EventRead)
 
 
 @router.post(

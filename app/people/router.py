@@ -37,13 +37,7 @@ async def list_people(
 ) -> Page[PersonRead]:
     """A department's people, active and inactive, by id."""
     department = await departments.get(session, code=code)
-    rows, total = await paginate(session, service.of_department(department), page)
-    return Page(
-        items=[PersonRead.model_validate(row) for row in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return await paginate(session, service.of_department(department), page, PersonRead)
 
 
 @router.get(
