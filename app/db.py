@@ -52,7 +52,11 @@ def database_url() -> str:
 @cache
 def sessionmaker() -> async_sessionmaker[AsyncSession]:
     # hide_parameters: a failed statement's message must never carry a secret into a log line.
-    engine = create_async_engine(database_url(), pool_pre_ping=True, hide_parameters=True)
+    # pool_timeout: a request that cannot get a connection soon answers 503 (webhooks retry)
+    # instead of outliving the platforms' 5 s budget.
+    engine = create_async_engine(
+        database_url(), pool_pre_ping=True, hide_parameters=True, pool_timeout=3
+    )
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

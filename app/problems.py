@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.db import DatabaseNotConfigured
@@ -177,6 +178,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DatabaseNotConfigured)
     async def _not_configured(request: Request, exc: DatabaseNotConfigured) -> JSONResponse:
         return problem_response(ServiceUnavailable(str(exc)).body(request.url.path))
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        logger.error("no database connection available in time")
+        return problem_response(
+            ServiceUnavailable("The service is busy; retry shortly.").body(request.url.path),
+            {"Retry-After": "5"},
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -3,6 +3,7 @@ API and the job worker in one process. Production runs them apart (README, Produ
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import sys
@@ -12,6 +13,8 @@ import uvicorn
 from app import embedded, worker
 from app.db import migrate
 from app.settings import settings
+
+logger = logging.getLogger("govinbox.serve")
 
 
 def _database_url() -> tuple[str, str]:
@@ -66,9 +69,18 @@ async def _serve(url: str, host: str, port: int) -> None:
     config = uvicorn.Config(
         "app.main:create_app", factory=True, host=host, port=port, log_config=None
     )
+    server = uvicorn.Server(config)
     jobs = asyncio.create_task(worker.run(url, install_signal_handlers=False))
+
+    def worker_ended(task: asyncio.Task[None]) -> None:
+        # The API must not go on answering `success` with nobody working the queue.
+        if not task.cancelled():
+            logger.error("job worker stopped; stopping the server", exc_info=task.exception())
+            server.should_exit = True
+
+    jobs.add_done_callback(worker_ended)
     try:
-        await uvicorn.Server(config).serve()  # returns on Ctrl-C / SIGTERM
+        await server.serve()  # returns on Ctrl-C / SIGTERM
     finally:
         jobs.cancel()
         with contextlib.suppress(asyncio.CancelledError):

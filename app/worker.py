@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import procrastinate
-from psycopg_pool import AsyncConnectionPool
 
 from app.embedded import libpq_url
 
@@ -19,20 +18,11 @@ app = procrastinate.App(
 
 @asynccontextmanager
 async def opened(url: str) -> AsyncIterator[procrastinate.App]:
-    """The job app, connected to the database at `url`."""
-    pool = AsyncConnectionPool(
-        libpq_url(url),
-        open=False,
-        min_size=1,
-        max_size=4,
-        check=AsyncConnectionPool.check_connection,
-    )
-    await pool.open(wait=True)
-    try:
-        async with app.open_async(pool=pool):
+    """The job app, connected to the database at `url` for the duration of the block."""
+    connector = procrastinate.PsycopgConnector(conninfo=libpq_url(url), min_size=1, max_size=4)
+    with app.replace_connector(connector):
+        async with app.open_async():
             yield app
-    finally:
-        await pool.close()
 
 
 async def run(url: str, *, wait: bool = True, install_signal_handlers: bool = True) -> None:

@@ -70,6 +70,7 @@ ENDED_STATUSES = frozenset(status for status, allowed in TRANSITIONS.items() if 
 class EventAction(enum.StrEnum):
     created = "created"
     message_appended = "message_appended"
+    conversation_closed = "conversation_closed"  # quiet past the window: next message opens anew
     status_changed = "status_changed"
     routed = "routed"
     flagged_urgent = "flagged_urgent"

@@ -37,11 +37,13 @@ def _flag_if_urgent(
 async def route(
     session: AsyncSession, *, inquiry_id: int, now: datetime, keywords: Sequence[str]
 ) -> bool:
-    """Decide an unrouted inquiry once; False if it was routed already or is being routed."""
+    """Decide an unrouted inquiry once; False if it was routed already."""
+    # Wait for the lock (an intake appending a message holds it for milliseconds); skipping it
+    # would let the job succeed without deciding anything.
     inquiry = await session.scalar(
         select(Inquiry)
         .where(Inquiry.id == inquiry_id, Inquiry.routed_at.is_(None))
-        .with_for_update(skip_locked=True)
+        .with_for_update()
     )
     if inquiry is None:
         return False

@@ -2,6 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
+from procrastinate import JobContext
+from procrastinate.manager import JobManager
+
 from app.db import sessionmaker
 from app.routing import service
 from app.settings import settings
@@ -31,9 +34,20 @@ async def check_urgent(inquiry_id: int, seq: int) -> None:
 
 
 @app.periodic(cron="* * * * *")
-@app.task(name="sweep_unrouted", queue="routing", queueing_lock="sweep_unrouted")
-async def sweep_unrouted(timestamp: int) -> None:
+@app.task(name="sweep_unrouted", queue="routing", queueing_lock="sweep_unrouted", pass_context=True)
+async def sweep_unrouted(context: JobContext, timestamp: int) -> None:
+    # A job left `doing` by a worker that died (no heartbeat) goes back to the queue first, so
+    # the sweep below does not mistake it for work in progress.
+    await retry_stalled(context.app.job_manager)
     async with sessionmaker().begin() as session:
         await service.requeue_unrouted(
             session, now=datetime.fromtimestamp(timestamp, UTC), grace=SWEEP_GRACE
         )
+
+
+async def retry_stalled(job_manager: JobManager) -> int:
+    """Put jobs of dead workers (stale heartbeat) back in the queue; returns how many."""
+    stalled = list(await job_manager.get_stalled_jobs(queue="routing"))
+    for job in stalled:
+        await job_manager.retry_job(job)
+    return len(stalled)

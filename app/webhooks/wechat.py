@@ -5,6 +5,7 @@ Protocol brief (shared/reference/wechat-weibo-protocol.md) §1–2: plain, compa
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,13 +78,20 @@ def read(
 ) -> tuple[Delivery, Envelope]:
     """Verify, decrypt and normalise a message POST; Rejected carries the answer's status."""
     timestamp, nonce = _check_signature(account, query, now=now, tolerance=tolerance)
+    encrypted_mode = query.get("encrypt_type", "raw") == "aes"
+    if account.wechat_encoding_aes_key and not encrypted_mode:
+        # In plain mode the signature covers no part of the body: an account set up for
+        # compatible or safe mode must not let a leaked query string carry a forged message.
+        raise Rejected(403, "plaintext_refused", "this account accepts encrypted messages only")
+    if not _is_utf8(body):
+        raise Rejected(400, "bad_xml", "the body is not UTF-8")
     try:
         outer = crypto.parse_xml(body, max_bytes=max_bytes)
     except crypto.XmlRejected as exc:
         raise Rejected(400, "bad_xml", str(exc)) from exc
     key: bytes | None = None
     fields, xml = outer, body
-    if query.get("encrypt_type", "raw") == "aes":
+    if encrypted_mode:
         (msg_signature,) = _required(query, "msg_signature")
         encrypted = outer.get("Encrypt", "")
         if not encrypted:
@@ -96,6 +104,8 @@ def read(
             raise Rejected(400, "not_configured", "the account has no EncodingAESKey or AppID")
         try:
             xml, key = crypto.decrypt_any(encrypted, keys=keys, app_id=account.wechat_app_id)
+            if not _is_utf8(xml):
+                raise crypto.Undecryptable("the message is not UTF-8")
             fields = crypto.parse_xml(xml, max_bytes=max_bytes)
         except crypto.BadAppId as exc:
             raise Rejected(403, "wrong_app_id", "the AppID inside the message is not ours") from exc
@@ -105,6 +115,22 @@ def read(
     if account.wechat_original_id and to_user != account.wechat_original_id:
         raise Rejected(403, "wrong_account", "ToUserName is not this account")
     return _delivery(fields, xml.decode()), Envelope(timestamp, nonce, to_user, key)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# What the columns hold and the platform sends; anything else is refused, not truncated.
+_SENDER = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
+_EVENT = re.compile(r"[A-Za-z0-9_]{1,64}")
+_EPOCH = re.compile(r"[0-9]{1,10}")
+_MSG_ID = re.compile(r"[0-9]{1,20}")
 
 
 def _content(fields: Mapping[str, str], msg_type: str) -> str | None:
@@ -127,20 +153,22 @@ def _content(fields: Mapping[str, str], msg_type: str) -> str | None:
         case "link":
             parts = (fields.get("Title", ""), fields.get("Description", ""), fields.get("Url", ""))
             return "[链接] " + " ".join(part for part in parts if part)
-    return None  # events and types WeChat may add later: stored, not asked
+    # A type WeChat added later (e.g. miniprogrampage): the citizen still sent something.
+    return f"[{msg_type}]"
 
 
 def _delivery(fields: Mapping[str, str], xml: str) -> Delivery:
-    sender, create_time, msg_type = (
-        fields.get("FromUserName", ""),
-        fields.get("CreateTime", ""),
-        fields.get("MsgType", ""),
-    )
-    if not sender or not create_time.isdigit() or not msg_type:
-        raise Rejected(400, "bad_xml", "FromUserName, CreateTime and MsgType are required")
+    sender, create_time = fields.get("FromUserName", ""), fields.get("CreateTime", "")
+    msg_type = fields.get("MsgType", "")
+    if not (
+        _SENDER.fullmatch(sender) and _EPOCH.fullmatch(create_time) and _NAME.fullmatch(msg_type)
+    ):
+        raise Rejected(400, "bad_xml", "FromUserName, CreateTime or MsgType missing or malformed")
     sent_at = datetime.fromtimestamp(int(create_time), UTC)
     if msg_type == "event":
         event = fields.get("Event", "")
+        if not _EVENT.fullmatch(event):
+            raise Rejected(400, "bad_xml", "Event missing or malformed")
         # WeChat's advice: events by FromUserName + CreateTime (+ Event, as two can share a second).
         return Delivery(
             dedupe_key=f"event:{sender}:{create_time}:{event}",
@@ -152,11 +180,13 @@ def _delivery(fields: Mapping[str, str], xml: str) -> Delivery:
             content=None,
         )
     msg_id = fields.get("MsgId", "")
+    if msg_id and not _MSG_ID.fullmatch(msg_id):
+        raise Rejected(400, "bad_xml", "MsgId malformed")
     # MsgId alone collides across users (WxJava #333), hence FromUserName in the key.
     dedupe = (
         f"msg:{sender}:{msg_id}"
         if msg_id
-        else (f"msg:{sender}:{create_time}:{hashlib.sha256(xml.encode()).hexdigest()}")
+        else f"msg:{sender}:{create_time}:{hashlib.sha256(xml.encode()).hexdigest()}"
     )
     return Delivery(
         dedupe_key=dedupe,

@@ -5,6 +5,7 @@ Protocol brief §5. Timestamps are in milliseconds; the app secret signs; no bod
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -64,15 +65,26 @@ def _content(kind: str, text: str, data: Mapping[str, Any]) -> str | None:
     return None  # events, and types Weibo may add: stored and ignored, as the platform asks
 
 
+_UID = re.compile(r"[0-9]{1,20}")
+_NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
+_SUBTYPE = re.compile(r"[A-Za-z0-9_]{0,64}")
+
+
+def _storable(value: str) -> bool:
+    """PostgreSQL text holds no NUL, and UTF-8 no lone surrogates (JSON can escape both)."""
+    return "\x00" not in value and value.encode("utf-8", "replace").decode("utf-8") == value
+
+
 def read(
     account: Account, query: Mapping[str, str], body: bytes, *, now: datetime, tolerance: int
 ) -> Delivery:
     """Verify and normalise a message POST; raise Rejected with the answer's status."""
     _check_signature(account, query, now=now, tolerance=tolerance)
     try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected(400, "bad_json", "the body is not JSON") from exc
+        payload = body.decode("utf-8")
+        message = json.loads(payload)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise Rejected(400, "bad_json", "the body is not UTF-8 JSON") from exc
     if not isinstance(message, dict):
         raise Rejected(400, "bad_json", "the body is not a JSON object")
     kind, sender = str(message.get("type", "")), str(message.get("sender_id", ""))
@@ -80,7 +92,7 @@ def read(
     raw_data, raw_text = message.get("data"), message.get("text")
     data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     text: str = raw_text if isinstance(raw_text, str) else ""
-    if not kind or not sender.isdigit():
+    if not (_NAME.fullmatch(kind) and _UID.fullmatch(sender)):
         raise Rejected(400, "bad_json", "type and a numeric sender_id are required")
     if account.weibo_uid and receiver != account.weibo_uid:
         raise Rejected(403, "wrong_account", "receiver_id is not this account")
@@ -88,20 +100,23 @@ def read(
         sent_at = datetime.strptime(created, _CREATED_AT)
     except ValueError as exc:
         raise Rejected(400, "bad_json", "created_at is not in Weibo's format") from exc
+    subtype = str(data.get("subtype", "")) if kind == "event" else None
+    content = _content(kind, text, data)
+    if (subtype is not None and not _SUBTYPE.fullmatch(subtype)) or not _storable(content or ""):
+        raise Rejected(400, "bad_json", "a field holds characters that cannot be stored")
     # Weibo sends no message id; it recommends sender_id + created_at, and two messages can share a
     # second, so the content's hash completes the key.
     digest = hashlib.sha256(
-        json.dumps([kind, text, data], ensure_ascii=False, sort_keys=True).encode()
+        json.dumps([kind, text, data], ensure_ascii=True, sort_keys=True).encode()
     ).hexdigest()
-    subtype = str(data.get("subtype", "")) if kind == "event" else None
     return Delivery(
         dedupe_key=f"weibo:{sender}:{created}:{digest}",
         sender_id=sender,
-        msg_type=kind[:32],
+        msg_type=kind,
         event_type=_FOLLOW_EVENTS.get(subtype, subtype) if subtype is not None else None,
         sent_at=sent_at,
-        payload=body.decode(),
-        content=_content(kind, text, data),
+        payload=payload,
+        content=content,
     )
 
 

@@ -231,13 +231,16 @@ CREATE FUNCTION govinbox_intake(
     inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
     ack_text text, reply_timestamp text, reply_nonce text
 )
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- A retry waits on the first delivery's row; past this it gets an error (503) and WeChat, whose
+-- budget is 5 s, retries again rather than hanging.
+SET lock_timeout = '3s'
+AS $fn$
 DECLARE
     v_event_id bigint;
     v_inquiry_id bigint;
     v_reference text;
     v_last timestamptz;
-    v_status text;
     v_seq integer;
     v_prefix text;
     v_number integer;
@@ -277,23 +280,25 @@ BEGIN
         RETURN;
     END IF;
 
-    FOR attempt IN 1..3 LOOP
-        v_inquiry_id := NULL;
-        IF p_channel = 'private_message' THEN
-            SELECT i.id, i.reference, i.last_message_at, i.status
-              INTO v_inquiry_id, v_reference, v_last, v_status
-              FROM inquiry i
-             WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id AND i.accepts_messages
-               FOR UPDATE;
-            IF v_inquiry_id IS NOT NULL
-               AND (v_last < p_now - p_open_window
-                    OR v_status IN ('closed', 'referred', 'invalid', 'merged')) THEN
-                UPDATE inquiry SET accepts_messages = false, updated_at = p_now WHERE id = v_inquiry_id;
-                v_inquiry_id := NULL;
-            END IF;
+    -- The follower row just upserted stays locked until commit: it is the per-citizen lock that
+    -- makes two messages of one citizen take turns here. The partial unique index on open
+    -- inquiries is the invariant behind it.
+    IF p_channel = 'private_message' THEN
+        SELECT i.id, i.reference, i.last_message_at INTO v_inquiry_id, v_reference, v_last
+          FROM inquiry i
+         WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id AND i.accepts_messages
+           FOR UPDATE;
+        IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window THEN
+            UPDATE inquiry SET accepts_messages = false, updated_at = p_now WHERE id = v_inquiry_id;
+            INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
+            VALUES (v_inquiry_id, p_now, 'system:intake', 'conversation_closed',
+                    'no message within the conversation window; the next one opens a new inquiry',
+                    jsonb_build_object('last_message_at', v_last, 'inbox_event_id', v_event_id));
+            v_inquiry_id := NULL;
         END IF;
-        EXIT WHEN v_inquiry_id IS NOT NULL;
+    END IF;
 
+    IF v_inquiry_id IS NULL THEN
         v_prefix := CASE p_platform WHEN 'wechat' THEN 'WX' ELSE 'WB' END
                     || to_char(p_now AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD');
         INSERT INTO reference_counter AS c (prefix, last_value) VALUES (v_prefix, 1)
@@ -305,41 +310,31 @@ BEGIN
          WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id
          ORDER BY i.id DESC LIMIT 1;
 
-        INSERT INTO inquiry AS i (reference, account_id, platform, channel, citizen_id, received_at,
-                                  kind, status, accepts_messages, last_message_at, message_count,
-                                  previous_inquiry_id, urgent, created_at, updated_at)
+        INSERT INTO inquiry (reference, account_id, platform, channel, citizen_id, received_at,
+                             kind, status, accepts_messages, last_message_at, message_count,
+                             previous_inquiry_id, urgent, created_at, updated_at)
         VALUES (v_reference, p_account_id, p_platform, p_channel, p_sender_id, p_now,
                 'other', 'new', p_channel = 'private_message', p_now, 1,
                 v_previous, false, p_now, p_now)
-        ON CONFLICT (account_id, citizen_id) WHERE accepts_messages DO NOTHING
-        RETURNING i.id INTO v_inquiry_id;
-
-        IF v_inquiry_id IS NOT NULL THEN
-            INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
-            VALUES (v_inquiry_id, 1, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
-            INSERT INTO inquiry_event (inquiry_id, at, actor, action, to_status, reason, details)
-            VALUES (v_inquiry_id, p_now, 'system:intake', 'created', 'new', '',
-                    jsonb_build_object('inbox_event_id', v_event_id, 'previous_inquiry_id', v_previous));
-            PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
-                'routing', 'route_inquiry', 0, NULL, NULL,
-                jsonb_build_object('inquiry_id', v_inquiry_id), NULL
-            )::procrastinate_job_to_defer_v1]);
-            v_ack := replace(p_ack_template, '{reference}', v_reference);
-            UPDATE inbox_event SET inquiry_id = v_inquiry_id, ack_text = v_ack,
-                   reply_timestamp = CASE WHEN v_ack IS NOT NULL THEN p_reply_timestamp END,
-                   reply_nonce = CASE WHEN v_ack IS NOT NULL THEN p_reply_nonce END
-             WHERE id = v_event_id;
-            RETURN QUERY SELECT v_event_id, false, v_inquiry_id, v_reference, true, v_ack,
-                                CASE WHEN v_ack IS NOT NULL THEN p_reply_timestamp END,
-                                CASE WHEN v_ack IS NOT NULL THEN p_reply_nonce END;
-            RETURN;
-        END IF;
-        -- Another message of this citizen opened an inquiry meanwhile (its reference number is
-        -- skipped); go round and join it.
-    END LOOP;
-
-    IF v_inquiry_id IS NULL THEN
-        RAISE EXCEPTION 'intake could not settle the conversation of % on account %', p_sender_id, p_account_id;
+        RETURNING id INTO v_inquiry_id;
+        INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
+        VALUES (v_inquiry_id, 1, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
+        INSERT INTO inquiry_event (inquiry_id, at, actor, action, to_status, reason, details)
+        VALUES (v_inquiry_id, p_now, 'system:intake', 'created', 'new', '',
+                jsonb_build_object('inbox_event_id', v_event_id, 'previous_inquiry_id', v_previous));
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            'routing', 'route_inquiry', 0, NULL, NULL,
+            jsonb_build_object('inquiry_id', v_inquiry_id), NULL
+        )::procrastinate_job_to_defer_v1]);
+        v_ack := replace(p_ack_template, '{reference}', v_reference);
+        UPDATE inbox_event SET inquiry_id = v_inquiry_id, ack_text = v_ack,
+               reply_timestamp = CASE WHEN v_ack IS NOT NULL THEN p_reply_timestamp END,
+               reply_nonce = CASE WHEN v_ack IS NOT NULL THEN p_reply_nonce END
+         WHERE id = v_event_id;
+        RETURN QUERY SELECT v_event_id, false, v_inquiry_id, v_reference, true, v_ack,
+                            CASE WHEN v_ack IS NOT NULL THEN p_reply_timestamp END,
+                            CASE WHEN v_ack IS NOT NULL THEN p_reply_nonce END;
+        RETURN;
     END IF;
 
     UPDATE inquiry SET message_count = message_count + 1,

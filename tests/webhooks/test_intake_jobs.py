@@ -134,3 +134,29 @@ async def test_the_worker_runs_the_queued_jobs(
             "check_urgent": "succeeded",
             "sweep_unrouted": "succeeded",
         }
+
+
+@pytest.mark.committing
+async def test_jobs_of_a_dead_worker_are_queued_again(
+    committed_client: httpx.AsyncClient,
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+) -> None:
+    await WeChat(PATH, clock).post(committed_client, text_xml("你好", create_time=1))
+    async with committing_maker.begin() as session:
+        # A worker that took the job and then died: its heartbeat stopped an hour ago.
+        await session.execute(
+            text(
+                "WITH dead AS (INSERT INTO procrastinate_workers (last_heartbeat)"
+                " VALUES (now() - interval '1 hour') RETURNING id)"
+                " UPDATE procrastinate_jobs SET status = 'doing', worker_id = (SELECT id FROM dead)"
+            )
+        )
+    url = committing_maker.kw["bind"].url.render_as_string(hide_password=False)
+    async with worker.opened(url) as app:
+        assert await tasks.retry_stalled(app.job_manager) == 1
+        assert await tasks.retry_stalled(app.job_manager) == 0
+    async with committing_maker() as session:
+        assert [(task, status) for task, status, _ in await jobs(session)] == [
+            ("route_inquiry", "todo")
+        ]

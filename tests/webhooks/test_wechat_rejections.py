@@ -20,7 +20,7 @@ from app.webhooks.models import InboxEvent
 from tests import factories
 from tests.conftest import Clock
 from tests.webhooks import peers
-from tests.webhooks.peers import WeChat, text_xml
+from tests.webhooks.peers import WeChat, message_xml, text_xml
 
 PATH = "/webhooks/wechat/hefei-wechat"
 pytestmark = pytest.mark.usefixtures("account")
@@ -131,8 +131,10 @@ async def test_message_for_another_account(
     "hostile", [XXE, LAUGHS, b"<xml><unclosed></xml>", b"not xml", b"<!DOCTYPE x><xml/>"]
 )
 async def test_hostile_or_malformed_plain_body(
-    client: httpx.AsyncClient, session: AsyncSession, clock: Clock, hostile: bytes
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock, hostile: bytes, account: Account
 ) -> None:
+    account.wechat_encoding_aes_key = None  # plain mode
+    await session.flush()
     wechat = WeChat(PATH, clock, mode="plain")
     query, _ = wechat.request(text_xml("你好", create_time=1))
     response = await post(client, query, hostile)
@@ -217,3 +219,39 @@ async def test_database_down_is_503_so_the_platform_retries(
     assert response.status_code == 503
     assert b"success" not in response.content
     assert response.headers["retry-after"] == "5"
+
+
+async def test_plaintext_is_refused_for_an_encrypted_account(
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock
+) -> None:
+    # Plain mode signs no part of the body; a leaked query string must not carry a forged one.
+    plain = WeChat(PATH, clock, mode="plain")
+    response = await plain.post(client, text_xml("伪造的消息", create_time=1))
+    assert response.status_code == 403
+    assert await nothing_stored(session)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        text_xml("x", sender="o" * 129, create_time=1).encode(),
+        message_xml("t" * 40, create_time=1).encode(),
+        message_xml("event", create_time=1, Event="E" * 70).encode(),
+        text_xml("x", create_time=1).replace(">1<", ">99999999999999999999<").encode(),
+        text_xml("x", create_time=1).replace(">1<", ">²<").encode(),
+        text_xml("x", msg_id=1, create_time=1).replace("<MsgId>1<", "<MsgId>1x<").encode(),
+        '<?xml version="1.0" encoding="ISO-8859-1"?><xml><Content>\xe9</Content></xml>'.encode(
+            "latin-1"
+        ),
+        "<xml><Content>é</Content></xml>".encode("utf-16"),
+    ],
+)
+async def test_crafted_bodies_with_a_valid_signature_are_400_not_500(
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock, account: Account, body: bytes
+) -> None:
+    account.wechat_encoding_aes_key = None  # plain mode: the signature does not cover the body
+    await session.flush()
+    query, _ = WeChat(PATH, clock, mode="plain").request("<xml/>")
+    response = await post(client, query, body)
+    assert response.status_code == 400
+    assert await nothing_stored(session)

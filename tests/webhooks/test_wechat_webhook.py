@@ -1,5 +1,6 @@
 """WeChat callbacks end to end, with wechatpy as the WeChat server."""
 
+import logging
 from datetime import UTC, datetime
 
 import httpx
@@ -112,8 +113,11 @@ async def test_compatible_mode_official_sample(
 
 @pytest.mark.parametrize("mode", ["plain", "compatible", "safe"])
 async def test_every_mode_stores_and_answers(
-    client: httpx.AsyncClient, session: AsyncSession, clock: Clock, mode: str
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock, mode: str, account: Account
 ) -> None:
+    if mode == "plain":  # an account in plain mode has no EncodingAESKey
+        account.wechat_encoding_aes_key = None
+        await session.flush()
     wechat = WeChat(PATH, clock, mode=mode)
     response = await wechat.post(
         client, text_xml("  路灯坏了 <&> ", create_time=int(clock.now.timestamp()))
@@ -309,3 +313,44 @@ async def test_unknown_and_inactive_accounts_are_404(
     account.active = False
     await session.flush()
     assert (await client.post(f"{PATH}?{query}", content=body)).status_code == 404
+
+
+async def test_verification_needs_a_fresh_timestamp_and_an_echostr(
+    client: httpx.AsyncClient, wechat: WeChat, clock: Clock
+) -> None:
+    query, _ = wechat.request("<xml/>")
+    assert (await client.get(f"{PATH}?{query}")).status_code == 400  # no echostr
+    assert (await client.get(f"{PATH}?{query}&echostr=abc")).text == "abc"
+    clock.advance(seconds=301)
+    assert (await client.get(f"{PATH}?{query}&echostr=abc")).status_code == 403
+
+
+async def test_an_event_retry_is_stored_once(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: WeChat
+) -> None:
+    xml = message_xml("event", create_time=1_800_000_000, Event="subscribe")
+    for _ in range(3):
+        assert (await wechat.post(client, xml)).content == b"success"
+    assert await count(session, InboxEvent) == 1
+
+
+async def test_a_new_message_type_still_opens_an_inquiry(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: WeChat
+) -> None:
+    xml = message_xml("miniprogrampage", create_time=1, Title="办事指南", AppId="wx1")
+    assert (await wechat.post(client, xml)).status_code == 200
+    message = (await session.scalars(select(InquiryMessage))).one()
+    assert message.content == "[miniprogrampage]"
+
+
+async def test_message_bodies_and_secrets_stay_out_of_the_logs(
+    client: httpx.AsyncClient, wechat: WeChat, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret_text = "我的身份证号是340104199001011234"
+    await wechat.post(client, text_xml(secret_text, create_time=1))
+    query, body = wechat.request(text_xml(secret_text, create_time=2))
+    await client.post(f"{PATH}?{query}&signature=bad", content=body)  # a rejection logs too
+    logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    for forbidden in (secret_text, peers.TOKEN, peers.AES_KEY, CITIZEN):
+        assert forbidden not in logged

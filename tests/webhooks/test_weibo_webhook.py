@@ -148,3 +148,33 @@ async def test_rejections(
     )
     assert stale.status_code == 403
     assert (await session.scalar(select(func.count()).select_from(InboxEvent))) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 20_000 + b"]" * 20_000,  # nesting deep enough to exhaust the parser
+        json.dumps(weibo_text("\u0000")).encode(),
+        b'{"type": "text", "receiver_id": 1902538057, "sender_id": 2489518277, '
+        b'"created_at": "Tue Nov 24 10:00:00 +0800 2026", "text": "\\ud800"}',
+        json.dumps(weibo_text("x") | {"sender_id": "9" * 150}).encode(),
+        json.dumps(weibo_text("x")).encode("utf-16"),
+        json.dumps(weibo_text("x") | {"created_at": "yesterday"}).encode(),
+        json.dumps(weibo_text("", kind="event", data={"subtype": "s" * 70})).encode(),
+    ],
+)
+async def test_crafted_bodies_are_400_not_500(
+    client: httpx.AsyncClient, session: AsyncSession, weibo: Weibo, body: bytes
+) -> None:
+    response = await client.post(f"{PATH}?{weibo.query()}", content=body)
+    assert response.status_code == 400
+    assert (await session.scalar(select(func.count()).select_from(InboxEvent))) == 0
+
+
+async def test_unknown_account_and_oversize(client: httpx.AsyncClient, weibo: Weibo) -> None:
+    body = json.dumps(weibo_text("你好")).encode()
+    assert (
+        await client.post(f"/webhooks/weibo/nobody?{weibo.query()}", content=body)
+    ).status_code == 404
+    big = json.dumps(weibo_text("长" * 40_000)).encode()
+    assert (await client.post(f"{PATH}?{weibo.query()}", content=big)).status_code == 413
