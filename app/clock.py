@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends
 
 
-def utcnow() -> datetime:
+async def utcnow() -> datetime:
     return datetime.now(UTC)
 
 

@@ -1,17 +1,16 @@
 """Liveness, readiness and metrics for the platform that runs the service."""
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import sessionmaker
+from app.db import MakerDep
 from app.settings import PROJECT_ROOT
 
 router = APIRouter(tags=["operations"])
@@ -36,7 +35,7 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "Database unreachable or migrations not at head."}},
 )
 async def readyz(
-    maker: Annotated[async_sessionmaker[AsyncSession], Depends(sessionmaker)],
+    maker: MakerDep,
 ) -> JSONResponse:
     """The database answers and its migrations are at the head this code expects."""
     body: dict[str, Any] = {"status": "ok", "checks": {}}

@@ -11,7 +11,6 @@ from app.inquiries.models import (
     InquiryKind,
     InquiryMessage,
     InquiryStatus,
-    ReferenceCounter,
 )
 from app.people.models import Person, Role
 from app.webhooks.models import InboxEvent
@@ -33,7 +32,6 @@ __all__ = [
     "Level",
     "Person",
     "Platform",
-    "ReferenceCounter",
     "Role",
     "account_operator",
 ]

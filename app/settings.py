@@ -114,3 +114,8 @@ class Settings(BaseSettings):
 def settings() -> Settings:
     """The process's settings, read once from the environment."""
     return Settings()
+
+
+async def current_settings() -> Settings:
+    """The settings as a dependency (async: no thread hop per request)."""
+    return settings()

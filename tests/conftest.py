@@ -118,7 +118,7 @@ def clock() -> Clock:
 
 def make_client(maker: async_sessionmaker[AsyncSession], clock: Clock) -> httpx.AsyncClient:
     app = create_app()
-    app.dependency_overrides[db.sessionmaker] = lambda: maker
+    app.dependency_overrides[db.maker] = lambda: maker
     app.dependency_overrides[utcnow] = lambda: clock.now
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 

@@ -76,9 +76,10 @@ async def inquiry(
 ) -> Inquiry:
     """An inquiry opened the way webhooks open them, optionally already assigned."""
     now = received_at or datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    connection = await session.connection()
     stored = await intake.store(
-        session,
-        account,
+        connection,
+        await intake.account(connection, account.platform, account.code),
         intake.Delivery(
             dedupe_key=f"msg:{citizen_id}:{uuid.uuid4().hex}",
             sender_id=citizen_id,

@@ -38,7 +38,7 @@ async def test_readyz_without_a_database_is_503() -> None:
         raise db.DatabaseNotConfigured("DATABASE_URL is not set")
 
     app = create_app()
-    app.dependency_overrides[db.sessionmaker] = unconfigured
+    app.dependency_overrides[db.maker] = unconfigured
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/readyz")

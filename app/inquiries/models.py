@@ -184,12 +184,3 @@ class InquiryEvent(Base):
     )
     reason: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-
-
-class ReferenceCounter(Base):
-    """Per prefix and day, the last public reference number handed out."""
-
-    __tablename__ = "reference_counter"
-
-    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)  # e.g. WX20261124
-    last_value: Mapped[int] = mapped_column(Integer)

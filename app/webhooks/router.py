@@ -1,19 +1,19 @@
 """The platforms' callbacks. Answers follow each platform's convention, not problem+json."""
 
 import logging
-from datetime import timedelta
-from typing import Annotated
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import Counter
-from sqlalchemy import select
 
-from app.accounts.models import Account, Platform
+from app.accounts.models import Platform
 from app.clock import NowDep
-from app.db import SessionDep
-from app.settings import Settings, settings
+from app.db import AutocommitDep
+from app.settings import Settings, current_settings
 from app.webhooks import service, wechat, weibo
-from app.webhooks.service import Rejected
+from app.webhooks.service import Delivery, Rejected, Stored, WebhookAccount
 
 logger = logging.getLogger("govinbox.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -28,17 +28,18 @@ REJECTIONS = Counter(
     "Webhook requests refused, by reason.",
     ["platform", "reason"],
 )
-SettingsDep = Annotated[Settings, Depends(settings)]
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 TEXT = "text/plain; charset=utf-8"
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed, hostile or undecryptable body; missing parameters."},
+    403: {"description": "Bad signature, stale timestamp, wrong AppID or addressee."},
+    404: {"description": "Unknown or inactive account."},
+    413: {"description": "Body over WEBHOOK_MAX_BODY_BYTES."},
+    503: {"description": "Database unreachable or busy: nothing was stored; the platform retries."},
+}
 
-
-async def _account(session: SessionDep, platform: Platform, code: str) -> Account:
-    account = await session.scalar(
-        select(Account).where(Account.code == code, Account.platform == platform, Account.active)
-    )
-    if account is None:
-        raise Rejected(404, "unknown_account", f"no active {platform} account {code!r}")
-    return account
+# Reads the verified delivery out of a request body, and says how to answer once it is stored.
+Reader = Callable[[WebhookAccount, bytes], tuple[Delivery, Callable[[Stored], bytes], str]]
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -70,7 +71,7 @@ def _refuse(platform: Platform, code: str, request: Request, exc: Rejected) -> R
     return Response(exc.detail, status_code=exc.status, media_type=TEXT)
 
 
-def _outcome(delivery: service.Delivery, stored: service.Stored) -> str:
+def _outcome(delivery: Delivery, stored: Stored) -> str:
     if stored.duplicate:
         return "duplicate"
     if stored.opened:
@@ -80,22 +81,67 @@ def _outcome(delivery: service.Delivery, stored: service.Stored) -> str:
     return "event" if delivery.event_type is not None else "ignored"
 
 
-@router.get("/wechat/{account_code}", summary="WeChat URL verification", response_class=Response)
-async def wechat_verify(
-    account_code: str, request: Request, session: SessionDep, config: SettingsDep, now: NowDep
+async def _verify(
+    platform: Platform,
+    code: str,
+    request: Request,
+    connection: AutocommitDep,
+    echo: Callable[[WebhookAccount], str],
 ) -> Response:
-    """Echo `echostr` when `signature` = sha1(sorted(token, timestamp, nonce)) matches; else 403."""
     try:
-        account = await _account(session, Platform.wechat, account_code)
-        echostr = wechat.verify_url(
-            account,
-            request.query_params,
-            now=now,
-            tolerance=config.webhook_timestamp_tolerance_seconds,
+        echostr = echo(await service.account(connection, platform, code))
+    except Rejected as exc:
+        return _refuse(platform, code, request, exc)
+    return Response(echostr, media_type=TEXT)
+
+
+async def _receive(
+    platform: Platform,
+    code: str,
+    request: Request,
+    connection: AutocommitDep,
+    config: Settings,
+    now: datetime,
+    read: Reader,
+) -> Response:
+    try:
+        account = await service.account(connection, platform, code)
+        delivery, answer, reply_media_type = read(
+            account, await _body(request, config.webhook_max_body_bytes)
         )
     except Rejected as exc:
-        return _refuse(Platform.wechat, account_code, request, exc)
-    return Response(echostr, media_type=TEXT)
+        return _refuse(platform, code, request, exc)
+    stored = await service.store(
+        connection,
+        account,
+        delivery,
+        now=now,
+        open_window=timedelta(days=config.conversation_window_days),
+    )
+    DELIVERIES.labels(platform.value, _outcome(delivery, stored)).inc()
+    media_type = reply_media_type if stored.ack_text is not None else TEXT
+    return Response(answer(stored), media_type=media_type)
+
+
+@router.get("/wechat/{account_code}", summary="WeChat URL verification", response_class=Response)
+async def wechat_verify(
+    account_code: str,
+    request: Request,
+    connection: AutocommitDep,
+    config: SettingsDep,
+    now: NowDep,
+) -> Response:
+    """Echo `echostr` when `signature` = sha1(sorted(token, timestamp, nonce)) matches; else 403."""
+    tolerance = config.webhook_timestamp_tolerance_seconds
+    return await _verify(
+        Platform.wechat,
+        account_code,
+        request,
+        connection,
+        lambda account: wechat.verify_url(
+            account, request.query_params, now=now, tolerance=tolerance
+        ),
+    )
 
 
 @router.post(
@@ -106,20 +152,21 @@ async def wechat_verify(
         200: {
             "description": "`success`, or a passive text acknowledgement (encrypted in safe mode)."
         },
-        400: {"description": "Malformed, hostile or undecryptable body."},
-        403: {"description": "Bad signature, stale timestamp, wrong AppID or account."},
-        404: {"description": "Unknown or inactive account."},
-        413: {"description": "Body over WEBHOOK_MAX_BODY_BYTES."},
-        503: {"description": "Database unreachable: nothing was stored, WeChat retries."},
+        **REFUSALS,
     },
 )
 async def wechat_message(
-    account_code: str, request: Request, session: SessionDep, config: SettingsDep, now: NowDep
+    account_code: str,
+    request: Request,
+    connection: AutocommitDep,
+    config: SettingsDep,
+    now: NowDep,
 ) -> Response:
     """Verify, store once, thread into an inquiry, and answer within milliseconds."""
-    try:
-        account = await _account(session, Platform.wechat, account_code)
-        body = await _body(request, config.webhook_max_body_bytes)
+
+    def read(
+        account: WebhookAccount, body: bytes
+    ) -> tuple[Delivery, Callable[[Stored], bytes], str]:
         delivery, envelope = wechat.read(
             account,
             request.query_params,
@@ -128,40 +175,34 @@ async def wechat_message(
             tolerance=config.webhook_timestamp_tolerance_seconds,
             max_bytes=config.webhook_max_body_bytes,
         )
-    except Rejected as exc:
-        return _refuse(Platform.wechat, account_code, request, exc)
-    stored = await service.store(
-        session,
-        account,
-        delivery,
-        now=now,
-        open_window=timedelta(days=config.conversation_window_days),
-        reply_timestamp=envelope.timestamp,
-        reply_nonce=envelope.nonce,
-    )
-    DELIVERIES.labels("wechat", _outcome(delivery, stored)).inc()
-    return Response(
-        wechat.answer(account, delivery, stored, envelope),
-        media_type="application/xml" if stored.ack_text else TEXT,
-    )
+        return (
+            delivery,
+            lambda stored: wechat.answer(account, delivery, stored, envelope),
+            "application/xml",
+        )
+
+    return await _receive(Platform.wechat, account_code, request, connection, config, now, read)
 
 
 @router.get("/weibo/{account_code}", summary="Weibo URL verification", response_class=Response)
 async def weibo_verify(
-    account_code: str, request: Request, session: SessionDep, config: SettingsDep, now: NowDep
+    account_code: str,
+    request: Request,
+    connection: AutocommitDep,
+    config: SettingsDep,
+    now: NowDep,
 ) -> Response:
     """Echo `echostr` when `signature` = sha1(sorted(app secret, timestamp ms, nonce)) matches."""
-    try:
-        account = await _account(session, Platform.weibo, account_code)
-        echostr = weibo.verify_url(
-            account,
-            request.query_params,
-            now=now,
-            tolerance=config.webhook_timestamp_tolerance_seconds,
-        )
-    except Rejected as exc:
-        return _refuse(Platform.weibo, account_code, request, exc)
-    return Response(echostr, media_type=TEXT)
+    tolerance = config.webhook_timestamp_tolerance_seconds
+    return await _verify(
+        Platform.weibo,
+        account_code,
+        request,
+        connection,
+        lambda account: weibo.verify_url(
+            account, request.query_params, now=now, tolerance=tolerance
+        ),
+    )
 
 
 @router.post(
@@ -170,20 +211,21 @@ async def weibo_verify(
     response_class=Response,
     responses={
         200: {"description": "Empty (stops retries), or a passive text reply as JSON."},
-        400: {"description": "Malformed body."},
-        403: {"description": "Bad signature, stale timestamp or wrong receiver."},
-        404: {"description": "Unknown or inactive account."},
-        413: {"description": "Body over WEBHOOK_MAX_BODY_BYTES."},
-        503: {"description": "Database unreachable: nothing was stored, Weibo retries."},
+        **REFUSALS,
     },
 )
 async def weibo_message(
-    account_code: str, request: Request, session: SessionDep, config: SettingsDep, now: NowDep
+    account_code: str,
+    request: Request,
+    connection: AutocommitDep,
+    config: SettingsDep,
+    now: NowDep,
 ) -> Response:
     """Verify, store once, thread into an inquiry; unknown message types are stored and ignored."""
-    try:
-        account = await _account(session, Platform.weibo, account_code)
-        body = await _body(request, config.webhook_max_body_bytes)
+
+    def read(
+        account: WebhookAccount, body: bytes
+    ) -> tuple[Delivery, Callable[[Stored], bytes], str]:
         delivery = weibo.read(
             account,
             request.query_params,
@@ -191,17 +233,6 @@ async def weibo_message(
             now=now,
             tolerance=config.webhook_timestamp_tolerance_seconds,
         )
-    except Rejected as exc:
-        return _refuse(Platform.weibo, account_code, request, exc)
-    stored = await service.store(
-        session,
-        account,
-        delivery,
-        now=now,
-        open_window=timedelta(days=config.conversation_window_days),
-    )
-    DELIVERIES.labels("weibo", _outcome(delivery, stored)).inc()
-    return Response(
-        weibo.answer(account, delivery, stored),
-        media_type="application/json" if stored.ack_text else TEXT,
-    )
+        return delivery, lambda stored: weibo.answer(account, delivery, stored), "application/json"
+
+    return await _receive(Platform.weibo, account_code, request, connection, config, now, read)

@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.accounts.models import Account
+from app.accounts.models import Account, Platform
 from app.inquiries.models import Channel
 
 
@@ -18,6 +18,39 @@ class Rejected(Exception):
         self.status = status
         self.reason = reason  # a short label for logs and metrics
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class WebhookAccount:
+    """What a webhook needs of an account, read with one plain query (no ORM on the hot path)."""
+
+    id: int
+    code: str
+    platform: Platform
+    wechat_token: str | None
+    wechat_encoding_aes_key: str | None
+    wechat_previous_encoding_aes_key: str | None
+    wechat_app_id: str | None
+    wechat_original_id: str | None
+    weibo_uid: str | None
+    weibo_app_secret: str | None
+    ack_enabled: bool
+    ack_text: str
+
+
+ACCOUNT_QUERY = select(*(getattr(Account, name) for name in WebhookAccount.__dataclass_fields__))
+
+
+async def account(connection: AsyncConnection, platform: Platform, code: str) -> WebhookAccount:
+    """The active account a webhook URL names; Rejected (404) if there is none."""
+    row = (
+        await connection.execute(
+            ACCOUNT_QUERY.where(Account.code == code, Account.platform == platform, Account.active)
+        )
+    ).one_or_none()
+    if row is None:
+        raise Rejected(404, "unknown_account", f"no active {platform} account {code!r}")
+    return WebhookAccount(**row._asdict())
 
 
 @dataclass(frozen=True)
@@ -33,6 +66,9 @@ class Delivery:
     content: str | None  # what the citizen asked, as text; None when nothing was asked
     platform_msg_id: str | None = None
     channel: Channel = Channel.private_message
+    # The request's timestamp and nonce, kept for an encrypted acknowledgement's envelope.
+    reply_timestamp: str | None = None
+    reply_nonce: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,18 +93,16 @@ _INTAKE = text(
 
 
 async def store(
-    session: AsyncSession,
-    account: Account,
+    connection: AsyncConnection,
+    account: WebhookAccount,
     delivery: Delivery,
     *,
     now: datetime,
     open_window: timedelta,
-    reply_timestamp: str | None = None,
-    reply_nonce: str | None = None,
 ) -> Stored:
     """Store the raw delivery once and thread it into an inquiry; queue its routing job."""
     row = (
-        await session.execute(
+        await connection.execute(
             _INTAKE,
             {
                 "account_id": account.id,
@@ -85,8 +119,8 @@ async def store(
                 "now": now,
                 "open_window": open_window,
                 "ack_template": account.ack_text if account.ack_enabled else None,
-                "reply_timestamp": reply_timestamp,
-                "reply_nonce": reply_nonce,
+                "reply_timestamp": delivery.reply_timestamp,
+                "reply_nonce": delivery.reply_nonce,
             },
         )
     ).one()

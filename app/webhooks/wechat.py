@@ -7,12 +7,11 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from app.accounts.models import Account
 from app.webhooks import wechat_crypto as crypto
-from app.webhooks.service import Delivery, Rejected, Stored
+from app.webhooks.service import Delivery, Rejected, Stored, WebhookAccount
 
 SUCCESS = b"success"  # WeChat: "直接回复success" stops retries; no passive reply
 
@@ -21,8 +20,6 @@ SUCCESS = b"success"  # WeChat: "直接回复success" stops retries; no passive 
 class Envelope:
     """How the request came, so the answer goes back the same way."""
 
-    timestamp: str
-    nonce: str
     account_id_in_payload: str  # ToUserName: the account's gh_ id
     key: bytes | None  # the AES key that decrypted it; None in plain mode
 
@@ -35,7 +32,7 @@ def _required(query: Mapping[str, str], *names: str) -> list[str]:
 
 
 def _check_signature(
-    account: Account, query: Mapping[str, str], *, now: datetime, tolerance: int
+    account: WebhookAccount, query: Mapping[str, str], *, now: datetime, tolerance: int
 ) -> tuple[str, str]:
     if not account.wechat_token:
         raise Rejected(403, "not_configured", "the account has no WeChat token configured")
@@ -49,14 +46,16 @@ def _check_signature(
     return timestamp, nonce
 
 
-def verify_url(account: Account, query: Mapping[str, str], *, now: datetime, tolerance: int) -> str:
+def verify_url(
+    account: WebhookAccount, query: Mapping[str, str], *, now: datetime, tolerance: int
+) -> str:
     """URL verification (GET): the echostr to echo, after the signature checks out."""
     _check_signature(account, query, now=now, tolerance=tolerance)
     (echostr,) = _required(query, "echostr")
     return echostr
 
 
-def _keys(account: Account) -> list[bytes]:
+def _keys(account: WebhookAccount) -> list[bytes]:
     try:
         return [
             crypto.aes_key(key)
@@ -68,7 +67,7 @@ def _keys(account: Account) -> list[bytes]:
 
 
 def read(
-    account: Account,
+    account: WebhookAccount,
     query: Mapping[str, str],
     body: bytes,
     *,
@@ -114,7 +113,10 @@ def read(
     to_user = fields.get("ToUserName", "")
     if account.wechat_original_id and to_user != account.wechat_original_id:
         raise Rejected(403, "wrong_account", "ToUserName is not this account")
-    return _delivery(fields, xml.decode()), Envelope(timestamp, nonce, to_user, key)
+    delivery = replace(
+        _delivery(fields, xml.decode()), reply_timestamp=timestamp, reply_nonce=nonce
+    )
+    return delivery, Envelope(to_user, key)
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -200,7 +202,9 @@ def _delivery(fields: Mapping[str, str], xml: str) -> Delivery:
     )
 
 
-def answer(account: Account, delivery: Delivery, stored: Stored, envelope: Envelope) -> bytes:
+def answer(
+    account: WebhookAccount, delivery: Delivery, stored: Stored, envelope: Envelope
+) -> bytes:
     """`success`, or the passive acknowledgement; the same bytes for every retry."""
     if stored.ack_text is None or stored.reply_timestamp is None or stored.reply_nonce is None:
         return SUCCESS

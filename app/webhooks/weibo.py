@@ -11,16 +11,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from app.accounts.models import Account
 from app.webhooks import wechat_crypto as crypto
-from app.webhooks.service import Delivery, Rejected, Stored
+from app.webhooks.service import Delivery, Rejected, Stored, WebhookAccount
 
 _CREATED_AT = "%a %b %d %H:%M:%S %z %Y"  # "Mon Jul 16 18:09:20 +0800 2012"
 _FOLLOW_EVENTS = {"follow": "subscribe", "unfollow": "unsubscribe"}
 
 
 def _check_signature(
-    account: Account, query: Mapping[str, str], *, now: datetime, tolerance: int
+    account: WebhookAccount, query: Mapping[str, str], *, now: datetime, tolerance: int
 ) -> None:
     if not account.weibo_app_secret:
         raise Rejected(403, "not_configured", "the account has no Weibo app secret configured")
@@ -39,7 +38,9 @@ def _check_signature(
         raise Rejected(403, "stale_timestamp", "timestamp outside the accepted window")
 
 
-def verify_url(account: Account, query: Mapping[str, str], *, now: datetime, tolerance: int) -> str:
+def verify_url(
+    account: WebhookAccount, query: Mapping[str, str], *, now: datetime, tolerance: int
+) -> str:
     """URL verification (GET): the echostr to echo."""
     _check_signature(account, query, now=now, tolerance=tolerance)
     echostr = query.get("echostr", "")
@@ -76,7 +77,7 @@ def _storable(value: str) -> bool:
 
 
 def read(
-    account: Account, query: Mapping[str, str], body: bytes, *, now: datetime, tolerance: int
+    account: WebhookAccount, query: Mapping[str, str], body: bytes, *, now: datetime, tolerance: int
 ) -> Delivery:
     """Verify and normalise a message POST; raise Rejected with the answer's status."""
     _check_signature(account, query, now=now, tolerance=tolerance)
@@ -120,7 +121,7 @@ def read(
     )
 
 
-def answer(account: Account, delivery: Delivery, stored: Stored) -> bytes:
+def answer(account: WebhookAccount, delivery: Delivery, stored: Stored) -> bytes:
     """An empty body (stops retries), or the passive text acknowledgement."""
     if stored.ack_text is None:
         return b""

@@ -201,7 +201,7 @@ async def test_rejections_are_counted(client: httpx.AsyncClient, wechat: WeChat)
 async def unreachable_client(clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
     engine = create_async_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     app = create_app()
-    app.dependency_overrides[db.sessionmaker] = lambda: async_sessionmaker(engine)
+    app.dependency_overrides[db.maker] = lambda: async_sessionmaker(engine)
     from app.clock import utcnow
 
     app.dependency_overrides[utcnow] = lambda: clock.now
