@@ -60,8 +60,16 @@ def sessionmaker() -> async_sessionmaker[AsyncSession]:
     # pool_timeout: a request that cannot get a connection soon answers 503 (webhooks retry)
     # instead of outliving the platforms' 5 s budget. No pre-ping (a round trip per request on
     # the webhook path): a dropped connection fails that request with a 503 and is replaced.
+    # A pool as large as the load it serves: overflow connections are opened and closed per
+    # request, which costs more than the request itself (bench/intake.py).
+    config = settings()
     engine = create_async_engine(
-        database_url(), hide_parameters=True, pool_timeout=3, pool_recycle=1800
+        database_url(),
+        hide_parameters=True,
+        pool_size=config.database_pool_size,
+        max_overflow=config.database_pool_size,
+        pool_timeout=3,
+        pool_recycle=1800,
     )
     return async_sessionmaker(engine, expire_on_commit=False)
 

@@ -22,6 +22,12 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL (postgresql+psycopg://…). Unset: embedded PostgreSQL.",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="Connections each process keeps (as many again may burst).",
+    )
     admin_token: SecretStr | None = Field(
         default=None, description="Bootstrap admin bearer token for /api/v1/admin/."
     )

@@ -42,20 +42,18 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 from wechat_peer import CONTENT, BenchAccount, deliveries, message_xml, signed  # beside this file
 
 from app import embedded
 from app.accounts import service as accounts
-from app.accounts.models import Account, Platform
 from app.accounts.schemas import AccountCreate
 from app.db import migrate
 from app.departments import service as departments
 from app.departments.schemas import DepartmentCreate
 from app.settings import settings
-from app.webhooks.service import ACCOUNT_QUERY
+from app.webhooks.service import ACCOUNT_SQL
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 250
@@ -235,11 +233,8 @@ def pgbench_binary() -> str:
 
 def pgbench(url: str, account: BenchAccount, clients: int, seconds: int, tmp: Path) -> Result:
     """(c): the request's SQL, each transaction for a new citizen, straight from pgbench."""
-    lookup = ACCOUNT_QUERY.where(  # as app/webhooks/service.py `account` selects it
-        Account.code == account.code, Account.platform == Platform.wechat, Account.active
-    )
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
-    sql = str(lookup.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    # The webhook's own account query (app/webhooks/service.py), with its parameters filled in.
+    sql = ACCOUNT_SQL.replace("%(code)s", f"'{account.code}'").replace("%(platform)s", "'wechat'")
     payload = message_xml(account, "oPgbench" + "0" * 20, 24_000_000_000_000_000)  # as stored
     script = tmp / "intake.sql"
     script.write_text(
