@@ -1,6 +1,5 @@
 """Intake queues routing in its own transaction; the worker runs it; a sweep re-queues leftovers."""
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -13,7 +12,7 @@ from app.inquiries.models import Inquiry, InquiryEvent
 from app.routing import service as routing
 from app.routing import tasks
 from tests import factories
-from tests.conftest import Clock, make_client
+from tests.conftest import Clock
 from tests.webhooks.peers import WeChat, text_xml
 
 PATH = "/webhooks/wechat/hefei-wechat"
@@ -97,17 +96,6 @@ async def test_sweep_requeues_inquiries_whose_job_was_lost(session: AsyncSession
         await routing.requeue_unrouted(session, now=later, grace=timedelta(minutes=2)) == 0
     )  # already queued
     assert (await jobs(session))[-1] == ("route_inquiry", "todo", {"inquiry_id": inquiry.id})
-
-
-@pytest.fixture
-async def committed_client(
-    committing_maker: async_sessionmaker[AsyncSession], clock: Clock
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with committing_maker.begin() as session:
-        owner = await factories.department(session, "hefei-office", is_supervising_office=True)
-        await factories.account(session, owner)
-    async with make_client(committing_maker, clock) as client:
-        yield client
 
 
 @pytest.mark.committing
