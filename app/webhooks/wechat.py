@@ -102,9 +102,8 @@ def read(
         if not keys or not account.wechat_app_id:
             raise Rejected(400, "not_configured", "the account has no EncodingAESKey or AppID")
         try:
+            # decrypt() refuses a message that is not UTF-8.
             xml, key = crypto.decrypt_any(encrypted, keys=keys, app_id=account.wechat_app_id)
-            if not _is_utf8(xml):
-                raise crypto.Undecryptable("the message is not UTF-8")
             fields = crypto.parse_xml(xml, max_bytes=max_bytes)
         except crypto.BadAppId as exc:
             raise Rejected(403, "wrong_app_id", "the AppID inside the message is not ours") from exc
