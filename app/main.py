@@ -16,6 +16,7 @@ from app.health import router as health_router
 from app.inquiries.router import router as inquiries_router
 from app.observability import RequestLog, configure_logging
 from app.people.router import router as people_router
+from app.routing.router import router as routing_router
 from app.schemas import ProblemDetails
 from app.settings import settings
 from app.webhooks.router import router as webhooks_router
@@ -85,6 +86,7 @@ def create_app() -> FastAPI:
         accounts_router,
         api_keys_router,
         inquiries_router,
+        routing_router,
         webhooks_router,
     ):
         app.include_router(router)

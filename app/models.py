@@ -13,6 +13,7 @@ from app.inquiries.models import (
     InquiryStatus,
 )
 from app.people.models import Person, Role
+from app.routing.models import KindRule, RoutingRule
 from app.webhooks.models import InboxEvent
 
 __all__ = [
@@ -29,9 +30,11 @@ __all__ = [
     "InquiryKind",
     "InquiryMessage",
     "InquiryStatus",
+    "KindRule",
     "Level",
     "Person",
     "Platform",
     "Role",
+    "RoutingRule",
     "account_operator",
 ]

@@ -74,6 +74,8 @@ class EventAction(enum.StrEnum):
     status_changed = "status_changed"
     routed = "routed"
     flagged_urgent = "flagged_urgent"
+    kind_changed = "kind_changed"
+    routing_marked_wrong = "routing_marked_wrong"
 
 
 class Inquiry(Timestamped, Base):
@@ -129,9 +131,15 @@ class Inquiry(Timestamped, Base):
         ForeignKey("inquiry.id", ondelete="RESTRICT")
     )
     urgent: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    # When routing decided, and what; None means the routing job has yet to run.
+    # When routing decided, by which rule (None with routed_at set: the fallback to the account's
+    # owning department), and why; routed_at None means the routing job has yet to run.
     routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    routing_rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("routing_rule.id", ondelete="RESTRICT")
+    )
     routing_explanation: Mapped[str | None] = mapped_column(Text)
+    # A department said the routing was wrong: what routing accuracy per rule counts.
+    routing_marked_wrong_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     account: Mapped["Account"] = relationship(lazy="raise")
     messages: Mapped[list["InquiryMessage"]] = relationship(

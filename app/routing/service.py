@@ -1,16 +1,84 @@
-"""Where an inquiry goes. Until routing rules exist, the decision is recorded as "no rule yet"."""
+"""Where an inquiry goes: kind classification, then the first matching routing rule, else the
+account's owning department. Every decision is stored on the inquiry and audited."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
-from app.inquiries.models import EventAction, Inquiry, InquiryMessage
-from app.inquiries.service import record
+from app.accounts import service as accounts
+from app.accounts.models import Account
+from app.departments import service as departments
+from app.departments.models import Department
+from app.inquiries.models import (
+    Channel,
+    EventAction,
+    Inquiry,
+    InquiryKind,
+    InquiryMessage,
+    InquiryStatus,
+)
+from app.inquiries.service import record, transition
+from app.problems import NotFound, Problem
+from app.routing import rules
+from app.routing.models import KindRule, RoutingRule
+from app.routing.schemas import KindRuleCreate, RoutingRuleCreate, RoutingRuleUpdate
 
 ROUTER = "system:router"
-NO_RULE_YET = "no routing rule yet: left new until routing rules are configured"
+
+
+class RoutingRuleNotFound(NotFound):
+    title = "Routing rule not found"
+    slug = "routing-rule-not-found"
+    example_detail = "No routing rule 42."
+
+
+class InactiveTarget(Problem):
+    status = 422
+    title = "Target department is not active"
+    slug = "inactive-target"
+    example_detail = "hefei-hrss is deactivated; a rule cannot send inquiries there."
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: InquiryKind
+    kind_rule: KindRule | None
+    department: Department
+    rule: RoutingRule | None  # None: the fallback to the account's owning department
+    explanation: str
+    matched: list[RoutingRule]
+
+
+def fallback_explanation(owner: Department) -> str:
+    return (
+        f"未匹配到路由规则，由账号主办单位{owner.name}分办。(no rule matched: the owner triages it)"
+    )
+
+
+def _rules() -> Select[RoutingRule]:
+    return select(RoutingRule).options(
+        joinedload(RoutingRule.department), joinedload(RoutingRule.account)
+    )
+
+
+async def decide(
+    session: AsyncSession, *, account: Account, channel: Channel, text: str
+) -> Decision:
+    """What routing decides for this text on this account, now; stores nothing."""
+    kind_rules = list(await session.scalars(select(KindRule).where(KindRule.active)))
+    kind, kind_rule = rules.classify(text, kind_rules)
+    active = list(await session.scalars(_rules().where(RoutingRule.active)))
+    sample = rules.Sample(text, account.id, channel, account.department.region_code)
+    matched = [r for r in rules.matching(active, sample, kind) if r.department.active]
+    if matched:
+        first = matched[0]
+        return Decision(kind, kind_rule, first.department, first, first.explanation, matched)
+    owner = account.department
+    return Decision(kind, kind_rule, owner, None, fallback_explanation(owner), matched)
 
 
 def urgent_words(content: str, keywords: Sequence[str]) -> list[str]:
@@ -47,16 +115,54 @@ async def route(
     )
     if inquiry is None:
         return False
-    first = await session.scalar(
-        select(InquiryMessage).where(
-            InquiryMessage.inquiry_id == inquiry.id, InquiryMessage.seq == 1
+    messages = list(
+        await session.scalars(
+            select(InquiryMessage)
+            .where(InquiryMessage.inquiry_id == inquiry.id)
+            .order_by(InquiryMessage.seq)
         )
     )
-    if first is not None:
-        _flag_if_urgent(session, inquiry, first, keywords)
+    for message in messages:
+        _flag_if_urgent(session, inquiry, message, keywords)
+    account = await session.scalar(
+        select(Account)
+        .where(Account.id == inquiry.account_id)
+        .options(joinedload(Account.department))
+    )
+    assert account is not None  # a foreign key
+    decision = await decide(
+        session,
+        account=account,
+        channel=inquiry.channel,
+        text="\n".join(message.content for message in messages),
+    )
+    inquiry.kind = decision.kind
+    inquiry.department_id = decision.department.id
+    inquiry.routing_rule_id = decision.rule.id if decision.rule else None
+    inquiry.routing_explanation = decision.explanation
     inquiry.routed_at = now
-    inquiry.routing_explanation = NO_RULE_YET
-    record(session, inquiry, actor=ROUTER, action=EventAction.routed, reason=NO_RULE_YET)
+    record(
+        session,
+        inquiry,
+        actor=ROUTER,
+        action=EventAction.routed,
+        reason=decision.explanation,
+        details={
+            "kind": decision.kind.value,
+            "kind_rule_id": decision.kind_rule.id if decision.kind_rule else None,
+            "rule_id": decision.rule.id if decision.rule else None,
+            "department": decision.department.code,
+            "matched_rule_ids": [rule.id for rule in decision.matched],
+        },
+    )
+    if inquiry.status is InquiryStatus.new:
+        transition(
+            session,
+            inquiry,
+            InquiryStatus.assigned,
+            actor=ROUTER,
+            reason=f"assigned to {decision.department.code}",
+        )
     return True
 
 
@@ -104,6 +210,91 @@ async def requeue_unrouted(
     return int(count or 0)
 
 
-async def unrouted_count(session: AsyncSession) -> int:
-    """Inquiries still waiting for a routing decision."""
-    return int(await session.scalar(select(func.count()).where(Inquiry.routed_at.is_(None))) or 0)
+# Rules, managed through the admin API.
+
+
+async def _target(session: AsyncSession, code: str) -> Department:
+    department = await departments.get(session, code=code)
+    if not department.active:
+        raise InactiveTarget(f"{code} is deactivated; a rule cannot send inquiries there.")
+    return department
+
+
+async def get_rule(session: AsyncSession, *, rule_id: int) -> RoutingRule:
+    """One routing rule."""
+    rule = await session.scalar(_rules().where(RoutingRule.id == rule_id))
+    if rule is None:
+        raise RoutingRuleNotFound(f"No routing rule {rule_id}.")
+    return rule
+
+
+def rule_listing() -> Select[RoutingRule]:
+    """Routing rules in the order they are tried."""
+    return _rules().order_by(RoutingRule.priority, RoutingRule.id)
+
+
+async def create_rule(session: AsyncSession, *, data: RoutingRuleCreate) -> RoutingRule:
+    """Add a routing rule; its pattern was checked with RE2 by the schema."""
+    account = await accounts.get(session, code=data.account_code) if data.account_code else None
+    rule = RoutingRule(
+        name=data.name,
+        priority=data.priority,
+        account=account,
+        channel=data.channel,
+        kind=data.kind,
+        region_prefix=data.region_prefix,
+        keywords=data.keywords,
+        pattern=data.pattern,
+        department=await _target(session, data.department_code),
+        explanation=data.explanation,
+        active=True,
+    )
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def update_rule(session: AsyncSession, rule: RoutingRule, *, data: RoutingRuleUpdate) -> None:
+    """Change a rule; omitted fields stay."""
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "department_code" in changes:
+        rule.department = await _target(session, changes.pop("department_code"))
+    for field, value in changes.items():
+        setattr(rule, field, value)
+    await session.flush()
+
+
+async def create_kind_rule(session: AsyncSession, *, data: KindRuleCreate) -> KindRule:
+    """Add a kind classification rule."""
+    rule = KindRule(
+        kind=data.kind,
+        priority=data.priority,
+        keywords=data.keywords,
+        pattern=data.pattern,
+        active=True,
+    )
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+def kind_rule_listing() -> Select[KindRule]:
+    """Kind rules in the order they are tried."""
+    return select(KindRule).order_by(KindRule.priority, KindRule.id)
+
+
+async def accuracy(session: AsyncSession) -> list[tuple[str | None, int, int]]:
+    """Per rule (None: the fallback): inquiries routed, and how many were marked wrong."""
+    rows = await session.execute(
+        select(
+            RoutingRule.name,
+            func.count(Inquiry.id),
+            func.count(Inquiry.routing_marked_wrong_at),
+        )
+        .select_from(Inquiry)
+        .outerjoin(RoutingRule, RoutingRule.id == Inquiry.routing_rule_id)
+        .where(Inquiry.routed_at.is_not(None))
+        .group_by(RoutingRule.name)
+        .order_by(RoutingRule.name.nulls_last())
+    )
+    return [(name, routed, wrong) for name, routed, wrong in rows]

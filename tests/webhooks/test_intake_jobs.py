@@ -66,7 +66,13 @@ async def test_routing_is_decided_once_and_flags_urgent(session: AsyncSession) -
         session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=keywords
     )
     await session.refresh(inquiry)
-    assert (inquiry.urgent, inquiry.routing_explanation) == (True, routing.NO_RULE_YET)
+    # No routing rule yet: the account's owning department gets it, and that is recorded.
+    assert (inquiry.urgent, inquiry.department_id, inquiry.routing_rule_id) == (
+        True,
+        owner.id,
+        None,
+    )
+    assert inquiry.routing_explanation == routing.fallback_explanation(owner)
     actions = (
         await session.scalars(
             select(InquiryEvent.action)
@@ -74,7 +80,7 @@ async def test_routing_is_decided_once_and_flags_urgent(session: AsyncSession) -
             .order_by(InquiryEvent.id)
         )
     ).all()
-    assert actions == ["created", "flagged_urgent", "routed"]
+    assert actions == ["created", "flagged_urgent", "routed", "status_changed"]
     flagged = (
         await session.scalars(select(InquiryEvent).where(InquiryEvent.action == "flagged_urgent"))
     ).one()
