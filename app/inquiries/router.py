@@ -2,10 +2,11 @@ from fastapi import APIRouter
 
 from app import problems
 from app.auth import CurrentPrincipal
+from app.clock import NowDep
 from app.db import SessionDep
 from app.inquiries import service
 from app.inquiries.models import InquiryStatus
-from app.inquiries.schemas import EventRead, InquiryRead, StatusChange
+from app.inquiries.schemas import EventRead, InquiryRead, KindCorrection, StatusChange
 from app.schemas import Page, PageDep, paginate
 
 router = APIRouter(
@@ -61,5 +62,38 @@ async def close(
     inquiry = await service.get_owned(session, principal.department, reference=reference)
     await service.change_status(
         session, inquiry, InquiryStatus.closed, reason=change.reason, **principal.audit
+    )
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/routing-wrong",
+    summary="Say the routing was wrong",
+    responses=problems.doc(service.AlreadyMarkedWrong),
+)
+async def mark_routing_wrong(
+    reference: str,
+    change: StatusChange,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+) -> InquiryRead:
+    """Record that this inquiry should not have come to your department; it counts against the
+    rule that sent it (GET /api/v1/admin/routing/accuracy)."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    await service.mark_routing_wrong(
+        session, inquiry, now=now, reason=change.reason, **principal.audit
+    )
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post("/{reference}/kind", summary="Correct the inquiry's kind")
+async def correct_kind(
+    reference: str, change: KindCorrection, principal: CurrentPrincipal, session: SessionDep
+) -> InquiryRead:
+    """Set the kind (咨询, 求助, 投诉, 举报, 建议, other) when classification got it wrong."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    await service.correct_kind(
+        session, inquiry, change.kind, reason=change.reason, **principal.audit
     )
     return InquiryRead.model_validate(inquiry)

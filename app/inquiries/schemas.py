@@ -92,6 +92,11 @@ class EventRead(Schema):
     reason: str
 
 
+class KindCorrection(Schema):
+    kind: InquiryKind
+    reason: str = Field(min_length=2, max_length=2000, examples=["市民反映的是投诉，不是咨询"])
+
+
 class StatusChange(Schema):
     reason: str = Field(
         min_length=2,

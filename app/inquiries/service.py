@@ -1,3 +1,4 @@
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -12,6 +13,7 @@ from app.inquiries.models import (
     EventAction,
     Inquiry,
     InquiryEvent,
+    InquiryKind,
     InquiryStatus,
 )
 from app.problems import Conflict, NotFound
@@ -151,6 +153,64 @@ async def change_status(
     """A department's status change, checked against TRANSITIONS and audited."""
     transition(
         session, inquiry, target, actor=actor, reason=reason, person_id=person_id, details=details
+    )
+    await session.flush()
+
+
+class AlreadyMarkedWrong(Conflict):
+    title = "Routing already marked wrong"
+    slug = "routing-already-marked-wrong"
+    example_detail = "The routing of WX20261124-000123 was marked wrong already."
+
+
+async def mark_routing_wrong(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> None:
+    """Record that routing sent this inquiry to the wrong department (counts against the rule)."""
+    if inquiry.routing_marked_wrong_at is not None:
+        raise AlreadyMarkedWrong(f"The routing of {inquiry.reference} was marked wrong already.")
+    inquiry.routing_marked_wrong_at = now
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.routing_marked_wrong,
+        reason=reason,
+        person_id=person_id,
+        details=details | {"routing_rule_id": inquiry.routing_rule_id},
+    )
+    await session.flush()
+
+
+async def correct_kind(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    kind: InquiryKind,
+    *,
+    actor: str,
+    reason: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> None:
+    """A department's correction of the classified kind, audited with the old and new kind."""
+    if kind is inquiry.kind:
+        return
+    previous, inquiry.kind = inquiry.kind, kind
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.kind_changed,
+        reason=reason,
+        person_id=person_id,
+        details=details | {"from": previous.value, "to": kind.value},
     )
     await session.flush()
 
