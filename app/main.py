@@ -16,6 +16,7 @@ from app.health import router as health_router
 from app.inquiries.router import router as inquiries_router
 from app.observability import RequestLog, configure_logging
 from app.people.router import router as people_router
+from app.referrals.router import router as referrals_router
 from app.routing.router import router as routing_router
 from app.schemas import ProblemDetails
 from app.settings import settings
@@ -87,6 +88,7 @@ def create_app() -> FastAPI:
         api_keys_router,
         inquiries_router,
         routing_router,
+        referrals_router,
         webhooks_router,
     ):
         app.include_router(router)

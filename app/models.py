@@ -13,6 +13,8 @@ from app.inquiries.models import (
     InquiryStatus,
 )
 from app.people.models import Person, Role
+from app.referrals.models import Referral, ReferralEntry
+from app.replies.models import Reply
 from app.routing.models import KindRule, RoutingRule
 from app.webhooks.models import InboxEvent
 
@@ -34,6 +36,9 @@ __all__ = [
     "Level",
     "Person",
     "Platform",
+    "Referral",
+    "ReferralEntry",
+    "Reply",
     "Role",
     "RoutingRule",
     "account_operator",

@@ -7,6 +7,8 @@ from app.db import SessionDep
 from app.inquiries import service
 from app.inquiries.models import InquiryStatus
 from app.inquiries.schemas import EventRead, InquiryRead, KindCorrection, StatusChange
+from app.referrals import service as referrals
+from app.referrals.schemas import ReferRequest
 from app.schemas import Page, PageDep, paginate
 
 router = APIRouter(
@@ -96,4 +98,23 @@ async def correct_kind(
     await service.correct_kind(
         session, inquiry, change.kind, reason=change.reason, **principal.audit
     )
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/refer",
+    summary="Refer an inquiry out of scope",
+    responses=problems.doc(
+        referrals.ReferralEntryNotFound, referrals.UnverifiedEntry, service.TransitionNotAllowed
+    ),
+)
+async def refer(
+    reference: str, data: ReferRequest, principal: CurrentPrincipal, session: SessionDep
+) -> InquiryRead:
+    """Outside your duties: the citizen is told who handles it and how to reach them (from the
+    entry's verified template, plus your note), the reply is queued and the inquiry ends
+    `referred`."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    entry = await referrals.get_entry(session, code=data.entry_code)
+    await referrals.refer(session, inquiry, entry, note=data.note, **principal.audit)
     return InquiryRead.model_validate(inquiry)

@@ -10,6 +10,7 @@ from app.inquiries.models import Channel, InquiryKind
 if TYPE_CHECKING:
     from app.accounts.models import Account
     from app.departments.models import Department
+    from app.referrals.models import ReferralEntry
 
 
 class KindRule(Timestamped, Base):
@@ -38,6 +39,11 @@ class RoutingRule(Timestamped, Base):
     """
 
     __tablename__ = "routing_rule"
+    __table_args__ = (
+        CheckConstraint(
+            "(department_id IS NULL) <> (referral_entry_id IS NULL)", name="one_target"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -50,17 +56,28 @@ class RoutingRule(Timestamped, Base):
     region_prefix: Mapped[str | None] = mapped_column(String(6))
     keywords: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list)
     pattern: Mapped[str | None] = mapped_column(Text)  # RE2 syntax
-    department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
+    # The target: a department (in scope), or a referral directory entry (out of scope).
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT")
+    )
+    referral_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("referral_entry.id", ondelete="RESTRICT")
+    )
     explanation: Mapped[str] = mapped_column(Text)  # e.g. 社保缴费问题属于市人社局职责
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     account: Mapped["Account | None"] = relationship(lazy="raise")
-    department: Mapped["Department"] = relationship(lazy="raise")
+    department: Mapped["Department | None"] = relationship(lazy="raise")
+    referral_entry: Mapped["ReferralEntry | None"] = relationship(lazy="raise")
 
     @property
     def account_code(self) -> str | None:
         return self.account.code if self.account is not None else None
 
     @property
-    def department_code(self) -> str:
-        return self.department.code
+    def department_code(self) -> str | None:
+        return self.department.code if self.department is not None else None
+
+    @property
+    def referral_entry_code(self) -> str | None:
+        return self.referral_entry.code if self.referral_entry is not None else None

@@ -99,6 +99,7 @@ async def preview(data: PreviewRequest, _: AdminDep, session: SessionDep) -> Pre
         kind=decision.kind,
         decision=PreviewDecision(
             department_code=decision.department.code,
+            referral_entry_code=decision.referral_entry.code if decision.referral_entry else None,
             rule_name=decision.rule.name if decision.rule else None,
             explanation=decision.explanation,
         ),

@@ -1,7 +1,7 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from app.inquiries.models import Channel, InquiryKind
 from app.routing.rules import PatternError, compile_pattern
@@ -84,7 +84,13 @@ class RoutingRuleCreate(Schema):
     region_prefix: RegionPrefix | None = None
     keywords: Keywords = Field(default_factory=list)
     pattern: Pattern | None = None
-    department_code: str = Field(description="The department whose duties cover it.")
+    department_code: str | None = Field(
+        default=None, description="In scope: the department whose duties cover it."
+    )
+    referral_entry_code: str | None = Field(
+        default=None,
+        description="Out of scope: the verified referral directory entry that handles it.",
+    )
     explanation: str = Field(
         min_length=4,
         max_length=500,
@@ -94,12 +100,19 @@ class RoutingRuleCreate(Schema):
 
     _pattern = field_validator("pattern")(_valid_pattern)
 
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.department_code is None) == (self.referral_entry_code is None):
+            raise ValueError("give exactly one target: department_code or referral_entry_code")
+        return self
+
 
 class RoutingRuleUpdate(Schema):
     priority: int | None = Field(default=None, ge=0, le=100_000)
     keywords: Keywords | None = None
     pattern: Pattern | None = None
     department_code: str | None = None
+    referral_entry_code: str | None = None
     explanation: str | None = Field(default=None, min_length=4, max_length=500)
     active: bool | None = None
 
@@ -121,6 +134,7 @@ class RoutingRuleRead(Schema):
                     "keywords": ["社保", "养老保险", "医保缴费"],
                     "pattern": None,
                     "department_code": "hefei-hrss",
+                    "referral_entry_code": None,
                     "explanation": "社保缴费问题属于市人社局职责",
                     "active": True,
                     "created_at": "2026-11-24T02:00:00Z",
@@ -139,7 +153,8 @@ class RoutingRuleRead(Schema):
     region_prefix: str | None
     keywords: list[str]
     pattern: str | None
-    department_code: str
+    department_code: str | None
+    referral_entry_code: str | None
     explanation: str
     active: bool
     created_at: datetime
@@ -153,7 +168,8 @@ class PreviewRequest(Schema):
 
 
 class PreviewDecision(Schema):
-    department_code: str
+    department_code: str = Field(description="Who handles it; for a referral, who refers it.")
+    referral_entry_code: str | None = Field(description="Set when it would be referred out.")
     rule_name: str | None = Field(description="None: no rule matched, the fallback decided.")
     explanation: str
 
@@ -168,6 +184,7 @@ class PreviewRead(Schema):
                     "kind": "consultation",
                     "decision": {
                         "department_code": "hefei-hrss",
+                        "referral_entry_code": None,
                         "rule_name": "social-insurance",
                         "explanation": "社保缴费问题属于市人社局职责",
                     },

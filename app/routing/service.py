@@ -23,6 +23,9 @@ from app.inquiries.models import (
 )
 from app.inquiries.service import record, transition
 from app.problems import NotFound, Problem
+from app.referrals import service as referrals
+from app.referrals.models import ReferralEntry
+from app.replies.models import Reply, ReplyPurpose
 from app.routing import rules
 from app.routing.models import KindRule, RoutingRule
 from app.routing.schemas import KindRuleCreate, RoutingRuleCreate, RoutingRuleUpdate
@@ -47,10 +50,19 @@ class InactiveTarget(Problem):
 class Decision:
     kind: InquiryKind
     kind_rule: KindRule | None
-    department: Department
+    department: Department  # who handles it; for a referral, the owner that refers it
+    referral_entry: ReferralEntry | None  # set: out of scope, referred to this entry
     rule: RoutingRule | None  # None: the fallback to the account's owning department
     explanation: str
     matched: list[RoutingRule]
+
+
+def _usable(rule: RoutingRule) -> bool:
+    """A rule whose target can take inquiries now (an active department, or a verified entry)."""
+    if rule.department is not None:
+        return rule.department.active
+    entry = rule.referral_entry
+    return entry is not None and entry.verified and entry.active
 
 
 def fallback_explanation(owner: Department) -> str:
@@ -61,7 +73,9 @@ def fallback_explanation(owner: Department) -> str:
 
 def _rules() -> Select[RoutingRule]:
     return select(RoutingRule).options(
-        joinedload(RoutingRule.department), joinedload(RoutingRule.account)
+        joinedload(RoutingRule.department),
+        joinedload(RoutingRule.account),
+        joinedload(RoutingRule.referral_entry),
     )
 
 
@@ -73,17 +87,29 @@ async def decide(
     kind, kind_rule = rules.classify(text, kind_rules)
     active = list(await session.scalars(_rules().where(RoutingRule.active)))
     sample = rules.Sample(text, account.id, channel, account.department.region_code)
-    matched = [r for r in rules.matching(active, sample, kind) if r.department.active]
+    matched = [r for r in rules.matching(active, sample, kind) if _usable(r)]
+    owner = account.department
     if matched:
         first = matched[0]
-        return Decision(kind, kind_rule, first.department, first, first.explanation, matched)
-    owner = account.department
-    return Decision(kind, kind_rule, owner, None, fallback_explanation(owner), matched)
+        department = first.department or owner
+        return Decision(
+            kind, kind_rule, department, first.referral_entry, first, first.explanation, matched
+        )
+    return Decision(kind, kind_rule, owner, None, None, fallback_explanation(owner), matched)
 
 
 def urgent_words(content: str, keywords: Sequence[str]) -> list[str]:
     """The life-and-safety keywords found in a message."""
     return [word for word in keywords if word and word in content]
+
+
+# Life-and-safety content: tell the citizen at once where help comes fastest (国办发〔2022〕12号:
+# 110 handles emergencies; 119, 120 and 122 stay separate lines).
+URGENT_ADVICE = (
+    "如遇紧急情况，请立即拨打电话求助：火警119，医疗急救120，报警110，交通事故122。"
+    "本平台留言不能代替紧急报警。您的留言我们已收到并会尽快处理。"
+)
+URGENT_PRIORITY = 0  # before every other reply
 
 
 def _flag_if_urgent(
@@ -92,6 +118,15 @@ def _flag_if_urgent(
     found = urgent_words(message.content, keywords)
     if found and not inquiry.urgent:
         inquiry.urgent = True
+        session.add(
+            Reply(
+                inquiry_id=inquiry.id,
+                text=URGENT_ADVICE,
+                purpose=ReplyPurpose.urgent_advice,
+                priority=URGENT_PRIORITY,
+                author=ROUTER,
+            )
+        )
         record(
             session,
             inquiry,
@@ -137,6 +172,7 @@ async def route(
         text="\n".join(message.content for message in messages),
     )
     inquiry.kind = decision.kind
+    # A referral stays readable by the account's owning department, which referred it.
     inquiry.department_id = decision.department.id
     inquiry.routing_rule_id = decision.rule.id if decision.rule else None
     inquiry.routing_explanation = decision.explanation
@@ -152,10 +188,13 @@ async def route(
             "kind_rule_id": decision.kind_rule.id if decision.kind_rule else None,
             "rule_id": decision.rule.id if decision.rule else None,
             "department": decision.department.code,
+            "referral_entry": decision.referral_entry.code if decision.referral_entry else None,
             "matched_rule_ids": [rule.id for rule in decision.matched],
         },
     )
-    if inquiry.status is InquiryStatus.new:
+    if decision.referral_entry is not None and inquiry.status is InquiryStatus.new:
+        await referrals.refer(session, inquiry, decision.referral_entry, actor=ROUTER)
+    elif inquiry.status is InquiryStatus.new:
         transition(
             session,
             inquiry,
@@ -236,6 +275,11 @@ def rule_listing() -> Select[RoutingRule]:
 async def create_rule(session: AsyncSession, *, data: RoutingRuleCreate) -> RoutingRule:
     """Add a routing rule; its pattern was checked with RE2 by the schema."""
     account = await accounts.get(session, code=data.account_code) if data.account_code else None
+    entry = (
+        referrals.usable(await referrals.get_entry(session, code=data.referral_entry_code))
+        if data.referral_entry_code
+        else None
+    )
     rule = RoutingRule(
         name=data.name,
         priority=data.priority,
@@ -245,7 +289,8 @@ async def create_rule(session: AsyncSession, *, data: RoutingRuleCreate) -> Rout
         region_prefix=data.region_prefix,
         keywords=data.keywords,
         pattern=data.pattern,
-        department=await _target(session, data.department_code),
+        department=await _target(session, data.department_code) if data.department_code else None,
+        referral_entry=entry,
         explanation=data.explanation,
         active=True,
     )
@@ -259,6 +304,11 @@ async def update_rule(session: AsyncSession, rule: RoutingRule, *, data: Routing
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "department_code" in changes:
         rule.department = await _target(session, changes.pop("department_code"))
+        rule.referral_entry = None
+    if "referral_entry_code" in changes:
+        code = changes.pop("referral_entry_code")
+        rule.referral_entry = referrals.usable(await referrals.get_entry(session, code=code))
+        rule.department = None
     for field, value in changes.items():
         setattr(rule, field, value)
     await session.flush()

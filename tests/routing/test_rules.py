@@ -60,6 +60,7 @@ async def test_first_matching_rule_by_priority_decides(
     result = await preview(admin, "社保断缴了怎么补缴？")
     assert result["decision"] == {
         "department_code": "hefei-hrss",
+        "referral_entry_code": None,
         "rule_name": "social-insurance",
         "explanation": "social-insurance 属于 hefei-hrss 职责",
     }
