@@ -76,6 +76,17 @@ class EventAction(enum.StrEnum):
     flagged_urgent = "flagged_urgent"
     kind_changed = "kind_changed"
     routing_marked_wrong = "routing_marked_wrong"
+    returned = "returned"  # 退单: a department says it should not have got it
+    transferred = "transferred"
+    sent_to_arbitration = "sent_to_arbitration"
+    arbitrated = "arbitrated"
+
+
+class ReturnReason(enum.StrEnum):
+    not_our_duty = "not_our_duty"  # 非本单位职责
+    wrong_region = "wrong_region"  # 非本辖区
+    duplicate = "duplicate"
+    other = "other"
 
 
 class Inquiry(Timestamped, Base):
@@ -138,6 +149,11 @@ class Inquiry(Timestamped, Base):
         ForeignKey("routing_rule.id", ondelete="RESTRICT")
     )
     routing_explanation: Mapped[str | None] = mapped_column(Text)
+    # Sent to a supervising office after repeated returns (退单); its decision binds.
+    arbitration_office_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT")
+    )
+    arbitrated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A department said the routing was wrong: what routing accuracy per rule counts.
     routing_marked_wrong_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

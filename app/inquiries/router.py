@@ -4,11 +4,21 @@ from app import problems
 from app.auth import CurrentPrincipal
 from app.clock import NowDep
 from app.db import SessionDep
+from app.departments import service as departments
 from app.inquiries import service
 from app.inquiries.models import InquiryStatus
-from app.inquiries.schemas import EventRead, InquiryRead, KindCorrection, StatusChange
+from app.inquiries.schemas import (
+    ArbitrationRequest,
+    EventRead,
+    InquiryRead,
+    KindCorrection,
+    ReturnRequest,
+    StatusChange,
+    TransferRequest,
+)
 from app.referrals import service as referrals
 from app.referrals.schemas import ReferRequest
+from app.routing import transfers
 from app.schemas import Page, PageDep, paginate
 
 router = APIRouter(
@@ -117,4 +127,76 @@ async def refer(
     inquiry = await service.get_owned(session, principal.department, reference=reference)
     entry = await referrals.get_entry(session, code=data.entry_code)
     await referrals.refer(session, inquiry, entry, note=data.note, **principal.audit)
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/return",
+    summary="Return an inquiry (退单)",
+    responses=problems.doc(transfers.CannotReturn),
+)
+async def return_inquiry(
+    reference: str, data: ReturnRequest, principal: CurrentPrincipal, session: SessionDep
+) -> InquiryRead:
+    """Give back an inquiry that should not have come to you, with a reason code and a note.
+    It goes back to the dispatcher; after two returns, or once two departments have disclaimed
+    it, to the supervising office, whose decision binds."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    await transfers.return_inquiry(
+        session,
+        inquiry,
+        principal.department,
+        reason=data.reason,
+        note=data.note,
+        **principal.audit,
+    )
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/transfer",
+    summary="Transfer an inquiry to another department",
+    responses=problems.doc(transfers.CannotReturn, transfers.InvalidTransferTarget),
+)
+async def transfer(
+    reference: str, data: TransferRequest, principal: CurrentPrincipal, session: SessionDep
+) -> InquiryRead:
+    """Hand over to the department whose duties cover it; the citizen's due time stays."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    target = await departments.get(session, code=data.department_code)
+    await transfers.transfer(
+        session, inquiry, principal.department, target, note=data.note, **principal.audit
+    )
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/arbitrate",
+    summary="Decide who handles a disputed inquiry (supervising office)",
+    responses=problems.doc(transfers.NotUnderArbitration, transfers.InvalidTransferTarget),
+)
+async def arbitrate(
+    reference: str,
+    data: ArbitrationRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+) -> InquiryRead:
+    """The office an inquiry was sent to after repeated returns names who handles it (or refers
+    it out). The decision binds: the inquiry cannot be returned again."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    target = (
+        await departments.get(session, code=data.department_code) if data.department_code else None
+    )
+    entry = await referrals.get_entry(session, code=data.entry_code) if data.entry_code else None
+    await transfers.arbitrate(
+        session,
+        inquiry,
+        principal.department,
+        target=target,
+        entry=entry,
+        note=data.note,
+        now=now,
+        **principal.audit,
+    )
     return InquiryRead.model_validate(inquiry)

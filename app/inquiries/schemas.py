@@ -3,7 +3,7 @@ from datetime import datetime
 from pydantic import ConfigDict, Field
 
 from app.accounts.models import Platform
-from app.inquiries.models import Channel, EventAction, InquiryKind, InquiryStatus
+from app.inquiries.models import Channel, EventAction, InquiryKind, InquiryStatus, ReturnReason
 from app.schemas import Schema
 
 
@@ -95,6 +95,24 @@ class EventRead(Schema):
 class KindCorrection(Schema):
     kind: InquiryKind
     reason: str = Field(min_length=2, max_length=2000, examples=["市民反映的是投诉，不是咨询"])
+
+
+class ReturnRequest(Schema):
+    reason: ReturnReason = Field(description="Why it should not have come here.")
+    note: str = Field(min_length=2, max_length=2000, examples=["噪音扰民属于城管局职责"])
+
+
+class TransferRequest(Schema):
+    department_code: str
+    note: str = Field(min_length=2, max_length=2000, examples=["转交市城管局办理"])
+
+
+class ArbitrationRequest(Schema):
+    """The office's binding decision: exactly one of department_code or entry_code."""
+
+    department_code: str | None = None
+    entry_code: str | None = None
+    note: str = Field(min_length=2, max_length=2000, examples=["经协调，由市城管局办理"])
 
 
 class StatusChange(Schema):

@@ -1,0 +1,186 @@
+"""Returns (退单), transfers and arbitration: an inquiry a department should not have got goes
+back to the dispatcher (the account's owning department); after two returns, or once two
+departments have each disclaimed it, the supervising office decides, and its decision binds.
+A transfer never restarts the citizen's clock."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import Account
+from app.departments import service as departments
+from app.departments.models import Department
+from app.inquiries.models import EventAction, Inquiry, InquiryEvent, InquiryStatus, ReturnReason
+from app.inquiries.service import record
+from app.problems import Conflict, Problem
+from app.referrals import service as referrals
+from app.referrals.models import ReferralEntry
+
+MAX_RETURNS = 2
+
+
+class CannotReturn(Conflict):
+    title = "Inquiry cannot be returned"
+    slug = "cannot-return"
+    example_detail = "The supervising office has decided who handles it; its decision binds."
+
+
+class NotUnderArbitration(Conflict):
+    title = "Inquiry is not awaiting your arbitration"
+    slug = "not-under-arbitration"
+    example_detail = "Only the office it was sent to decides, once."
+
+
+class InvalidTransferTarget(Problem):
+    status = 422
+    title = "Invalid transfer target"
+    slug = "invalid-transfer-target"
+    example_detail = "hefei-hrss already holds this inquiry."
+
+
+async def dispatcher(session: AsyncSession, inquiry: Inquiry) -> Department:
+    """The account's owning department: it dispatched the inquiry and gets returns."""
+    department = await session.scalar(
+        select(Department)
+        .join(Account, Account.department_id == Department.id)
+        .where(Account.id == inquiry.account_id)
+    )
+    assert department is not None  # foreign keys
+    return department
+
+
+async def return_inquiry(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    holder: Department,
+    *,
+    reason: ReturnReason,
+    note: str,
+    actor: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> Department:
+    """Give the inquiry back; returns the department that holds it now."""
+    if inquiry.status is not InquiryStatus.assigned:
+        raise CannotReturn(
+            f"Only an assigned inquiry can be returned; this one is {inquiry.status}."
+        )
+    if inquiry.arbitrated_at is not None:
+        raise CannotReturn("The supervising office has decided who handles it; its decision binds.")
+    if inquiry.arbitration_office_id == holder.id:
+        raise CannotReturn("This inquiry awaits your arbitration: decide who handles it.")
+    origin = await dispatcher(session, inquiry)
+    if holder.id == origin.id:
+        raise CannotReturn("The dispatcher cannot return to itself: transfer it, or refer it out.")
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.returned,
+        reason=note,
+        person_id=person_id,
+        details=details | {"reason": reason.value, "department": holder.code},
+    )
+    await session.flush()
+    returns, disclaimers = (
+        await session.execute(
+            select(
+                func.count(), func.count(func.distinct(InquiryEvent.details["department"]))
+            ).where(
+                InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.action == EventAction.returned
+            )
+        )
+    ).one()
+    if returns >= MAX_RETURNS or disclaimers >= MAX_RETURNS:
+        offices = await departments.enclosing_offices(session, holder)
+        office = offices[0] if offices else origin
+        inquiry.department_id = office.id
+        inquiry.arbitration_office_id = office.id
+        record(
+            session,
+            inquiry,
+            actor="system:router",
+            action=EventAction.sent_to_arbitration,
+            reason=f"returned {returns} times by {disclaimers} departments: {office.code} decides",
+            details={"office": office.code},
+        )
+        await session.flush()
+        return office
+    inquiry.department_id = origin.id
+    await session.flush()
+    return origin
+
+
+async def transfer(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    holder: Department,
+    target: Department,
+    *,
+    note: str,
+    actor: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> None:
+    """Hand the inquiry to another department; the citizen's due time does not change."""
+    if inquiry.status is not InquiryStatus.assigned:
+        raise CannotReturn(
+            f"Only an assigned inquiry can be transferred; this one is {inquiry.status}."
+        )
+    if inquiry.arbitration_office_id is not None and inquiry.arbitrated_at is None:
+        raise CannotReturn("This inquiry awaits arbitration: the office decides, with /arbitrate.")
+    if target.id == holder.id or not target.active:
+        raise InvalidTransferTarget(
+            f"{target.code} cannot take it (it holds it already, or is inactive)."
+        )
+    inquiry.department_id = target.id
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.transferred,
+        reason=note,
+        person_id=person_id,
+        details=details | {"from": holder.code, "to": target.code},
+    )
+    await session.flush()
+
+
+async def arbitrate(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    office: Department,
+    *,
+    target: Department | None,
+    entry: ReferralEntry | None,
+    note: str,
+    now: datetime,
+    actor: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> None:
+    """The supervising office's binding decision: a department handles it, or it is referred."""
+    if inquiry.arbitration_office_id != office.id or inquiry.arbitrated_at is not None:
+        raise NotUnderArbitration("Only the office it was sent to decides, once.")
+    if (target is None) == (entry is None) or (target is not None and not target.active):
+        raise InvalidTransferTarget("Name one active department, or one referral entry.")
+    if entry is not None:
+        referrals.usable(entry)
+    inquiry.arbitrated_at = now
+    decided = target.code if target is not None else entry.code if entry is not None else "?"
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.arbitrated,
+        reason=note,
+        person_id=person_id,
+        details=details | {"decision": decided},
+    )
+    if entry is not None:
+        await referrals.refer(session, inquiry, entry, actor=actor, person_id=person_id)
+    elif target is not None:
+        inquiry.department_id = target.id
+        await session.flush()
