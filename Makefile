@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint typecheck pytest worker api clean
+.PHONY: run test demo setup lint typecheck pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -18,6 +18,10 @@ setup: $(STAMP)
 ## Start (embedded PostgreSQL unless DATABASE_URL is set), migrate, and serve on 127.0.0.1:8000.
 run: setup
 	$(BIN)/python -m app.serve
+
+## The demo city (合肥市) with departments, accounts and routing rules; idempotent.
+demo: setup
+	$(BIN)/python -m app.demo
 
 ## The whole suite: lint, format check, types, migrations agree with models, tests.
 test: setup lint typecheck pytest

@@ -47,12 +47,20 @@ def _admin_token() -> str:
     )
 
 
-def main() -> None:
+def prepare_database() -> tuple[str, str]:
+    """The database this process uses (embedded unless DATABASE_URL is set), migrated to head;
+    returns its URL and where it is. `make run` and `make demo` start here."""
     url, source = _database_url()
     os.environ["DATABASE_URL"] = url
-    token_source = _admin_token()
     settings.cache_clear()
     migrate(url)
+    return url, source
+
+
+def main() -> None:
+    url, source = prepare_database()
+    token_source = _admin_token()
+    settings.cache_clear()
     host, port = settings().host, settings().port
     print(
         "job worker: running beside the API (queues: " + ", ".join(worker.QUEUES) + ")\n"
