@@ -15,7 +15,7 @@ from app.inquiries.models import (
 from app.people.models import Person, Role
 from app.referrals.models import Referral, ReferralEntry
 from app.replies.models import Reply
-from app.routing.models import KindRule, RoutingRule
+from app.routing.models import KindRule, RoutingRule, RuleChange
 from app.webhooks.models import InboxEvent
 
 __all__ = [
@@ -41,5 +41,6 @@ __all__ = [
     "Reply",
     "Role",
     "RoutingRule",
+    "RuleChange",
     "account_operator",
 ]

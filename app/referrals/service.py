@@ -12,6 +12,7 @@ from app.problems import Conflict, NotFound, Problem
 from app.referrals.models import Referral, ReferralEntry
 from app.referrals.schemas import ReferralEntryCreate, ReferralEntryUpdate
 from app.replies.models import Reply, ReplyPurpose
+from app.routing.changes import record_change, snapshot
 
 
 class ReferralEntryNotFound(NotFound):
@@ -69,7 +70,7 @@ async def create_entry(session: AsyncSession, *, data: ReferralEntryCreate) -> R
         raise ReferralEntryExists(f"An entry with code {data.code!r} exists.")
     entry = ReferralEntry(**data.model_dump(), verified=False, verification_note="", active=True)
     session.add(entry)
-    await session.flush()
+    await record_change(session, entry, before=None)
     return entry
 
 
@@ -77,13 +78,14 @@ async def update_entry(
     session: AsyncSession, entry: ReferralEntry, *, data: ReferralEntryUpdate
 ) -> None:
     """Correct or verify an entry; changing what a citizen reads makes it unverified again."""
+    before = snapshot(entry)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     substance = {"name", "contact", "basis", "handles", "template"}
     if substance & changes.keys() and "verified" not in changes:
         changes["verified"] = False
     for field, value in changes.items():
         setattr(entry, field, value)
-    await session.flush()
+    await record_change(session, entry, before=before)
 
 
 def citizen_text(entry: ReferralEntry, *, reference: str, note: str = "") -> str:

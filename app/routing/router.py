@@ -5,7 +5,7 @@ from app.accounts import service as accounts
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.departments.service import DepartmentNotFound
-from app.routing import service
+from app.routing import changes, service
 from app.routing.schemas import (
     KindRuleCreate,
     KindRuleRead,
@@ -16,6 +16,7 @@ from app.routing.schemas import (
     RoutingRuleRead,
     RoutingRuleUpdate,
     RuleAccuracy,
+    RuleChangeRead,
 )
 from app.schemas import Page, PageDep, paginate
 
@@ -119,3 +120,10 @@ async def accuracy(_: AdminDep, session: SessionDep) -> list[RuleAccuracy]:
         )
         for name, routed, wrong in await service.accuracy(session)
     ]
+
+
+@router.get("/changes", summary="Audit trail of the rules")
+async def list_changes(_: AdminDep, session: SessionDep, page: PageDep) -> Page[RuleChangeRead]:
+    """Every change to routing rules, kind rules and the referral directory, newest first:
+    who, when, and each field's value before and after."""
+    return await paginate(session, changes.listing(), page, RuleChangeRead)

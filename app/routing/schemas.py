@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -197,6 +197,30 @@ class PreviewRead(Schema):
     kind: InquiryKind
     decision: PreviewDecision
     matched: list[RoutingRuleRead]
+
+
+class RuleChangeRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "at": "2026-11-24T03:00:00Z",
+                    "actor": "admin",
+                    "entity": "routing_rule",
+                    "entity_id": 1,
+                    "action": "updated",
+                    "changes": {"priority": [10, 5]},
+                }
+            ]
+        }
+    )
+
+    at: datetime
+    actor: str
+    entity: str
+    entity_id: int
+    action: str
+    changes: dict[str, Any]
 
 
 class RuleAccuracy(Schema):

@@ -26,7 +26,7 @@ from app.problems import NotFound, Problem
 from app.referrals import service as referrals
 from app.referrals.models import ReferralEntry
 from app.replies.models import Reply, ReplyPurpose
-from app.routing import rules
+from app.routing import changes, rules
 from app.routing.models import KindRule, RoutingRule
 from app.routing.schemas import KindRuleCreate, RoutingRuleCreate, RoutingRuleUpdate
 
@@ -295,23 +295,24 @@ async def create_rule(session: AsyncSession, *, data: RoutingRuleCreate) -> Rout
         active=True,
     )
     session.add(rule)
-    await session.flush()
+    await changes.record_change(session, rule, before=None)
     return rule
 
 
 async def update_rule(session: AsyncSession, rule: RoutingRule, *, data: RoutingRuleUpdate) -> None:
     """Change a rule; omitted fields stay."""
-    changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    if "department_code" in changes:
-        rule.department = await _target(session, changes.pop("department_code"))
+    before = changes.snapshot(rule)
+    given = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "department_code" in given:
+        rule.department = await _target(session, given.pop("department_code"))
         rule.referral_entry = None
-    if "referral_entry_code" in changes:
-        code = changes.pop("referral_entry_code")
+    if "referral_entry_code" in given:
+        code = given.pop("referral_entry_code")
         rule.referral_entry = referrals.usable(await referrals.get_entry(session, code=code))
         rule.department = None
-    for field, value in changes.items():
+    for field, value in given.items():
         setattr(rule, field, value)
-    await session.flush()
+    await changes.record_change(session, rule, before=before)
 
 
 async def create_kind_rule(session: AsyncSession, *, data: KindRuleCreate) -> KindRule:
@@ -324,7 +325,7 @@ async def create_kind_rule(session: AsyncSession, *, data: KindRuleCreate) -> Ki
         active=True,
     )
     session.add(rule)
-    await session.flush()
+    await changes.record_change(session, rule, before=None)
     return rule
 
 

@@ -212,3 +212,29 @@ def test_classify_by_priority() -> None:
     assert rules.classify("你好", kinds) == (InquiryKind.other, None)
     sample = rules.Sample("x", 1, Channel.private_message, "340100")
     assert rules.matching([], sample, InquiryKind.other) == []
+
+
+@pytest.mark.usefixtures("account", "hrss")
+async def test_every_rule_change_is_audited(admin: httpx.AsyncClient) -> None:
+    created = (await admin.post(RULES, json=rule("si", 10, "hefei-hrss", keywords=["社保"]))).json()
+    await admin.patch(
+        f"{RULES}/{created['id']}", json={"priority": 5, "keywords": ["社保", "医保"]}
+    )
+    await admin.post(
+        "/api/v1/admin/routing/kind-rules",
+        json={"kind": "report", "priority": 1, "keywords": ["举报"]},
+    )
+    await admin.patch(
+        "/api/v1/admin/referral-entries/hotline-12345",
+        json={"verification_note": "复核 2026-11-24"},
+    )
+    trail = (await admin.get("/api/v1/admin/routing/changes")).json()["items"]
+    assert [(c["entity"], c["action"]) for c in trail] == [
+        ("referral_entry", "updated"),
+        ("kind_rule", "created"),
+        ("routing_rule", "updated"),
+        ("routing_rule", "created"),
+    ]
+    assert trail[2]["changes"] == {"priority": [10, 5], "keywords": [["社保"], ["社保", "医保"]]}
+    assert trail[2]["actor"] == "admin"
+    assert trail[0]["changes"]["verification_note"][1] == "复核 2026-11-24"
