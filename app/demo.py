@@ -231,7 +231,8 @@ async def _main() -> None:
             wechat_app_id=app_id,
             weibo_secret=weibo,
         )
-    print(f"demo city {CITY}: created {created or 'nothing'}", file=sys.stderr)
+    made = [part for part, new in created.items() if new] or ["nothing (all there already)"]
+    print(f"demo city {CITY}: created {', '.join(made)}", file=sys.stderr)
     if created["accounts"]:
         print(
             "demo account secrets (shown once; set them on your test sender):\n"

@@ -166,6 +166,10 @@ class Inquiry(Timestamped, Base):
     def account_code(self) -> str:
         return self.account.code
 
+    @property
+    def awaiting_arbitration(self) -> bool:
+        return self.arbitration_office_id is not None and self.arbitrated_at is None
+
 
 class InquiryMessage(Base):
     """One message of the citizen's conversation, in the order it arrived."""

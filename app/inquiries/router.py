@@ -94,7 +94,12 @@ async def mark_routing_wrong(
     rule that sent it (GET /api/v1/admin/routing/accuracy)."""
     inquiry = await service.get_owned(session, principal.department, reference=reference)
     await service.mark_routing_wrong(
-        session, inquiry, now=now, reason=change.reason, **principal.audit
+        session,
+        inquiry,
+        holder_code=principal.department.code,
+        now=now,
+        reason=change.reason,
+        **principal.audit,
     )
     return InquiryRead.model_validate(inquiry)
 
@@ -125,6 +130,7 @@ async def refer(
     entry's verified template, plus your note), the reply is queued and the inquiry ends
     `referred`."""
     inquiry = await service.get_owned(session, principal.department, reference=reference)
+    transfers.ensure_free(inquiry)  # an office's binding decision is not undone by a referral
     entry = await referrals.get_entry(session, code=data.entry_code)
     await referrals.refer(session, inquiry, entry, note=data.note, **principal.audit)
     return InquiryRead.model_validate(inquiry)

@@ -43,6 +43,9 @@ class InquiryRead(Schema):
                     "urgent": False,
                     "received_at": "2026-11-24T02:00:00Z",
                     "reply_due_at": None,
+                    "routed_at": "2026-11-24T02:00:01Z",
+                    "routing_explanation": "社保缴费问题属于市人社局职责",
+                    "awaiting_arbitration": False,
                     "messages": [
                         {
                             "seq": 1,
@@ -65,6 +68,11 @@ class InquiryRead(Schema):
     urgent: bool = Field(description="Life-and-safety content was found.")
     received_at: datetime
     reply_due_at: datetime | None
+    routed_at: datetime | None
+    routing_explanation: str | None = Field(description="Why it came to this department.")
+    awaiting_arbitration: bool = Field(
+        description="Returned twice: the supervising office decides who handles it."
+    )
     messages: list[MessageRead]
 
 

@@ -151,10 +151,31 @@ async def change_status(
     details: dict[str, Any],
 ) -> None:
     """A department's status change, checked against TRANSITIONS and audited."""
+    check_not_awaiting_arbitration(inquiry)
     transition(
         session, inquiry, target, actor=actor, reason=reason, person_id=person_id, details=details
     )
     await session.flush()
+
+
+class AwaitingArbitration(Conflict):
+    title = "Inquiry awaits arbitration"
+    slug = "awaiting-arbitration"
+    example_detail = "The supervising office decides who handles it first, with /arbitrate."
+
+
+class NotChangeable(Conflict):
+    title = "Inquiry cannot be changed so"
+    slug = "not-changeable"
+    example_detail = "WX20261124-000123 has ended (invalid)."
+
+
+def check_not_awaiting_arbitration(inquiry: Inquiry) -> None:
+    """While an office arbitrates, it decides first: no other action on the inquiry."""
+    if inquiry.arbitration_office_id is not None and inquiry.arbitrated_at is None:
+        raise AwaitingArbitration(
+            "The supervising office decides who handles it first, with /arbitrate."
+        )
 
 
 class AlreadyMarkedWrong(Conflict):
@@ -167,15 +188,30 @@ async def mark_routing_wrong(
     session: AsyncSession,
     inquiry: Inquiry,
     *,
+    holder_code: str,
     now: datetime,
     actor: str,
     reason: str,
     person_id: int | None,
     details: dict[str, Any],
 ) -> None:
-    """Record that routing sent this inquiry to the wrong department (counts against the rule)."""
+    """Record that routing sent this inquiry to the wrong department (counts against the rule).
+
+    Only the department routing chose may say so: after a transfer the rule is not to blame."""
+    check_not_awaiting_arbitration(inquiry)
     if inquiry.routing_marked_wrong_at is not None:
         raise AlreadyMarkedWrong(f"The routing of {inquiry.reference} was marked wrong already.")
+    routed_to = await session.scalar(
+        select(InquiryEvent.details["department"].astext)
+        .where(InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.action == EventAction.routed)
+        .order_by(InquiryEvent.id.desc())
+        .limit(1)
+    )
+    if routed_to is None or routed_to != holder_code:
+        raise NotChangeable(
+            f"Routing sent {inquiry.reference} to {routed_to or 'nobody'}; only that department "
+            "can mark the routing wrong (a transfer or return is not routing's doing)."
+        )
     inquiry.routing_marked_wrong_at = now
     record(
         session,
@@ -200,6 +236,9 @@ async def correct_kind(
     details: dict[str, Any],
 ) -> None:
     """A department's correction of the classified kind, audited with the old and new kind."""
+    check_not_awaiting_arbitration(inquiry)
+    if inquiry.status in ENDED_STATUSES:
+        raise NotChangeable(f"{inquiry.reference} has ended ({inquiry.status}).")
     if kind is inquiry.kind:
         return
     previous, inquiry.kind = inquiry.kind, kind

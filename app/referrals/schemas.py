@@ -27,9 +27,17 @@ def check_template(value: str | None) -> str | None:
     if value is None:
         return value
     try:
-        names = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
+        parsed = [
+            (field, spec, conversion)
+            for _, field, spec, conversion in string.Formatter().parse(value)
+            if field is not None
+        ]
     except ValueError as exc:
         raise ValueError(f"template is not well formed: {exc}") from exc
+    if any(spec or conversion for _, spec, conversion in parsed):
+        # "{name:.0}" would print nothing: placeholders are filled in as they are.
+        raise ValueError("placeholders take no format spec or conversion: write {name}, {contact}")
+    names = {field for field, _, _ in parsed}
     if unknown := names - PLACEHOLDERS:
         raise ValueError(f"unknown placeholders: {', '.join(sorted(unknown))}")
     if not {"name", "contact"} <= names:

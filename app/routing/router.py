@@ -9,6 +9,7 @@ from app.routing import changes, service
 from app.routing.schemas import (
     KindRuleCreate,
     KindRuleRead,
+    KindRuleUpdate,
     PreviewDecision,
     PreviewRead,
     PreviewRequest,
@@ -78,6 +79,19 @@ async def update_rule(
 async def create_kind_rule(data: KindRuleCreate, _: AdminDep, session: SessionDep) -> KindRuleRead:
     """Classify inquiries (consultation, help, complaint, report, suggestion) by their words."""
     return KindRuleRead.model_validate(await service.create_kind_rule(session, data=data))
+
+
+@router.patch(
+    "/kind-rules/{rule_id}",
+    summary="Change a kind rule",
+    responses=problems.doc(service.KindRuleNotFound),
+)
+async def update_kind_rule(
+    rule_id: int, data: KindRuleUpdate, _: AdminDep, session: SessionDep
+) -> KindRuleRead:
+    """Change priority, words or pattern, or switch it off with `active: false`."""
+    rule = await service.update_kind_rule(session, rule_id=rule_id, data=data)
+    return KindRuleRead.model_validate(rule)
 
 
 @router.get("/kind-rules", summary="List kind rules")

@@ -108,12 +108,34 @@ class RoutingRuleCreate(Schema):
 
 
 class RoutingRuleUpdate(Schema):
+    """Omitted fields stay; `pattern`, `account_code`, `channel`, `kind` and `region_prefix` can
+    be cleared with null."""
+
     priority: int | None = Field(default=None, ge=0, le=100_000)
+    account_code: str | None = None
+    channel: Channel | None = None
+    kind: InquiryKind | None = None
+    region_prefix: RegionPrefix | None = None
     keywords: Keywords | None = None
     pattern: Pattern | None = None
     department_code: str | None = None
     referral_entry_code: str | None = None
     explanation: str | None = Field(default=None, min_length=4, max_length=500)
+    active: bool | None = None
+
+    _pattern = field_validator("pattern")(_valid_pattern)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if self.department_code is not None and self.referral_entry_code is not None:
+            raise ValueError("give one target: department_code or referral_entry_code")
+        return self
+
+
+class KindRuleUpdate(Schema):
+    priority: int | None = Field(default=None, ge=0, le=100_000)
+    keywords: Keywords | None = None
+    pattern: Pattern | None = None
     active: bool | None = None
 
     _pattern = field_validator("pattern")(_valid_pattern)

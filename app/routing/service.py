@@ -28,7 +28,7 @@ from app.referrals.models import ReferralEntry
 from app.replies.models import Reply, ReplyPurpose
 from app.routing import changes, rules
 from app.routing.models import KindRule, RoutingRule
-from app.routing.schemas import KindRuleCreate, RoutingRuleCreate, RoutingRuleUpdate
+from app.routing.schemas import KindRuleCreate, KindRuleUpdate, RoutingRuleCreate, RoutingRuleUpdate
 
 ROUTER = "system:router"
 
@@ -302,16 +302,29 @@ async def create_rule(session: AsyncSession, *, data: RoutingRuleCreate) -> Rout
 async def update_rule(session: AsyncSession, rule: RoutingRule, *, data: RoutingRuleUpdate) -> None:
     """Change a rule; omitted fields stay."""
     before = changes.snapshot(rule)
-    given = data.model_dump(exclude_unset=True, exclude_none=True)
-    if "department_code" in given:
-        rule.department = await _target(session, given.pop("department_code"))
+    given = data.model_dump(exclude_unset=True)
+    for required in ("priority", "keywords", "explanation", "active"):
+        if required in given and given[required] is None:
+            del given[required]  # these cannot be cleared; null leaves them as they are
+    if given.get("department_code") is not None:
+        rule.department = await _target(session, given["department_code"])
         rule.referral_entry = None
-    if "referral_entry_code" in given:
-        code = given.pop("referral_entry_code")
+    if given.get("referral_entry_code") is not None:
+        code = given["referral_entry_code"]
         rule.referral_entry = referrals.usable(await referrals.get_entry(session, code=code))
         rule.department = None
+    if "account_code" in given:
+        code = given["account_code"]
+        rule.account = await accounts.get(session, code=code) if code else None
     for field, value in given.items():
-        setattr(rule, field, value)
+        if field not in ("department_code", "referral_entry_code", "account_code"):
+            setattr(rule, field, value)
+    if rule.active:
+        # A rule that will take inquiries needs a target that can take them.
+        if rule.department is not None and not rule.department.active:
+            raise InactiveTarget(f"{rule.department.code} is deactivated.")
+        if rule.referral_entry is not None:
+            referrals.usable(rule.referral_entry)
     await changes.record_change(session, rule, before=before)
 
 
@@ -326,6 +339,27 @@ async def create_kind_rule(session: AsyncSession, *, data: KindRuleCreate) -> Ki
     )
     session.add(rule)
     await changes.record_change(session, rule, before=None)
+    return rule
+
+
+class KindRuleNotFound(NotFound):
+    title = "Kind rule not found"
+    slug = "kind-rule-not-found"
+    example_detail = "No kind rule 42."
+
+
+async def update_kind_rule(
+    session: AsyncSession, *, rule_id: int, data: KindRuleUpdate
+) -> KindRule:
+    """Change or switch off a kind rule; omitted fields stay, `pattern` clears with null."""
+    rule = await session.get(KindRule, rule_id)
+    if rule is None:
+        raise KindRuleNotFound(f"No kind rule {rule_id}.")
+    before = changes.snapshot(rule)
+    for field, value in data.model_dump(exclude_unset=True).items():
+        if value is not None or field == "pattern":
+            setattr(rule, field, value)
+    await changes.record_change(session, rule, before=before)
     return rule
 
 

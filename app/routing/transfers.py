@@ -51,6 +51,28 @@ async def dispatcher(session: AsyncSession, inquiry: Inquiry) -> Department:
     return department
 
 
+def ensure_free(inquiry: Inquiry) -> None:
+    """Refuse a change of hands while an office arbitrates, or once its decision binds."""
+    if inquiry.arbitrated_at is not None:
+        raise CannotReturn("The supervising office has decided who handles it; its decision binds.")
+    if inquiry.arbitration_office_id is not None:
+        raise CannotReturn("This inquiry awaits arbitration: the office decides, with /arbitrate.")
+
+
+async def _arbitrator(session: AsyncSession, holder: Department, origin: Department) -> Department:
+    """The nearest office above both the returning department and the dispatcher."""
+    above_origin = {origin.id} | {
+        o.id for o in await departments.enclosing_offices(session, origin)
+    }
+    for office in await departments.enclosing_offices(session, holder):
+        if office.id in above_origin:
+            return office
+    raise CannotReturn(
+        f"No supervising office is registered above both {holder.code} and {origin.code}; "
+        "the administrator registers one, then the inquiry can be returned."
+    )
+
+
 async def return_inquiry(
     session: AsyncSession,
     inquiry: Inquiry,
@@ -67,13 +89,18 @@ async def return_inquiry(
         raise CannotReturn(
             f"Only an assigned inquiry can be returned; this one is {inquiry.status}."
         )
-    if inquiry.arbitrated_at is not None:
-        raise CannotReturn("The supervising office has decided who handles it; its decision binds.")
-    if inquiry.arbitration_office_id == holder.id:
-        raise CannotReturn("This inquiry awaits your arbitration: decide who handles it.")
+    ensure_free(inquiry)
     origin = await dispatcher(session, inquiry)
     if holder.id == origin.id:
         raise CannotReturn("The dispatcher cannot return to itself: transfer it, or refer it out.")
+    earlier = await session.scalar(
+        select(func.count()).where(
+            InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.action == EventAction.returned
+        )
+    )
+    # Two returns means two departments have disclaimed it, or one has twice: the office decides.
+    to_office = (earlier or 0) + 1 >= MAX_RETURNS
+    goes_to = await _arbitrator(session, holder, origin) if to_office else origin
     record(
         session,
         inquiry,
@@ -81,36 +108,21 @@ async def return_inquiry(
         action=EventAction.returned,
         reason=note,
         person_id=person_id,
-        details=details | {"reason": reason.value, "department": holder.code},
+        details=details | {"reason": reason.value, "department": holder.code, "to": goes_to.code},
     )
-    await session.flush()
-    returns, disclaimers = (
-        await session.execute(
-            select(
-                func.count(), func.count(func.distinct(InquiryEvent.details["department"]))
-            ).where(
-                InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.action == EventAction.returned
-            )
-        )
-    ).one()
-    if returns >= MAX_RETURNS or disclaimers >= MAX_RETURNS:
-        offices = await departments.enclosing_offices(session, holder)
-        office = offices[0] if offices else origin
-        inquiry.department_id = office.id
-        inquiry.arbitration_office_id = office.id
+    inquiry.department_id = goes_to.id
+    if to_office:
+        inquiry.arbitration_office_id = goes_to.id
         record(
             session,
             inquiry,
             actor="system:router",
             action=EventAction.sent_to_arbitration,
-            reason=f"returned {returns} times by {disclaimers} departments: {office.code} decides",
-            details={"office": office.code},
+            reason=f"returned {MAX_RETURNS} times: {goes_to.code} decides who handles it",
+            details={"office": goes_to.code},
         )
-        await session.flush()
-        return office
-    inquiry.department_id = origin.id
     await session.flush()
-    return origin
+    return goes_to
 
 
 async def transfer(
@@ -129,8 +141,7 @@ async def transfer(
         raise CannotReturn(
             f"Only an assigned inquiry can be transferred; this one is {inquiry.status}."
         )
-    if inquiry.arbitration_office_id is not None and inquiry.arbitrated_at is None:
-        raise CannotReturn("This inquiry awaits arbitration: the office decides, with /arbitrate.")
+    ensure_free(inquiry)
     if target.id == holder.id or not target.active:
         raise InvalidTransferTarget(
             f"{target.code} cannot take it (it holds it already, or is inactive)."
@@ -162,7 +173,11 @@ async def arbitrate(
     details: dict[str, Any],
 ) -> None:
     """The supervising office's binding decision: a department handles it, or it is referred."""
-    if inquiry.arbitration_office_id != office.id or inquiry.arbitrated_at is not None:
+    if (
+        inquiry.arbitration_office_id != office.id
+        or inquiry.arbitrated_at is not None
+        or inquiry.status is not InquiryStatus.assigned
+    ):
         raise NotUnderArbitration("Only the office it was sent to decides, once.")
     if (target is None) == (entry is None) or (target is not None and not target.active):
         raise InvalidTransferTarget("Name one active department, or one referral entry.")

@@ -1,7 +1,10 @@
 """Returns (退单), transfers and the supervising office's binding arbitration."""
 
+from datetime import timedelta
+
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.departments.models import Department
@@ -230,3 +233,142 @@ async def test_the_office_can_refer_it_out(
         await key(session, office),
     )
     assert referred.json()["status"] == "referred"
+
+
+async def _to_arbitration(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    inquiry: Inquiry,
+    hrss: Department,
+    dispatcher: Department,
+) -> None:
+    await act(
+        client,
+        inquiry,
+        "return",
+        {"reason": "not_our_duty", "note": "不归人社"},
+        await key(session, hrss),
+    )
+    await act(
+        client,
+        inquiry,
+        "transfer",
+        {"department_code": "hefei-urban", "note": "转城管"},
+        await key(session, dispatcher),
+    )
+    urban = await session.scalar(select(Department).where(Department.code == "hefei-urban"))
+    assert urban is not None
+    await act(
+        client,
+        inquiry,
+        "return",
+        {"reason": "not_our_duty", "note": "不归城管"},
+        await key(session, urban),
+    )
+
+
+@pytest.mark.usefixtures("urban")
+async def test_while_the_office_arbitrates_it_decides_first(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    inquiry: Inquiry,
+    hrss: Department,
+    dispatcher: Department,
+    office: Department,
+) -> None:
+    await _to_arbitration(client, session, inquiry, hrss, dispatcher)
+    office_key = await key(session, office)
+    for action, body in [
+        ("invalid", {"reason": "算了吧"}),
+        ("refer", {"entry_code": "hotline-12345"}),
+        ("kind", {"kind": "report", "reason": "改一下"}),
+    ]:
+        response = await act(client, inquiry, action, body, office_key)
+        assert response.status_code == 409, action
+    read = await client.get(f"/api/v1/inquiries/{inquiry.reference}", headers=office_key)
+    assert read.json()["awaiting_arbitration"] is True
+
+
+async def test_the_decision_binds_the_department_it_names(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    inquiry: Inquiry,
+    hrss: Department,
+    dispatcher: Department,
+    office: Department,
+    urban: Department,
+) -> None:
+    await _to_arbitration(client, session, inquiry, hrss, dispatcher)
+    await act(
+        client,
+        inquiry,
+        "arbitrate",
+        {"department_code": "hefei-urban", "note": "由城管办理"},
+        await key(session, office),
+    )
+    urban_key = await key(session, urban)
+    assert (
+        await act(
+            client,
+            inquiry,
+            "transfer",
+            {"department_code": "hefei-hrss", "note": "转走"},
+            urban_key,
+        )
+    ).status_code == 409
+    assert (
+        await act(client, inquiry, "refer", {"entry_code": "hotline-12345"}, urban_key)
+    ).status_code == 409
+    # It still does its work: an answer, then closing, are not changes of hands.
+    read = await client.get(f"/api/v1/inquiries/{inquiry.reference}", headers=urban_key)
+    assert read.json()["awaiting_arbitration"] is False
+
+
+async def test_no_office_above_both_means_no_arbitration_yet(
+    client: httpx.AsyncClient, session: AsyncSession, hrss: Department
+) -> None:
+    lonely = await factories.department(session, "wuhu-press", region_code="340200")
+    account = await factories.account(
+        session, lonely, code="wuhu-wechat", wechat_original_id="gh_000000000007"
+    )
+    inquiry = await factories.inquiry(session, account, department=hrss)
+    await act(
+        client,
+        inquiry,
+        "return",
+        {"reason": "wrong_region", "note": "非本辖区"},
+        await key(session, hrss),
+    )
+    await act(
+        client,
+        inquiry,
+        "transfer",
+        {"department_code": "hefei-hrss", "note": "再转"},
+        await key(session, lonely),
+    )
+    second = await act(
+        client,
+        inquiry,
+        "return",
+        {"reason": "wrong_region", "note": "非本辖区"},
+        await key(session, hrss),
+    )
+    assert second.status_code == 409
+    assert "No supervising office" in second.json()["detail"]
+
+
+async def test_transfers_and_returns_keep_the_due_time(
+    client: httpx.AsyncClient, session: AsyncSession, inquiry: Inquiry, hrss: Department
+) -> None:
+    due = inquiry.received_at + timedelta(days=3)
+    inquiry.reply_due_at = due
+    await session.flush()
+    await act(
+        client,
+        inquiry,
+        "transfer",
+        {"department_code": "hefei-urban", "note": "转城管"},
+        await key(session, hrss),
+    )
+    await session.refresh(inquiry)
+    assert inquiry.reply_due_at == due

@@ -2,12 +2,13 @@
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
 from app.departments.models import Department
 from app.inquiries.models import Channel, InquiryEvent, InquiryKind, InquiryStatus
+from app.replies.models import Reply, ReplyPurpose
 from app.routing import rules
 from app.routing import service as routing
 from tests import factories
@@ -238,3 +239,83 @@ async def test_every_rule_change_is_audited(admin: httpx.AsyncClient) -> None:
     assert trail[2]["changes"] == {"priority": [10, 5], "keywords": [["社保"], ["社保", "医保"]]}
     assert trail[2]["actor"] == "admin"
     assert trail[0]["changes"]["verification_note"][1] == "复核 2026-11-24"
+
+
+COUNTS = text(
+    "SELECT (SELECT count(*) FROM inquiry), (SELECT count(*) FROM inquiry_event),"
+    " (SELECT count(*) FROM reply), (SELECT count(*) FROM rule_change)"
+)
+
+
+async def counts(session: AsyncSession) -> tuple[int, ...]:
+    return tuple((await session.execute(COUNTS)).one())
+
+
+@pytest.mark.usefixtures("account", "hrss")
+async def test_preview_stores_nothing(admin: httpx.AsyncClient, session: AsyncSession) -> None:
+    await admin.post(RULES, json=rule("si", 1, "hefei-hrss", keywords=["社保"]))
+    before = await counts(session)
+    await preview(admin, "社保断缴了")
+    assert await counts(session) == before
+
+
+@pytest.mark.usefixtures("account", "hrss")
+async def test_patch_keeps_a_rule_sound(
+    admin: httpx.AsyncClient, session: AsyncSession, hrss: Department
+) -> None:
+    created = (
+        await admin.post(RULES, json=rule("si", 1, "hefei-hrss", keywords=["社保"], pattern="社保"))
+    ).json()
+    both = await admin.patch(
+        f"{RULES}/{created['id']}",
+        json={"department_code": "hefei-hrss", "referral_entry_code": "hotline-12345"},
+    )
+    assert both.status_code == 422
+    cleared = await admin.patch(
+        f"{RULES}/{created['id']}", json={"pattern": None, "region_prefix": "3401"}
+    )
+    assert (cleared.json()["pattern"], cleared.json()["region_prefix"]) == (None, "3401")
+    await admin.patch(f"{RULES}/{created['id']}", json={"active": False})
+    hrss.active = False
+    await session.flush()
+    reactivated = await admin.patch(f"{RULES}/{created['id']}", json={"active": True})
+    assert reactivated.status_code == 422
+    # A rule whose target went inactive after it was made is skipped, not followed.
+    assert (await preview(admin, "社保"))["decision"]["rule_name"] is None  # type: ignore[index]
+
+
+@pytest.mark.usefixtures("account", "hrss")
+async def test_kind_rules_can_be_changed_and_switched_off(admin: httpx.AsyncClient) -> None:
+    created = (
+        await admin.post(
+            "/api/v1/admin/routing/kind-rules",
+            json={"kind": "report", "priority": 1, "keywords": ["举报"]},
+        )
+    ).json()
+    assert (await preview(admin, "举报一下"))["kind"] == "report"
+    off = await admin.patch(
+        f"/api/v1/admin/routing/kind-rules/{created['id']}", json={"active": False}
+    )
+    assert off.json()["active"] is False
+    assert (await preview(admin, "举报一下"))["kind"] == "other"
+    assert (
+        await admin.patch("/api/v1/admin/routing/kind-rules/999999", json={"active": False})
+    ).status_code == 404
+
+
+async def test_a_later_message_with_danger_words_is_flagged_and_advised(
+    session: AsyncSession, account: Account
+) -> None:
+    inquiry = await factories.inquiry(session, account, content="你好")
+    assert await routing.route(
+        session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=["着火"]
+    )
+    assert not inquiry.urgent
+    later = await factories.inquiry(
+        session, account, content="楼道里着火了"
+    )  # same citizen: appended
+    assert later.id == inquiry.id
+    assert await routing.check_urgent(session, inquiry_id=inquiry.id, seq=2, keywords=["着火"])
+    await session.flush()
+    advice = (await session.scalars(select(Reply).where(Reply.inquiry_id == inquiry.id))).one()
+    assert (advice.purpose, advice.priority) == (ReplyPurpose.urgent_advice, 0)
