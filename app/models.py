@@ -3,6 +3,7 @@
 from app.accounts.models import Account, AccountType, Follower, Platform, account_operator
 from app.api_keys.models import ApiKey
 from app.db import Base
+from app.deadlines.models import CalendarDay, CalendarYear
 from app.departments.models import Department, Level
 from app.inquiries.models import (
     Channel,
@@ -23,6 +24,8 @@ __all__ = [
     "AccountType",
     "ApiKey",
     "Base",
+    "CalendarDay",
+    "CalendarYear",
     "Channel",
     "Department",
     "Follower",

@@ -7,11 +7,13 @@ import logging
 import os
 import secrets
 import sys
+from datetime import date
 
 import uvicorn
 
 from app import embedded, worker
 from app.db import migrate
+from app.deadlines import service as calendar
 from app.settings import settings
 
 logger = logging.getLogger("govinbox.serve")
@@ -54,6 +56,8 @@ def prepare_database() -> tuple[str, str]:
     os.environ["DATABASE_URL"] = url
     settings.cache_clear()
     migrate(url)
+    # The working-day calendar: official years from the pinned package, provisional ones after.
+    asyncio.run(calendar.seed_database(url, through_year=date.today().year + 2))
     return url, source
 
 

@@ -1,0 +1,42 @@
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, Enum, ForeignKey, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+
+class YearStatus(enum.StrEnum):
+    official = "official"  # the State Council's notice for the year is entered
+    provisional = "provisional"  # no notice yet: weekends + statutory days, no 调休
+
+
+class DayKind(enum.StrEnum):
+    day_off = "day_off"  # not a working day, though it may fall Monday to Friday
+    workday = "workday"  # 调休: a working Saturday or Sunday
+
+
+class CalendarYear(Base):
+    """Where a year's working days come from, and how sure we are of them."""
+
+    __tablename__ = "calendar_year"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[YearStatus] = mapped_column(Enum(YearStatus, native_enum=False, length=16))
+    source: Mapped[str] = mapped_column(Text)  # the notice (国办发明电…), or how it was derived
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumps on every change
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class CalendarDay(Base):
+    """A day that is not what its weekday says: a holiday off, or a weekend working day."""
+
+    __tablename__ = "calendar_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    year: Mapped[int] = mapped_column(ForeignKey("calendar_year.year", ondelete="CASCADE"))
+    kind: Mapped[DayKind] = mapped_column(Enum(DayKind, native_enum=False, length=16))
+    name: Mapped[str] = mapped_column(String(100), default="")

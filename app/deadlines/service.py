@@ -1,0 +1,130 @@
+"""The calendar as governed data: seeded from a pinned package, corrected by an admin, loaded
+into memory for counting. Requests never consult the package."""
+
+import hashlib
+from datetime import date
+
+import chinese_calendar
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.deadlines.calendar import WorkCalendar, statutory_days
+from app.deadlines.models import CalendarDay, CalendarYear, DayKind, YearStatus
+
+PACKAGE = "chinesecalendar 1.11.0 (from the State Council's yearly notices)"
+PROVISIONAL = (
+    "provisional: weekends and the statutory days of 全国年节及纪念日放假办法 "
+    "(国务院令第795号), no 调休; replace with the State Council notice when it is published"
+)
+
+
+def _package_years() -> dict[int, list[tuple[date, DayKind, str]]]:
+    years: dict[int, list[tuple[date, DayKind, str]]] = {}
+    for day, name in chinese_calendar.constants.holidays.items():
+        years.setdefault(day.year, []).append((day, DayKind.day_off, str(name)))
+    for day, name in chinese_calendar.constants.workdays.items():
+        years.setdefault(day.year, []).append((day, DayKind.workday, str(name)))
+    return years
+
+
+async def _write_year(
+    session: AsyncSession,
+    year: int,
+    *,
+    status: YearStatus,
+    source: str,
+    days: list[tuple[date, DayKind, str]],
+) -> None:
+    row = await session.get(CalendarYear, year)
+    if row is None:
+        session.add(CalendarYear(year=year, status=status, source=source, version=1))
+    else:
+        row.status, row.source, row.version = status, source, row.version + 1
+    await session.flush()
+    await session.execute(delete(CalendarDay).where(CalendarDay.year == year))
+    session.add_all(CalendarDay(day=d, year=year, kind=kind, name=name) for d, kind, name in days)
+    await session.flush()
+
+
+async def seed(session: AsyncSession, *, through_year: int) -> list[int]:
+    """Fill what is missing: official years from the package (replacing provisional ones), then
+    provisional years up to `through_year`. Years someone entered are left alone."""
+    known = {row.year: row.status for row in await session.scalars(select(CalendarYear))}
+    written = []
+    package = _package_years()
+    for year, days in sorted(package.items()):
+        if known.get(year) is not YearStatus.official:
+            await _write_year(session, year, status=YearStatus.official, source=PACKAGE, days=days)
+            written.append(year)
+    for year in range(max(package) + 1, through_year + 1):
+        if year not in known:
+            days = [(d, DayKind.day_off, name) for d, name in statutory_days(year)]
+            await _write_year(
+                session, year, status=YearStatus.provisional, source=PROVISIONAL, days=days
+            )
+            written.append(year)
+    return written
+
+
+async def seed_database(url: str, *, through_year: int) -> list[int]:
+    """The seed as a command: `make run` and the test suite run it after migrating."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with async_sessionmaker(engine).begin() as session:
+            return await seed(session, through_year=through_year)
+    finally:
+        await engine.dispose()
+
+
+async def enter_year(
+    session: AsyncSession,
+    year: int,
+    *,
+    source: str,
+    days_off: list[tuple[date, str]],
+    workdays: list[tuple[date, str]],
+) -> CalendarYear:
+    """Enter or correct a year from its notice: it becomes official."""
+    days = [(d, DayKind.day_off, n) for d, n in days_off] + [
+        (d, DayKind.workday, n) for d, n in workdays
+    ]
+    await _write_year(session, year, status=YearStatus.official, source=source, days=days)
+    row = await session.get(CalendarYear, year)
+    assert row is not None
+    return row
+
+
+_cache: dict[str, WorkCalendar] = {}
+
+
+async def load(session: AsyncSession) -> WorkCalendar:
+    """The calendar in memory; rebuilt only when a year has changed since the last load."""
+    stamp = (
+        await session.execute(
+            select(
+                func.string_agg(
+                    func.concat(
+                        CalendarYear.year, ":", CalendarYear.status, ":", CalendarYear.version
+                    ),
+                    ",",
+                )
+            )
+        )
+    ).scalar_one() or ""
+    version = hashlib.sha256(stamp.encode()).hexdigest()[:12]
+    if version not in _cache:
+        years = {row.year: row.status for row in await session.scalars(select(CalendarYear))}
+        days = [(row.day, row.kind) for row in await session.scalars(select(CalendarDay))]
+        _cache.clear()
+        _cache[version] = WorkCalendar.build(years, days, version)
+    return _cache[version]
+
+
+async def first_unofficial_year(session: AsyncSession) -> int | None:
+    """The first year in the table without an official notice."""
+    return await session.scalar(
+        select(func.min(CalendarYear.year)).where(CalendarYear.status != YearStatus.official)
+    )
