@@ -1,5 +1,7 @@
 """Liveness, readiness and metrics for the platform that runs the service."""
 
+import logging
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -7,13 +9,22 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.clock import NowDep
 from app.db import MakerDep
+from app.deadlines.calendar import CHINA
+from app.deadlines.models import CalendarYear, YearStatus
 from app.settings import PROJECT_ROOT
 
 router = APIRouter(tags=["operations"])
+logger = logging.getLogger("govinbox.health")
+NEXT_YEAR_MISSING = Gauge(
+    "govinbox_calendar_next_year_missing",
+    "1 from 1 November while next year's holiday notice is not entered.",
+)
 
 
 @cache
@@ -34,9 +45,7 @@ async def healthz() -> dict[str, str]:
     summary="Readiness",
     responses={503: {"description": "Database unreachable or migrations not at head."}},
 )
-async def readyz(
-    maker: MakerDep,
-) -> JSONResponse:
+async def readyz(maker: MakerDep, now: NowDep) -> JSONResponse:
     """The database answers and its migrations are at the head this code expects."""
     body: dict[str, Any] = {"status": "ok", "checks": {}}
     try:
@@ -55,7 +64,30 @@ async def readyz(
         )
         return JSONResponse(body, status_code=503)
     body["checks"]["migrations"] = "ok"
+    async with maker() as session:
+        warning = await calendar_warning(session, now)
+    NEXT_YEAR_MISSING.set(1 if warning else 0)
+    if warning:
+        # Still ready: deadlines into next year are computed, flagged provisional.
+        logger.warning("calendar incomplete", extra={"warning": warning})
+        body["warnings"] = [warning]
     return JSONResponse(body)
+
+
+async def calendar_warning(session: AsyncSession, now: datetime) -> str | None:
+    """From 1 November (China time), a warning while next year has no official notice."""
+    today = now.astimezone(CHINA).date()
+    if today.month < 11:
+        return None
+    status = await session.scalar(
+        select(CalendarYear.status).where(CalendarYear.year == today.year + 1)
+    )
+    if status is YearStatus.official:
+        return None
+    return (
+        f"the {today.year + 1} holiday notice is not entered: deadlines reaching into "
+        f"{today.year + 1} are provisional (PUT /api/v1/admin/calendar/{today.year + 1})"
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -11,6 +11,7 @@ from app import problems
 from app.accounts.router import router as accounts_router
 from app.api_keys.router import router as api_keys_router
 from app.db import sessionmaker
+from app.deadlines.router import router as calendar_router
 from app.departments.router import router as departments_router
 from app.health import router as health_router
 from app.inquiries.router import router as inquiries_router
@@ -89,6 +90,7 @@ def create_app() -> FastAPI:
         inquiries_router,
         routing_router,
         referrals_router,
+        calendar_router,
         webhooks_router,
     ):
         app.include_router(router)

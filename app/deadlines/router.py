@@ -1,0 +1,75 @@
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from app import problems
+from app.auth import AdminDep
+from app.db import SessionDep
+from app.deadlines import service
+from app.deadlines.models import CalendarDay, CalendarYear
+from app.deadlines.schemas import CalendarDayRead, CalendarYearRead, YearEntry
+
+router = APIRouter(
+    prefix="/api/v1/admin/calendar",
+    tags=["admin: calendar"],
+    responses=problems.doc(problems.Unauthorized),
+)
+
+
+class StrayDate(problems.Problem):
+    status = 422
+    title = "Date outside the year"
+    slug = "stray-date"
+    example_detail = "2028-01-01 is not in 2027."
+
+
+class YearNotFound(problems.NotFound):
+    title = "Year not in the calendar"
+    slug = "calendar-year-not-found"
+    example_detail = "2031 is not in the calendar."
+
+
+@router.get("", summary="Years of the working-day calendar")
+async def list_years(_: AdminDep, session: SessionDep) -> list[CalendarYearRead]:
+    """Every year, official (a notice is entered) or provisional, with its source."""
+    years = await session.scalars(select(CalendarYear).order_by(CalendarYear.year))
+    return [CalendarYearRead.model_validate(year) for year in years]
+
+
+async def _read(session: SessionDep, year: int) -> CalendarYearRead:
+    row = await session.get(CalendarYear, year)
+    if row is None:
+        raise YearNotFound(f"{year} is not in the calendar.")
+    days = await session.scalars(
+        select(CalendarDay).where(CalendarDay.year == year).order_by(CalendarDay.day)
+    )
+    read = CalendarYearRead.model_validate(row)
+    read.days = [CalendarDayRead.model_validate(day) for day in days]
+    return read
+
+
+@router.get(
+    "/{year}", summary="One year's days off and 调休 days", responses=problems.doc(YearNotFound)
+)
+async def read_year(year: int, _: AdminDep, session: SessionDep) -> CalendarYearRead:
+    """The days that are not what their weekday says, with the year's source."""
+    return await _read(session, year)
+
+
+@router.put(
+    "/{year}", summary="Enter or correct a year from its notice", responses=problems.doc(StrayDate)
+)
+async def enter_year(
+    year: int, entry: YearEntry, _: AdminDep, session: SessionDep
+) -> CalendarYearRead:
+    """Replace the year's days with the notice's and mark it official (its version bumps).
+    Every date must fall in the year."""
+    if stray := [d.day for d in [*entry.days_off, *entry.workdays] if d.day.year != year]:
+        raise StrayDate(f"{stray[0]} is not in {year}.")
+    await service.enter_year(
+        session,
+        year,
+        source=entry.source,
+        days_off=[(d.day, d.name) for d in entry.days_off],
+        workdays=[(d.day, d.name) for d in entry.workdays],
+    )
+    return await _read(session, year)
