@@ -60,17 +60,26 @@ class WorkCalendar:
     def add_working_days(self, start: date, count: int) -> tuple[date, bool]:
         """The `count`-th working day strictly after `start`; and whether that relied on a year
         without an official notice (then the date is provisional)."""
+        if count < 1:
+            raise ValueError("count working days from 1")
         index = bisect.bisect_right(self.working, start.toordinal()) + count - 1
-        if count < 1 or index >= len(self.working):
-            raise ValueError(f"{count} working days after {start} are beyond the calendar")
-        end = date.fromordinal(self.working[index])
+        if index < len(self.working):
+            end = date.fromordinal(self.working[index])
+        else:  # past the table: weekdays only, and provisional by definition
+            end = max(start, date.fromordinal(self.working[-1]))
+            for _ in range(index - len(self.working) + 1 if end != start else count):
+                end += timedelta(days=1)
+                while end.weekday() >= 5:
+                    end += timedelta(days=1)
         return end, any(self.provisional(date(y, 1, 1)) for y in range(start.year, end.year + 1))
 
     def next_working_day_on_or_after(self, day: date) -> date:
         index = bisect.bisect_left(self.working, day.toordinal())
-        if index >= len(self.working):
-            raise ValueError(f"{day} is beyond the calendar")
-        return date.fromordinal(self.working[index])
+        if index < len(self.working):
+            return date.fromordinal(self.working[index])
+        while day.weekday() >= 5:  # past the table: weekdays only
+            day += timedelta(days=1)
+        return day
 
 
 def due_in_working_days(
@@ -79,6 +88,21 @@ def due_in_working_days(
     """End of the `days`-th working day after the China date of receipt, as UTC."""
     local = received_at.astimezone(CHINA).date()
     end, provisional = calendar.add_working_days(local, days)
+    return datetime.combine(end, END_OF_DAY, CHINA).astimezone(UTC), provisional
+
+
+def due_at(
+    received_at: datetime, unit: str, length: int, calendar: WorkCalendar
+) -> tuple[datetime, bool]:
+    """When a reply is due under a rule of `unit` and `length`; and whether that is provisional."""
+    if unit == "hours":
+        return received_at + timedelta(hours=length), False
+    if unit == "working_days":
+        return due_in_working_days(received_at, length, calendar)
+    # Calendar days: a last day that is a rest day moves to the next working day (民法典 art. 203).
+    last = received_at.astimezone(CHINA).date() + timedelta(days=length)
+    end = calendar.next_working_day_on_or_after(last)
+    provisional = any(calendar.provisional(date(y, 1, 1)) for y in range(last.year, end.year + 1))
     return datetime.combine(end, END_OF_DAY, CHINA).astimezone(UTC), provisional
 
 

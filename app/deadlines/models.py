@@ -40,3 +40,30 @@ class CalendarDay(Base):
     year: Mapped[int] = mapped_column(ForeignKey("calendar_year.year", ondelete="CASCADE"))
     kind: Mapped[DayKind] = mapped_column(Enum(DayKind, native_enum=False, length=16))
     name: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Unit(enum.StrEnum):
+    working_days = "working_days"
+    calendar_days = "calendar_days"  # a last day on a rest day moves to the next working day
+    hours = "hours"  # wall-clock, around the clock
+
+
+class DeadlineRule(Base):
+    """How long a reply may take, per region, purpose and channel, and the document it follows.
+
+    `purpose` is an inquiry kind (consultation, help, complaint, report, suggestion, other) or
+    one of acknowledge, referral, urgent. The most specific region prefix wins; a rule without a
+    prefix holds everywhere.
+    """
+
+    __tablename__ = "deadline_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_prefix: Mapped[str | None] = mapped_column(String(6))
+    purpose: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    unit: Mapped[Unit] = mapped_column(Enum(Unit, native_enum=False, length=16))
+    length: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)

@@ -8,8 +8,10 @@ import chinese_calendar
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deadlines.calendar import WorkCalendar, statutory_days
-from app.deadlines.models import CalendarDay, CalendarYear, DayKind, YearStatus
+from app.deadlines.calendar import WorkCalendar, due_at, statutory_days
+from app.deadlines.models import CalendarDay, CalendarYear, DayKind, DeadlineRule, YearStatus
+from app.inquiries.models import EventAction, Inquiry
+from app.inquiries.service import record
 
 PACKAGE = "chinesecalendar 1.11.0 (from the State Council's yearly notices)"
 PROVISIONAL = (
@@ -127,4 +129,64 @@ async def first_unofficial_year(session: AsyncSession) -> int | None:
     """The first year in the table without an official notice."""
     return await session.scalar(
         select(func.min(CalendarYear.year)).where(CalendarYear.status != YearStatus.official)
+    )
+
+
+async def rule_for(
+    session: AsyncSession, *, purpose: str, region_code: str, channel: str | None
+) -> DeadlineRule:
+    """The active rule for a purpose: the most specific region prefix wins, then one for the
+    channel over one for every channel."""
+    candidates = await session.scalars(
+        select(DeadlineRule).where(DeadlineRule.purpose == purpose, DeadlineRule.active)
+    )
+    fitting = [
+        rule
+        for rule in candidates
+        if (rule.region_prefix is None or region_code.startswith(rule.region_prefix))
+        and (rule.channel is None or rule.channel == channel)
+    ]
+    if not fitting:
+        raise LookupError(f"no deadline rule for {purpose}")
+    return max(
+        fitting,
+        key=lambda r: (len(r.region_prefix or ""), r.channel is not None, not r.is_default, r.id),
+    )
+
+
+async def set_due(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    *,
+    purpose: str,
+    region_code: str,
+    actor: str,
+) -> None:
+    """Give the inquiry its reply deadline from the rule that governs it, with provenance."""
+    rule = await rule_for(
+        session, purpose=purpose, region_code=region_code, channel=inquiry.channel.value
+    )
+    calendar = await load(session)
+    due, provisional = due_at(inquiry.received_at, rule.unit, rule.length, calendar)
+    inquiry.reply_due_at = due
+    inquiry.deadline_rule_id = rule.id
+    inquiry.deadline_unit = rule.unit.value
+    inquiry.deadline_length = rule.length
+    inquiry.calendar_version = calendar.version
+    inquiry.due_provisional = provisional
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.deadline_set,
+        reason=f"{purpose}: {rule.length} {rule.unit.value} ({rule.source})",
+        details={
+            "rule_id": rule.id,
+            "purpose": purpose,
+            "unit": rule.unit.value,
+            "length": rule.length,
+            "due_at": due.isoformat(),
+            "provisional": provisional,
+            "calendar_version": calendar.version,
+        },
     )

@@ -76,6 +76,7 @@ class EventAction(enum.StrEnum):
     flagged_urgent = "flagged_urgent"
     kind_changed = "kind_changed"
     routing_marked_wrong = "routing_marked_wrong"
+    deadline_set = "deadline_set"
     returned = "returned"  # 退单: a department says it should not have got it
     transferred = "transferred"
     sent_to_arbitration = "sent_to_arbitration"
@@ -134,6 +135,15 @@ class Inquiry(Timestamped, Base):
         ForeignKey("department.id", ondelete="RESTRICT")
     )
     reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # How reply_due_at was derived (provenance): the rule, its unit and length, the calendar
+    # version it was counted with, and whether it reaches a year without an official notice.
+    deadline_rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deadline_rule.id", ondelete="RESTRICT")
+    )
+    deadline_unit: Mapped[str | None] = mapped_column(String(16))
+    deadline_length: Mapped[int | None] = mapped_column(Integer)
+    calendar_version: Mapped[str | None] = mapped_column(String(16))
+    due_provisional: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # Conversation threading: set while the citizen's next private message joins this inquiry.
     accepts_messages: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -42,7 +42,8 @@ class InquiryRead(Schema):
                     "status": "assigned",
                     "urgent": False,
                     "received_at": "2026-11-24T02:00:00Z",
-                    "reply_due_at": None,
+                    "reply_due_at": "2026-11-26T15:59:59Z",
+                    "due_provisional": False,
                     "routed_at": "2026-11-24T02:00:01Z",
                     "routing_explanation": "社保缴费问题属于市人社局职责",
                     "awaiting_arbitration": False,
@@ -67,7 +68,12 @@ class InquiryRead(Schema):
     status: InquiryStatus
     urgent: bool = Field(description="Life-and-safety content was found.")
     received_at: datetime
-    reply_due_at: datetime | None
+    reply_due_at: datetime | None = Field(
+        description="End of the period, UTC (23:59:59 in Beijing)."
+    )
+    due_provisional: bool = Field(
+        description="The deadline reaches a year whose holiday notice is not entered yet."
+    )
     routed_at: datetime | None
     routing_explanation: str | None = Field(description="Why it came to this department.")
     awaiting_arbitration: bool = Field(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from app.accounts import service as accounts
 from app.accounts.models import Account
+from app.deadlines import service as deadlines
 from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries.models import (
@@ -191,6 +192,15 @@ async def route(
             "referral_entry": decision.referral_entry.code if decision.referral_entry else None,
             "matched_rule_ids": [rule.id for rule in decision.matched],
         },
+    )
+    # The reply deadline: by kind, or the referral rule; counted from receipt, in the region of
+    # the account's owning department.
+    await deadlines.set_due(
+        session,
+        inquiry,
+        purpose="referral" if decision.referral_entry is not None else decision.kind.value,
+        region_code=account.department.region_code,
+        actor=ROUTER,
     )
     if decision.referral_entry is not None and inquiry.status is InquiryStatus.new:
         await referrals.refer(session, inquiry, decision.referral_entry, actor=ROUTER)

@@ -80,7 +80,7 @@ async def test_routing_is_decided_once_and_flags_urgent(session: AsyncSession) -
             .order_by(InquiryEvent.id)
         )
     ).all()
-    assert actions == ["created", "flagged_urgent", "routed", "status_changed"]
+    assert actions == ["created", "flagged_urgent", "routed", "deadline_set", "status_changed"]
     flagged = (
         await session.scalars(select(InquiryEvent).where(InquiryEvent.action == "flagged_urgent"))
     ).one()

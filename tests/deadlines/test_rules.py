@@ -1,0 +1,123 @@
+"""Deadline rules per region and their provenance on each inquiry."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import Account
+from app.deadlines import service as deadlines
+from app.deadlines.calendar import due_at
+from app.deadlines.models import DeadlineRule, Unit
+from app.inquiries.models import InquiryEvent
+from app.routing import service as routing
+from tests import factories
+
+
+@pytest.fixture
+async def account(session: AsyncSession) -> Account:
+    office = await factories.department(session, "hefei-office", is_supervising_office=True)
+    return await factories.account(session, office)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "unit", "length"),
+    [
+        ("acknowledge", "working_days", 1),
+        ("consultation", "working_days", 2),
+        ("help", "working_days", 10),
+        ("suggestion", "working_days", 10),
+        ("complaint", "working_days", 15),
+        ("report", "working_days", 15),
+        ("other", "working_days", 10),
+        ("referral", "working_days", 1),
+        ("urgent", "hours", 2),
+    ],
+)
+async def test_the_defaults_ship_marked_as_defaults(
+    session: AsyncSession, purpose: str, unit: str, length: int
+) -> None:
+    rule = await deadlines.rule_for(
+        session, purpose=purpose, region_code="340100", channel="private_message"
+    )
+    assert (rule.unit.value, rule.length, rule.is_default) == (unit, length, True)
+    assert rule.source
+
+
+async def test_the_most_specific_region_wins(session: AsyncSession) -> None:
+    for prefix, length in [("34", 5), ("3401", 3), ("3402", 1)]:
+        session.add(
+            DeadlineRule(
+                region_prefix=prefix,
+                purpose="consultation",
+                unit=Unit.working_days,
+                length=length,
+                source="测试",
+            )
+        )
+    await session.flush()
+    assert (
+        await deadlines.rule_for(
+            session, purpose="consultation", region_code="340104", channel=None
+        )
+    ).length == 3
+    assert (
+        await deadlines.rule_for(
+            session, purpose="consultation", region_code="341100", channel=None
+        )
+    ).length == 5
+    assert (
+        await deadlines.rule_for(
+            session, purpose="consultation", region_code="110105", channel=None
+        )
+    ).length == 2
+
+
+async def test_units(session: AsyncSession) -> None:
+    work = await deadlines.load(session)
+    received = datetime(2026, 9, 30, 2, tzinfo=UTC)  # 10:00 in Beijing, the day before National Day
+    assert due_at(received, "working_days", 5, work)[0] == datetime(
+        2026, 10, 13, 15, 59, 59, tzinfo=UTC
+    )
+    # 7 calendar days end on 10-07, inside the holiday: moved to the next working day, 10-08.
+    assert due_at(received, "calendar_days", 7, work)[0] == datetime(
+        2026, 10, 8, 15, 59, 59, tzinfo=UTC
+    )
+    assert due_at(received, "hours", 2, work) == (datetime(2026, 9, 30, 4, tzinfo=UTC), False)
+
+
+async def test_far_past_the_table_it_counts_weekdays_and_stays_provisional(
+    session: AsyncSession,
+) -> None:
+    work = await deadlines.load(session)
+    end, provisional = work.add_working_days(datetime(2028, 12, 27).date(), 5)
+    assert end.year == 2029
+    assert end.weekday() < 5
+    assert provisional
+
+
+async def test_routing_sets_the_deadline_with_its_provenance(
+    session: AsyncSession, account: Account
+) -> None:
+    await routing.create_kind_rule(
+        session, data=routing.KindRuleCreate(kind="complaint", priority=1, keywords=["投诉"])
+    )
+    inquiry = await factories.inquiry(
+        session, account, content="我要投诉", received_at=datetime(2026, 12, 15, 2, tzinfo=UTC)
+    )
+    assert await routing.route(session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=[])
+    await session.flush()
+    # 15 working days from 2026-12-15 reach into 2027, which has no notice yet: provisional.
+    assert (inquiry.deadline_unit, inquiry.deadline_length, inquiry.due_provisional) == (
+        "working_days",
+        15,
+        True,
+    )
+    assert inquiry.reply_due_at is not None
+    assert inquiry.calendar_version
+    event = (
+        await session.scalars(select(InquiryEvent).where(InquiryEvent.action == "deadline_set"))
+    ).one()
+    assert event.details["provisional"] is True
+    assert event.details["rule_id"] == inquiry.deadline_rule_id
