@@ -12,6 +12,7 @@ from app.accounts.router import router as accounts_router
 from app.api_keys.router import router as api_keys_router
 from app.db import sessionmaker
 from app.deadlines.router import router as calendar_router
+from app.deadlines.router import rules_router as deadline_rules_router
 from app.departments.router import router as departments_router
 from app.health import router as health_router
 from app.inquiries.router import router as inquiries_router
@@ -91,6 +92,7 @@ def create_app() -> FastAPI:
         routing_router,
         referrals_router,
         calendar_router,
+        deadline_rules_router,
         webhooks_router,
     ):
         app.include_router(router)

@@ -5,8 +5,16 @@ from app import problems
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.deadlines import service
-from app.deadlines.models import CalendarDay, CalendarYear
-from app.deadlines.schemas import CalendarDayRead, CalendarYearRead, YearEntry
+from app.deadlines.models import CalendarDay, CalendarYear, DeadlineRule
+from app.deadlines.schemas import (
+    CalendarDayRead,
+    CalendarYearRead,
+    DeadlineRuleCreate,
+    DeadlineRuleRead,
+    DeadlineRuleUpdate,
+    YearEntry,
+)
+from app.routing.changes import record_change, snapshot
 
 router = APIRouter(
     prefix="/api/v1/admin/calendar",
@@ -73,3 +81,55 @@ async def enter_year(
         workdays=[(d.day, d.name) for d in entry.workdays],
     )
     return await _read(session, year)
+
+
+rules_router = APIRouter(
+    prefix="/api/v1/admin/deadline-rules",
+    tags=["admin: deadlines"],
+    responses=problems.doc(problems.Unauthorized),
+)
+
+
+class DeadlineRuleNotFound(problems.NotFound):
+    title = "Deadline rule not found"
+    slug = "deadline-rule-not-found"
+    example_detail = "No deadline rule 42."
+
+
+@rules_router.get("", summary="Deadline rules")
+async def list_rules(_: AdminDep, session: SessionDep) -> list[DeadlineRuleRead]:
+    """Every rule; per purpose the most specific region prefix wins, then a channel's own rule."""
+    rules = await session.scalars(
+        select(DeadlineRule).order_by(DeadlineRule.purpose, DeadlineRule.id)
+    )
+    return [DeadlineRuleRead.model_validate(rule) for rule in rules]
+
+
+@rules_router.post("", status_code=201, summary="Add a deadline rule")
+async def create_rule(
+    data: DeadlineRuleCreate, _: AdminDep, session: SessionDep
+) -> DeadlineRuleRead:
+    """A region's own period for a purpose, with the document it comes from (audited)."""
+    rule = DeadlineRule(**data.model_dump(), is_default=False, active=True)
+    session.add(rule)
+    await record_change(session, rule, before=None)
+    return DeadlineRuleRead.model_validate(rule)
+
+
+@rules_router.patch(
+    "/{rule_id}", summary="Change a deadline rule", responses=problems.doc(DeadlineRuleNotFound)
+)
+async def update_rule(
+    rule_id: int, data: DeadlineRuleUpdate, _: AdminDep, session: SessionDep
+) -> DeadlineRuleRead:
+    """Change unit, length, source or active flag (audited). Deadlines already set keep the rule
+    they were set with; a change applies to inquiries routed afterwards."""
+    rule = await session.get(DeadlineRule, rule_id)
+    if rule is None:
+        raise DeadlineRuleNotFound(f"No deadline rule {rule_id}.")
+    before = snapshot(rule)
+    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(rule, field, value)
+    rule.is_default = False
+    await record_change(session, rule, before=before)
+    return DeadlineRuleRead.model_validate(rule)

@@ -1,10 +1,22 @@
 from datetime import date, datetime
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from app.deadlines.models import DayKind, YearStatus
+from app.deadlines.models import DayKind, Unit, YearStatus
 from app.schemas import Schema
+
+PURPOSES = (
+    "consultation",
+    "help",
+    "complaint",
+    "report",
+    "suggestion",
+    "other",
+    "acknowledge",
+    "referral",
+    "urgent",
+)
 
 
 class DayEntry(Schema):
@@ -71,3 +83,64 @@ class CalendarYearRead(Schema):
     version: int
     updated_at: datetime
     days: list[CalendarDayRead] = Field(default_factory=list)
+
+
+class DeadlineRuleCreate(Schema):
+    purpose: str = Field(
+        description="An inquiry kind, or acknowledge, referral, urgent.", examples=["complaint"]
+    )
+    region_prefix: str | None = Field(
+        default=None, pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$", examples=["3401"]
+    )
+    channel: Literal["private_message", "comment"] | None = None
+    unit: Unit
+    length: int = Field(ge=1, le=366)
+    source: str = Field(
+        min_length=4,
+        max_length=500,
+        description="The document it follows.",
+        examples=["合肥市政务新媒体管理办法（test）第十条"],
+    )
+
+    @model_validator(mode="after")
+    def _purpose(self) -> Self:
+        if self.purpose not in PURPOSES:
+            raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}")
+        return self
+
+
+class DeadlineRuleUpdate(Schema):
+    unit: Unit | None = None
+    length: int | None = Field(default=None, ge=1, le=366)
+    source: str | None = Field(default=None, min_length=4, max_length=500)
+    active: bool | None = None
+
+
+class DeadlineRuleRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 5,
+                    "purpose": "complaint",
+                    "region_prefix": None,
+                    "channel": None,
+                    "unit": "working_days",
+                    "length": 15,
+                    "source": "default after 广东省12345政务服务便民热线管理办法 (2022)",
+                    "is_default": True,
+                    "active": True,
+                }
+            ]
+        }
+    )
+
+    id: int
+    purpose: str
+    region_prefix: str | None
+    channel: str | None
+    unit: Unit
+    length: int
+    source: str
+    is_default: bool
+    active: bool

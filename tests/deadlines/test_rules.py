@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -121,3 +122,36 @@ async def test_routing_sets_the_deadline_with_its_provenance(
     ).one()
     assert event.details["provisional"] is True
     assert event.details["rule_id"] == inquiry.deadline_rule_id
+
+
+async def test_rules_are_edited_through_the_admin_api_and_audited(
+    admin: httpx.AsyncClient, account: Account
+) -> None:
+    rules = (await admin.get("/api/v1/admin/deadline-rules")).json()
+    complaint = next(r for r in rules if r["purpose"] == "complaint")
+    changed = await admin.patch(
+        f"/api/v1/admin/deadline-rules/{complaint['id']}",
+        json={"length": 10, "source": "本市规定（test）"},
+    )
+    assert (changed.json()["length"], changed.json()["is_default"]) == (10, False)
+    created = await admin.post(
+        "/api/v1/admin/deadline-rules",
+        json={
+            "purpose": "consultation",
+            "region_prefix": "3401",
+            "unit": "calendar_days",
+            "length": 3,
+            "source": "合肥办法（test）",
+        },
+    )
+    assert created.status_code == 201
+    bad = await admin.post(
+        "/api/v1/admin/deadline-rules",
+        json={"purpose": "gossip", "unit": "hours", "length": 1, "source": "不存在"},
+    )
+    assert bad.status_code == 422
+    trail = (await admin.get("/api/v1/admin/routing/changes")).json()["items"]
+    assert [(c["entity"], c["action"]) for c in trail[:2]] == [
+        ("deadline_rule", "created"),
+        ("deadline_rule", "updated"),
+    ]
