@@ -70,7 +70,8 @@ async def enter_year(
     year: int, entry: YearEntry, _: AdminDep, session: SessionDep
 ) -> CalendarYearRead:
     """Replace the year's days with the notice's and mark it official (its version bumps).
-    Every date must fall in the year."""
+    Every date must fall in the year. Open inquiries whose deadline was provisional are counted
+    again (audited: old and new due time)."""
     if stray := [d.day for d in [*entry.days_off, *entry.workdays] if d.day.year != year]:
         raise StrayDate(f"{stray[0]} is not in {year}.")
     await service.enter_year(
@@ -80,6 +81,8 @@ async def enter_year(
         days_off=[(d.day, d.name) for d in entry.days_off],
         workdays=[(d.day, d.name) for d in entry.workdays],
     )
+    # Deadlines counted provisionally are counted again, audited, in the same transaction.
+    await service.recompute_provisional(session, actor=f"admin: calendar {year} entered")
     return await _read(session, year)
 
 

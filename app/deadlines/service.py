@@ -8,9 +8,11 @@ import chinese_calendar
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts.models import Account
 from app.deadlines.calendar import WorkCalendar, due_at, statutory_days
 from app.deadlines.models import CalendarDay, CalendarYear, DayKind, DeadlineRule, YearStatus
-from app.inquiries.models import EventAction, Inquiry
+from app.departments.models import Department
+from app.inquiries.models import ENDED_STATUSES, EventAction, Inquiry, InquiryStatus
 from app.inquiries.service import record
 
 PACKAGE = "chinesecalendar 1.11.0 (from the State Council's yearly notices)"
@@ -76,7 +78,9 @@ async def seed_database(url: str, *, through_year: int) -> list[int]:
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with async_sessionmaker(engine).begin() as session:
-            return await seed(session, through_year=through_year)
+            written = await seed(session, through_year=through_year)
+            await backfill(session)
+            return written
     finally:
         await engine.dispose()
 
@@ -190,3 +194,63 @@ async def set_due(
             "calendar_version": calendar.version,
         },
     )
+
+
+async def recompute_provisional(session: AsyncSession, *, actor: str) -> int:
+    """After a year is entered: every open inquiry whose deadline was provisional is counted
+    again with its own rule and the new calendar, audited with old and new values. Ended
+    inquiries keep their figures."""
+    calendar = await load(session)
+    inquiries = await session.scalars(
+        select(Inquiry)
+        .where(
+            Inquiry.due_provisional,
+            Inquiry.deadline_unit.is_not(None),
+            Inquiry.status.not_in(ENDED_STATUSES),
+        )
+        .with_for_update()
+    )
+    count = 0
+    for inquiry in inquiries:
+        assert inquiry.deadline_unit is not None
+        assert inquiry.deadline_length is not None
+        due, provisional = due_at(
+            inquiry.received_at, inquiry.deadline_unit, inquiry.deadline_length, calendar
+        )
+        old = (inquiry.reply_due_at, inquiry.due_provisional, inquiry.calendar_version)
+        inquiry.reply_due_at, inquiry.due_provisional = due, provisional
+        inquiry.calendar_version = calendar.version
+        record(
+            session,
+            inquiry,
+            actor=actor,
+            action=EventAction.deadline_recomputed,
+            reason="the calendar changed: the deadline is counted again with the same rule",
+            details={
+                "old_due_at": old[0].isoformat() if old[0] else None,
+                "new_due_at": due.isoformat(),
+                "old_provisional": old[1],
+                "new_provisional": provisional,
+                "old_calendar_version": old[2],
+                "new_calendar_version": calendar.version,
+            },
+        )
+        count += 1
+    await session.flush()
+    return count
+
+
+async def backfill(session: AsyncSession, *, actor: str = "system:backfill") -> int:
+    """Routed inquiries from before deadlines existed get theirs (run by `make run`)."""
+    rows = await session.execute(
+        select(Inquiry, Department.region_code)
+        .join(Account, Account.id == Inquiry.account_id)
+        .join(Department, Department.id == Account.department_id)
+        .where(Inquiry.routed_at.is_not(None), Inquiry.reply_due_at.is_(None))
+    )
+    count = 0
+    for inquiry, region_code in rows:
+        purpose = "referral" if inquiry.status is InquiryStatus.referred else inquiry.kind.value
+        await set_due(session, inquiry, purpose=purpose, region_code=region_code, actor=actor)
+        count += 1
+    return count

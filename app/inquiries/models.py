@@ -77,6 +77,7 @@ class EventAction(enum.StrEnum):
     kind_changed = "kind_changed"
     routing_marked_wrong = "routing_marked_wrong"
     deadline_set = "deadline_set"
+    deadline_recomputed = "deadline_recomputed"
     returned = "returned"  # 退单: a department says it should not have got it
     transferred = "transferred"
     sent_to_arbitration = "sent_to_arbitration"

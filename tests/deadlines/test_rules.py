@@ -11,7 +11,8 @@ from app.accounts.models import Account
 from app.deadlines import service as deadlines
 from app.deadlines.calendar import due_at
 from app.deadlines.models import DeadlineRule, Unit
-from app.inquiries.models import InquiryEvent
+from app.inquiries.models import InquiryEvent, InquiryStatus
+from app.inquiries.service import transition
 from app.routing import service as routing
 from tests import factories
 
@@ -155,3 +156,61 @@ async def test_rules_are_edited_through_the_admin_api_and_audited(
         ("deadline_rule", "created"),
         ("deadline_rule", "updated"),
     ]
+
+
+async def test_entering_the_year_recomputes_provisional_deadlines_of_open_inquiries(
+    admin: httpx.AsyncClient, session: AsyncSession, account: Account
+) -> None:
+    open_one = await factories.inquiry(
+        session, account, content="问题一", received_at=datetime(2026, 12, 24, 2, tzinfo=UTC)
+    )
+    ended = await factories.inquiry(
+        session,
+        account,
+        citizen_id="o_2",
+        content="问题二",
+        received_at=datetime(2026, 12, 24, 2, tzinfo=UTC),
+    )
+    for inquiry in (open_one, ended):
+        assert await routing.route(
+            session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=[]
+        )
+    await session.flush()
+    assert open_one.due_provisional  # 10 working days from 24 December reach into 2027
+    transition(session, ended, InquiryStatus.invalid, actor="test", reason="测试")  # ended
+    await session.flush()
+    before_open, before_ended = open_one.reply_due_at, ended.reply_due_at
+    response = await admin.put(
+        "/api/v1/admin/calendar/2027",
+        json={
+            "source": "国务院办公厅关于2027年部分节假日安排的通知（test）",
+            "days_off": [{"day": f"2027-01-0{d}", "name": "元旦"} for d in (1, 2, 3, 4, 5)],
+            "workdays": [],
+        },
+    )
+    assert response.status_code == 200
+    await session.refresh(open_one)
+    await session.refresh(ended)
+    assert open_one.due_provisional is False
+    assert open_one.reply_due_at is not None
+    assert before_open is not None
+    assert open_one.reply_due_at > before_open  # two more days off in early January
+    assert ended.reply_due_at == before_ended
+    event = (
+        await session.scalars(
+            select(InquiryEvent).where(InquiryEvent.action == "deadline_recomputed")
+        )
+    ).one()
+    assert event.details["old_provisional"] is True
+    assert event.inquiry_id == open_one.id
+
+
+async def test_backfill_gives_routed_inquiries_their_deadline(
+    session: AsyncSession, account: Account
+) -> None:
+    inquiry = await factories.inquiry(session, account, content="老数据")
+    inquiry.routed_at = inquiry.received_at  # routed before deadlines existed
+    await session.flush()
+    assert await deadlines.backfill(session) == 1
+    assert inquiry.reply_due_at is not None
+    assert await deadlines.backfill(session) == 0
