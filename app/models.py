@@ -3,7 +3,7 @@
 from app.accounts.models import Account, AccountType, Follower, Platform, account_operator
 from app.api_keys.models import ApiKey
 from app.db import Base
-from app.deadlines.models import CalendarDay, CalendarYear, DeadlineRule
+from app.deadlines.models import CalendarDay, CalendarYear, DeadlinePause, DeadlineRule
 from app.departments.models import Department, Level
 from app.inquiries.models import (
     Channel,
@@ -27,6 +27,7 @@ __all__ = [
     "CalendarDay",
     "CalendarYear",
     "Channel",
+    "DeadlinePause",
     "DeadlineRule",
     "Department",
     "Follower",

@@ -73,6 +73,14 @@ class WorkCalendar:
                     end += timedelta(days=1)
         return end, any(self.provisional(date(y, 1, 1)) for y in range(start.year, end.year + 1))
 
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days in (start, end]: what a pause from `start` to `end` adds back."""
+        if end <= start:
+            return 0
+        low = bisect.bisect_right(self.working, start.toordinal())
+        high = bisect.bisect_right(self.working, end.toordinal())
+        return high - low
+
     def next_working_day_on_or_after(self, day: date) -> date:
         index = bisect.bisect_left(self.working, day.toordinal())
         if index < len(self.working):

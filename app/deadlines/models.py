@@ -1,7 +1,7 @@
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Enum, ForeignKey, Integer, String, Text, func
+from sqlalchemy import Date, DateTime, Enum, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -67,3 +67,38 @@ class DeadlineRule(Base):
     source: Mapped[str] = mapped_column(Text)
     is_default: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
+
+
+class PauseReason(enum.StrEnum):
+    """The only reasons the clock stops (政府信息公开条例 art. 30/33, by analogy)."""
+
+    awaiting_citizen = "awaiting_citizen"  # 补正: waiting for the citizen's material
+    consulting_agency = "consulting_agency"  # formal consultation of another agency
+    citizen_unreachable = "citizen_unreachable"
+
+
+class DeadlinePause(Base):
+    """A stopped clock: from start to end, the working days in (start, end] are added back."""
+
+    __tablename__ = "deadline_pause"
+    __table_args__ = (
+        # One stopped clock at a time.
+        Index(
+            "uq_deadline_pause_open",
+            "inquiry_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(
+        ForeignKey("inquiry.id", ondelete="RESTRICT"), index=True
+    )
+    reason: Mapped[PauseReason] = mapped_column(Enum(PauseReason, native_enum=False, length=24))
+    note: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_by: Mapped[str] = mapped_column(String(200))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+    working_days_added: Mapped[int | None] = mapped_column(Integer)

@@ -2,18 +2,28 @@
 into memory for counting. Requests never consult the package."""
 
 import hashlib
-from datetime import date
+from datetime import UTC, date, datetime
+from typing import Any
 
 import chinese_calendar
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
-from app.deadlines.calendar import WorkCalendar, due_at, statutory_days
-from app.deadlines.models import CalendarDay, CalendarYear, DayKind, DeadlineRule, YearStatus
+from app.deadlines.calendar import CHINA, END_OF_DAY, WorkCalendar, due_at, statutory_days
+from app.deadlines.models import (
+    CalendarDay,
+    CalendarYear,
+    DayKind,
+    DeadlinePause,
+    DeadlineRule,
+    PauseReason,
+    YearStatus,
+)
 from app.departments.models import Department
 from app.inquiries.models import ENDED_STATUSES, EventAction, Inquiry, InquiryStatus
 from app.inquiries.service import record
+from app.problems import Conflict
 
 PACKAGE = "chinesecalendar 1.11.0 (from the State Council's yearly notices)"
 PROVISIONAL = (
@@ -254,3 +264,103 @@ async def backfill(session: AsyncSession, *, actor: str = "system:backfill") -> 
         await set_due(session, inquiry, purpose=purpose, region_code=region_code, actor=actor)
         count += 1
     return count
+
+
+class PauseConflict(Conflict):
+    title = "Pause not possible"
+    slug = "pause-conflict"
+    example_detail = "The clock is already stopped (awaiting_citizen since 2026-11-24)."
+
+
+async def start_pause(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    *,
+    reason: PauseReason,
+    note: str,
+    now: datetime,
+    actor: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> DeadlinePause:
+    """Stop the clock for one of the enumerated reasons."""
+    if inquiry.reply_due_at is None or inquiry.status in ENDED_STATUSES:
+        raise PauseConflict(f"{inquiry.reference} has no running deadline to pause.")
+    open_pause = await _open_pause(session, inquiry)
+    if open_pause is not None:
+        since = open_pause.started_at.astimezone(CHINA).date()
+        raise PauseConflict(f"The clock is already stopped ({open_pause.reason} since {since}).")
+    pause = DeadlinePause(
+        inquiry_id=inquiry.id, reason=reason, note=note, started_at=now, started_by=actor
+    )
+    session.add(pause)
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.paused,
+        reason=note or reason.value,
+        person_id=person_id,
+        details=details | {"pause_reason": reason.value},
+    )
+    await session.flush()
+    return pause
+
+
+async def _open_pause(session: AsyncSession, inquiry: Inquiry) -> DeadlinePause | None:
+    return await session.scalar(
+        select(DeadlinePause).where(
+            DeadlinePause.inquiry_id == inquiry.id, DeadlinePause.ended_at.is_(None)
+        )
+    )
+
+
+async def end_pause(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    *,
+    now: datetime,
+    actor: str,
+    note: str = "",
+    only_reason: PauseReason | None = None,
+    person_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> int | None:
+    """Restart the clock; the due date moves by the working days in (start, end]. Returns them,
+    or None when no (matching) pause was open."""
+    pause = await _open_pause(session, inquiry)
+    if pause is None or (only_reason is not None and pause.reason is not only_reason):
+        return None
+    calendar = await load(session)
+    now = max(now, pause.started_at)  # a message sent before the pause began ends it at once
+    start = pause.started_at.astimezone(CHINA).date()
+    end = now.astimezone(CHINA).date()
+    added = calendar.working_days_between(start, end)
+    pause.ended_at, pause.ended_by, pause.working_days_added = now, actor, added
+    old_due = inquiry.reply_due_at
+    if added and old_due is not None:
+        if inquiry.deadline_unit == "hours":
+            inquiry.reply_due_at = old_due + (now - pause.started_at)
+        else:
+            new_day, provisional = calendar.add_working_days(
+                old_due.astimezone(CHINA).date(), added
+            )
+            inquiry.reply_due_at = datetime.combine(new_day, END_OF_DAY, CHINA).astimezone(UTC)
+            inquiry.due_provisional = inquiry.due_provisional or provisional
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.resumed,
+        reason=note or f"{pause.reason} ended",
+        person_id=person_id,
+        details=(details or {})
+        | {
+            "pause_reason": pause.reason.value,
+            "working_days_added": added,
+            "old_due_at": old_due.isoformat() if old_due else None,
+            "new_due_at": inquiry.reply_due_at.isoformat() if inquiry.reply_due_at else None,
+        },
+    )
+    await session.flush()
+    return added

@@ -78,6 +78,8 @@ class EventAction(enum.StrEnum):
     routing_marked_wrong = "routing_marked_wrong"
     deadline_set = "deadline_set"
     deadline_recomputed = "deadline_recomputed"
+    paused = "paused"
+    resumed = "resumed"
     returned = "returned"  # 退单: a department says it should not have got it
     transferred = "transferred"
     sent_to_arbitration = "sent_to_arbitration"

@@ -4,6 +4,7 @@ from app import problems
 from app.auth import CurrentPrincipal
 from app.clock import NowDep
 from app.db import SessionDep
+from app.deadlines import service as deadlines
 from app.departments import service as departments
 from app.inquiries import service
 from app.inquiries.models import InquiryStatus
@@ -12,6 +13,8 @@ from app.inquiries.schemas import (
     EventRead,
     InquiryRead,
     KindCorrection,
+    PauseRequest,
+    ResumeRequest,
     ReturnRequest,
     StatusChange,
     TransferRequest,
@@ -205,4 +208,47 @@ async def arbitrate(
         now=now,
         **principal.audit,
     )
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/pause",
+    summary="Stop the clock",
+    responses=problems.doc(deadlines.PauseConflict),
+)
+async def pause(
+    reference: str,
+    data: PauseRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+) -> InquiryRead:
+    """Only for awaiting the citizen's material, formal consultation of another agency, or a
+    citizen who cannot be reached. The citizen's next message ends an "awaiting citizen" pause
+    by itself."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    await deadlines.start_pause(
+        session, inquiry, reason=data.reason, note=data.note, now=now, **principal.audit
+    )
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/resume",
+    summary="Restart the clock",
+    responses=problems.doc(deadlines.PauseConflict),
+)
+async def resume(
+    reference: str,
+    data: ResumeRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+) -> InquiryRead:
+    """End the pause: the due date moves later by the working days in (start, end]; a pause
+    that starts and ends on the same day moves nothing."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    added = await deadlines.end_pause(session, inquiry, now=now, note=data.note, **principal.audit)
+    if added is None:
+        raise deadlines.PauseConflict(f"The clock of {reference} is not stopped.")
     return InquiryRead.model_validate(inquiry)

@@ -3,6 +3,7 @@ from datetime import datetime
 from pydantic import ConfigDict, Field
 
 from app.accounts.models import Platform
+from app.deadlines.models import PauseReason
 from app.inquiries.models import Channel, EventAction, InquiryKind, InquiryStatus, ReturnReason
 from app.schemas import Schema
 
@@ -127,6 +128,15 @@ class ArbitrationRequest(Schema):
     department_code: str | None = None
     entry_code: str | None = None
     note: str = Field(min_length=2, max_length=2000, examples=["经协调，由市城管局办理"])
+
+
+class PauseRequest(Schema):
+    reason: PauseReason = Field(description="Only these stop the clock.")
+    note: str = Field(min_length=2, max_length=2000, examples=["已请市民补充身份证明材料"])
+
+
+class ResumeRequest(Schema):
+    note: str = Field(default="", max_length=2000, examples=["市民已补充材料"])
 
 
 class StatusChange(Schema):

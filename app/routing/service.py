@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 from app.accounts import service as accounts
 from app.accounts.models import Account
 from app.deadlines import service as deadlines
+from app.deadlines.models import PauseReason
 from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries.models import (
@@ -231,6 +232,29 @@ async def check_urgent(
         return False
     _flag_if_urgent(session, inquiry, message, keywords)
     return inquiry.urgent
+
+
+async def citizen_answered(session: AsyncSession, *, inquiry_id: int, seq: int) -> bool:
+    """The citizen's next message ends an "awaiting citizen" pause by itself, as of its time."""
+    inquiry = await session.scalar(
+        select(Inquiry).where(Inquiry.id == inquiry_id).with_for_update()
+    )
+    message = await session.scalar(
+        select(InquiryMessage).where(
+            InquiryMessage.inquiry_id == inquiry_id, InquiryMessage.seq == seq
+        )
+    )
+    if inquiry is None or message is None:
+        return False
+    added = await deadlines.end_pause(
+        session,
+        inquiry,
+        now=message.sent_at,
+        actor="system:intake",
+        note=f"the citizen answered (message {seq})",
+        only_reason=PauseReason.awaiting_citizen,
+    )
+    return added is not None
 
 
 _REQUEUE = text(

@@ -27,10 +27,12 @@ async def route_inquiry(inquiry_id: int) -> None:
 
 @app.task(name="check_urgent", queue="routing", retry=5)
 async def check_urgent(inquiry_id: int, seq: int) -> None:
+    """Runs for every message appended to an open inquiry."""
     async with sessionmaker().begin() as session:
         await service.check_urgent(
             session, inquiry_id=inquiry_id, seq=seq, keywords=settings().urgent_keywords
         )
+        await service.citizen_answered(session, inquiry_id=inquiry_id, seq=seq)
 
 
 @app.periodic(cron="* * * * *")
