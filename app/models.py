@@ -3,7 +3,13 @@
 from app.accounts.models import Account, AccountType, Follower, Platform, account_operator
 from app.api_keys.models import ApiKey
 from app.db import Base
-from app.deadlines.models import CalendarDay, CalendarYear, DeadlinePause, DeadlineRule
+from app.deadlines.models import (
+    CalendarDay,
+    CalendarYear,
+    DeadlineExtension,
+    DeadlinePause,
+    DeadlineRule,
+)
 from app.departments.models import Department, Level
 from app.inquiries.models import (
     Channel,
@@ -27,6 +33,7 @@ __all__ = [
     "CalendarDay",
     "CalendarYear",
     "Channel",
+    "DeadlineExtension",
     "DeadlinePause",
     "DeadlineRule",
     "Department",

@@ -102,3 +102,31 @@ class DeadlinePause(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_by: Mapped[str | None] = mapped_column(String(200))
     working_days_added: Mapped[int | None] = mapped_column(Integer)
+
+
+class ExtensionStatus(enum.StrEnum):
+    requested = "requested"
+    approved = "approved"
+    refused = "refused"
+
+
+class DeadlineExtension(Base):
+    """More time, asked before the due time, decided by the supervising office; at most one."""
+
+    __tablename__ = "deadline_extension"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(
+        ForeignKey("inquiry.id", ondelete="RESTRICT"), unique=True
+    )
+    office_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
+    working_days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    status: Mapped[ExtensionStatus] = mapped_column(
+        Enum(ExtensionStatus, native_enum=False, length=16)
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_note: Mapped[str] = mapped_column(Text, default="")

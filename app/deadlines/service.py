@@ -15,11 +15,14 @@ from app.deadlines.models import (
     CalendarDay,
     CalendarYear,
     DayKind,
+    DeadlineExtension,
     DeadlinePause,
     DeadlineRule,
+    ExtensionStatus,
     PauseReason,
     YearStatus,
 )
+from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries.models import ENDED_STATUSES, EventAction, Inquiry, InquiryStatus
 from app.inquiries.service import record
@@ -364,3 +367,123 @@ async def end_pause(
     )
     await session.flush()
     return added
+
+
+class ExtensionRefused(Conflict):
+    title = "Extension not possible"
+    slug = "extension-not-possible"
+    example_detail = "An extension was asked for already; at most one per inquiry."
+
+
+class NotYourOffice(Conflict):
+    title = "Not the deciding office"
+    slug = "not-the-deciding-office"
+    example_detail = "hefei-office decides this extension."
+
+
+async def request_extension(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    holder: Department,
+    *,
+    working_days: int,
+    reason: str,
+    now: datetime,
+    actor: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> DeadlineExtension:
+    """Ask the supervising office for more time: before the due time, at most once, no longer
+    than the original period (政府信息公开条例 art. 33 by analogy)."""
+    if inquiry.status in ENDED_STATUSES or inquiry.reply_due_at is None:
+        raise ExtensionRefused(f"{inquiry.reference} has no running deadline.")
+    if now >= inquiry.reply_due_at:
+        raise ExtensionRefused("An extension is asked for before the due time, not after.")
+    if inquiry.deadline_unit == "hours":
+        raise ExtensionRefused("An hours deadline (urgent first contact) is not extended.")
+    if inquiry.deadline_length is not None and working_days > inquiry.deadline_length:
+        raise ExtensionRefused(
+            f"At most the original period: {inquiry.deadline_length} {inquiry.deadline_unit}."
+        )
+    if await session.scalar(
+        select(DeadlineExtension.id).where(DeadlineExtension.inquiry_id == inquiry.id)
+    ):
+        raise ExtensionRefused("An extension was asked for already; at most one per inquiry.")
+    offices = await departments.enclosing_offices(session, holder)
+    if not offices:
+        raise ExtensionRefused(f"No supervising office is registered above {holder.code}.")
+    extension = DeadlineExtension(
+        inquiry_id=inquiry.id,
+        office_id=offices[0].id,
+        working_days=working_days,
+        reason=reason,
+        requested_at=now,
+        requested_by=actor,
+        status=ExtensionStatus.requested,
+    )
+    session.add(extension)
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.extension_requested,
+        reason=reason,
+        person_id=person_id,
+        details=details | {"working_days": working_days, "office": offices[0].code},
+    )
+    await session.flush()
+    return extension
+
+
+async def decide_extension(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    office: Department,
+    *,
+    approve: bool,
+    note: str,
+    now: datetime,
+    actor: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> DeadlineExtension:
+    """The nearest supervising office approves or refuses; both due times are kept."""
+    extension = await session.scalar(
+        select(DeadlineExtension)
+        .where(
+            DeadlineExtension.inquiry_id == inquiry.id,
+            DeadlineExtension.status == ExtensionStatus.requested,
+        )
+        .with_for_update()
+    )
+    if extension is None:
+        raise ExtensionRefused(f"No extension of {inquiry.reference} awaits a decision.")
+    if extension.office_id != office.id:
+        raise NotYourOffice("Only the nearest supervising office of the holder decides.")
+    extension.status = ExtensionStatus.approved if approve else ExtensionStatus.refused
+    extension.decided_at, extension.decided_by, extension.decision_note = now, actor, note
+    old_due = inquiry.reply_due_at
+    if approve and old_due is not None:
+        calendar = await load(session)
+        day, provisional = calendar.add_working_days(
+            old_due.astimezone(CHINA).date(), extension.working_days
+        )
+        inquiry.original_due_at = old_due
+        inquiry.reply_due_at = datetime.combine(day, END_OF_DAY, CHINA).astimezone(UTC)
+        inquiry.due_provisional = inquiry.due_provisional or provisional
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.extension_decided,
+        reason=note,
+        person_id=person_id,
+        details=details
+        | {
+            "approved": approve,
+            "original_due_at": old_due.isoformat() if old_due else None,
+            "due_at": inquiry.reply_due_at.isoformat() if inquiry.reply_due_at else None,
+        },
+    )
+    await session.flush()
+    return extension

@@ -80,6 +80,8 @@ class EventAction(enum.StrEnum):
     deadline_recomputed = "deadline_recomputed"
     paused = "paused"
     resumed = "resumed"
+    extension_requested = "extension_requested"
+    extension_decided = "extension_decided"
     returned = "returned"  # 退单: a department says it should not have got it
     transferred = "transferred"
     sent_to_arbitration = "sent_to_arbitration"
@@ -147,6 +149,8 @@ class Inquiry(Timestamped, Base):
     deadline_length: Mapped[int | None] = mapped_column(Integer)
     calendar_version: Mapped[str | None] = mapped_column(String(16))
     due_provisional: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # With an approved extension: the due time before it; reply_due_at is then the extended one.
+    original_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Conversation threading: set while the citizen's next private message joins this inquiry.
     accepts_messages: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

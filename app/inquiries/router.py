@@ -11,6 +11,8 @@ from app.inquiries.models import InquiryStatus
 from app.inquiries.schemas import (
     ArbitrationRequest,
     EventRead,
+    ExtensionDecision,
+    ExtensionRequest,
     InquiryRead,
     KindCorrection,
     PauseRequest,
@@ -251,4 +253,58 @@ async def resume(
     added = await deadlines.end_pause(session, inquiry, now=now, note=data.note, **principal.audit)
     if added is None:
         raise deadlines.PauseConflict(f"The clock of {reference} is not stopped.")
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/extension",
+    summary="Ask for more time",
+    responses=problems.doc(deadlines.ExtensionRefused),
+)
+async def request_extension(
+    reference: str,
+    data: ExtensionRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+) -> InquiryRead:
+    """Before the due time, at most once, no longer than the original period; the nearest
+    supervising office decides."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    await deadlines.request_extension(
+        session,
+        inquiry,
+        principal.department,
+        working_days=data.working_days,
+        reason=data.reason,
+        now=now,
+        **principal.audit,
+    )
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/extension/decision",
+    summary="Approve or refuse an extension (supervising office)",
+    responses=problems.doc(deadlines.ExtensionRefused, deadlines.NotYourOffice),
+)
+async def decide_extension(
+    reference: str,
+    data: ExtensionDecision,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+) -> InquiryRead:
+    """The nearest supervising office of the holding department decides; the original and the
+    extended due times are both kept."""
+    inquiry = await service.get_readable(session, principal.department, reference=reference)
+    await deadlines.decide_extension(
+        session,
+        inquiry,
+        principal.department,
+        approve=data.approve,
+        note=data.note,
+        now=now,
+        **principal.audit,
+    )
     return InquiryRead.model_validate(inquiry)

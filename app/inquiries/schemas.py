@@ -44,6 +44,7 @@ class InquiryRead(Schema):
                     "urgent": False,
                     "received_at": "2026-11-24T02:00:00Z",
                     "reply_due_at": "2026-11-26T15:59:59Z",
+                    "original_due_at": None,
                     "due_provisional": False,
                     "routed_at": "2026-11-24T02:00:01Z",
                     "routing_explanation": "社保缴费问题属于市人社局职责",
@@ -72,6 +73,7 @@ class InquiryRead(Schema):
     reply_due_at: datetime | None = Field(
         description="End of the period, UTC (23:59:59 in Beijing)."
     )
+    original_due_at: datetime | None = Field(description="Before an approved extension.")
     due_provisional: bool = Field(
         description="The deadline reaches a year whose holiday notice is not entered yet."
     )
@@ -137,6 +139,16 @@ class PauseRequest(Schema):
 
 class ResumeRequest(Schema):
     note: str = Field(default="", max_length=2000, examples=["市民已补充材料"])
+
+
+class ExtensionRequest(Schema):
+    working_days: int = Field(ge=1, le=60, description="At most the original period.")
+    reason: str = Field(min_length=4, max_length=2000, examples=["需现场核查，涉及多个部门"])
+
+
+class ExtensionDecision(Schema):
+    approve: bool
+    note: str = Field(min_length=2, max_length=2000, examples=["同意延期5个工作日"])
 
 
 class StatusChange(Schema):
