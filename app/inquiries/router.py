@@ -147,9 +147,14 @@ async def refer(
     responses=problems.doc(transfers.CannotReturn),
 )
 async def return_inquiry(
-    reference: str, data: ReturnRequest, principal: CurrentPrincipal, session: SessionDep
+    reference: str,
+    data: ReturnRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
 ) -> InquiryRead:
-    """Give back an inquiry that should not have come to you, with a reason code and a note.
+    """Give back an inquiry that should not have come to you, with a reason code and a note,
+    within 1 working day of receiving it.
     It goes back to the dispatcher; after two returns, or once two departments have disclaimed
     it, to the supervising office, whose decision binds."""
     inquiry = await service.get_owned(session, principal.department, reference=reference)
@@ -159,6 +164,7 @@ async def return_inquiry(
         principal.department,
         reason=data.reason,
         note=data.note,
+        now=now,
         **principal.audit,
     )
     return InquiryRead.model_validate(inquiry)

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
+from app.deadlines import service as calendar
+from app.deadlines.calendar import CHINA, due_in_working_days
 from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries.models import EventAction, Inquiry, InquiryEvent, InquiryStatus, ReturnReason
@@ -19,6 +21,36 @@ from app.referrals import service as referrals
 from app.referrals.models import ReferralEntry
 
 MAX_RETURNS = 2
+RETURN_WINDOW_WORKING_DAYS = 1
+
+
+async def received_by(session: AsyncSession, inquiry: Inquiry, holder: Department) -> datetime:
+    """When `holder` got the inquiry: the last routing, transfer, return or arbitration to it."""
+    events = await session.scalars(
+        select(InquiryEvent)
+        .where(
+            InquiryEvent.inquiry_id == inquiry.id,
+            InquiryEvent.action.in_(
+                [
+                    EventAction.routed,
+                    EventAction.transferred,
+                    EventAction.returned,
+                    EventAction.arbitrated,
+                ]
+            ),
+        )
+        .order_by(InquiryEvent.id.desc())
+    )
+    for event in events:
+        target = {
+            EventAction.routed: "department",
+            EventAction.transferred: "to",
+            EventAction.returned: "to",
+            EventAction.arbitrated: "decision",
+        }[event.action]
+        if event.details.get(target) == holder.code:
+            return event.at
+    return inquiry.received_at
 
 
 class CannotReturn(Conflict):
@@ -80,6 +112,7 @@ async def return_inquiry(
     *,
     reason: ReturnReason,
     note: str,
+    now: datetime,
     actor: str,
     person_id: int | None,
     details: dict[str, Any],
@@ -93,6 +126,16 @@ async def return_inquiry(
     origin = await dispatcher(session, inquiry)
     if holder.id == origin.id:
         raise CannotReturn("The dispatcher cannot return to itself: transfer it, or refer it out.")
+    # 退单 only within 1 working day of the department's receipt (the rules' §3.4 proposal).
+    got_it = await received_by(session, inquiry, holder)
+    window_end, _ = due_in_working_days(
+        got_it, RETURN_WINDOW_WORKING_DAYS, await calendar.load(session)
+    )
+    if now > window_end:
+        raise CannotReturn(
+            f"The return window closed at {window_end.astimezone(CHINA):%Y-%m-%d %H:%M} "
+            "(1 working day after receipt): transfer it, or refer it out."
+        )
     earlier = await session.scalar(
         select(func.count()).where(
             InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.action == EventAction.returned

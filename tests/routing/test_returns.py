@@ -1,6 +1,6 @@
 """Returns (退单), transfers and the supervising office's binding arbitration."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.departments.models import Department
 from app.inquiries.models import Inquiry
 from tests import factories
+from tests.conftest import Clock
 
 
 @pytest.fixture
@@ -372,3 +373,41 @@ async def test_transfers_and_returns_keep_the_due_time(
     )
     await session.refresh(inquiry)
     assert inquiry.reply_due_at == due
+
+
+async def test_a_return_comes_within_one_working_day_of_receipt(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    inquiry: Inquiry,
+    hrss: Department,
+    clock: Clock,
+) -> None:
+    # Received Tuesday 2026-11-24 (10:00 Beijing): the window ends Wednesday 23:59:59.
+    clock.now = datetime(2026, 11, 25, 15, 59, tzinfo=UTC)
+    late_but_in_time = await act(
+        client,
+        inquiry,
+        "return",
+        {"reason": "not_our_duty", "note": "不归人社"},
+        await key(session, hrss),
+    )
+    assert late_but_in_time.status_code == 200
+
+
+async def test_a_late_return_is_refused(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    inquiry: Inquiry,
+    hrss: Department,
+    clock: Clock,
+) -> None:
+    clock.now = datetime(2026, 11, 25, 16, 1, tzinfo=UTC)  # Thursday 00:01 in Beijing
+    late = await act(
+        client,
+        inquiry,
+        "return",
+        {"reason": "not_our_duty", "note": "不归人社"},
+        await key(session, hrss),
+    )
+    assert late.status_code == 409
+    assert "return window closed" in late.json()["detail"]
