@@ -11,6 +11,7 @@ from app import problems
 from app.accounts.router import router as accounts_router
 from app.api_keys.router import router as api_keys_router
 from app.db import sessionmaker
+from app.deadlines.router import escalations_router
 from app.deadlines.router import router as calendar_router
 from app.deadlines.router import rules_router as deadline_rules_router
 from app.departments.router import router as departments_router
@@ -93,6 +94,7 @@ def create_app() -> FastAPI:
         referrals_router,
         calendar_router,
         deadline_rules_router,
+        escalations_router,
         webhooks_router,
     ):
         app.include_router(router)

@@ -6,6 +6,7 @@ from app.db import Base
 from app.deadlines.models import (
     CalendarDay,
     CalendarYear,
+    DeadlineAlert,
     DeadlineExtension,
     DeadlinePause,
     DeadlineRule,
@@ -33,6 +34,7 @@ __all__ = [
     "CalendarDay",
     "CalendarYear",
     "Channel",
+    "DeadlineAlert",
     "DeadlineExtension",
     "DeadlinePause",
     "DeadlineRule",

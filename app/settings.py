@@ -83,6 +83,14 @@ class Settings(BaseSettings):
         ],
         description="Life-and-safety words that flag an inquiry urgent (JSON list in the env).",
     )
+    office_hours: tuple[str, str] = Field(
+        default=("08:30", "17:30"),
+        description="Beijing time on working days; deadline warnings fire only then (except "
+        "hours rules, which warn around the clock).",
+    )
+    warning_fractions: list[float] = Field(
+        default=[0.5, 0.8], description="Shares of the working time at which a warning fires."
+    )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "var",
         description="Local state for development: embedded database, generated admin token.",

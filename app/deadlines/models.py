@@ -1,7 +1,19 @@
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Enum, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -130,3 +142,25 @@ class DeadlineExtension(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decision_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class AlertKind(enum.StrEnum):
+    warning = "warning"  # a share of the working time has passed
+    escalation = "escalation"  # the deadline passed: one level up per further period
+
+
+class DeadlineAlert(Base):
+    """A warning or escalation that fired; unique, so repeated or concurrent sweeps fire once."""
+
+    __tablename__ = "deadline_alert"
+    __table_args__ = (UniqueConstraint("inquiry_id", "kind", "level"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id", ondelete="RESTRICT"))
+    kind: Mapped[AlertKind] = mapped_column(Enum(AlertKind, native_enum=False, length=16))
+    level: Mapped[int] = mapped_column(Integer)  # warning: percent; escalation: 1, 2, …
+    # Escalations: the department that may now read it (parent, then the offices above).
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT"), index=True
+    )
+    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,11 +1,13 @@
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from app import problems
-from app.auth import AdminDep
+from app.auth import AdminDep, CurrentPrincipal
+from app.clock import NowDep
 from app.db import SessionDep
-from app.deadlines import service
-from app.deadlines.models import CalendarDay, CalendarYear, DeadlineRule
+from app.deadlines import alerts, service
+from app.deadlines.models import AlertKind, CalendarDay, CalendarYear, DeadlineAlert, DeadlineRule
 from app.deadlines.schemas import (
     CalendarDayRead,
     CalendarYearRead,
@@ -14,7 +16,11 @@ from app.deadlines.schemas import (
     DeadlineRuleUpdate,
     YearEntry,
 )
+from app.inquiries.models import Inquiry
+from app.inquiries.schemas import InquiryRead
+from app.inquiries.service import visible_to
 from app.routing.changes import record_change, snapshot
+from app.schemas import Page, PageDep, paginate
 
 router = APIRouter(
     prefix="/api/v1/admin/calendar",
@@ -136,3 +142,30 @@ async def update_rule(
     rule.is_default = False
     await record_change(session, rule, before=before)
     return DeadlineRuleRead.model_validate(rule)
+
+
+escalations_router = APIRouter(prefix="/api/v1/escalations", tags=["inquiries"])
+
+
+@escalations_router.get(
+    "",
+    summary="Overdue inquiries escalated to you",
+    responses=problems.doc(problems.Unauthorized),
+)
+async def list_escalations(
+    principal: CurrentPrincipal, session: SessionDep, page: PageDep, now: NowDep
+) -> Page[InquiryRead]:
+    """For a supervising office, every overdue, escalated inquiry of its region; for a parent
+    department, those escalated to it. Most overdue first. Reading is not acting."""
+    escalated = (
+        select(DeadlineAlert.id)
+        .where(DeadlineAlert.inquiry_id == Inquiry.id, DeadlineAlert.kind == AlertKind.escalation)
+        .exists()
+    )
+    statement = (
+        visible_to(principal.department)
+        .where(Inquiry.id.in_(alerts.overdue(now).with_only_columns(Inquiry.id)), escalated)
+        .options(joinedload(Inquiry.account), selectinload(Inquiry.messages))
+        .order_by(Inquiry.reply_due_at)
+    )
+    return await paginate(session, statement, page, InquiryRead)

@@ -80,6 +80,8 @@ class EventAction(enum.StrEnum):
     deadline_recomputed = "deadline_recomputed"
     paused = "paused"
     resumed = "resumed"
+    deadline_warning = "deadline_warning"
+    escalated = "escalated"
     extension_requested = "extension_requested"
     extension_decided = "extension_decided"
     returned = "returned"  # 退单: a department says it should not have got it

@@ -5,6 +5,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
+from app.deadlines.models import AlertKind, DeadlineAlert
 from app.departments.models import Department
 from app.departments.service import office_encloses
 from app.inquiries.models import (
@@ -66,14 +67,24 @@ def owned_by(department: Department) -> Select[Inquiry]:
 
 
 def visible_to(department: Department) -> Select[Inquiry]:
-    """Inquiries a department may read: its own, and for a supervising office every one handled
-    in its region (the same `office_encloses` predicate the supervision query uses)."""
+    """Inquiries a department may read: its own; for a supervising office every one handled in
+    its region (the same `office_encloses` predicate the supervision query uses); and any
+    escalated to it after a breach (the parent department first). Reading is not acting."""
     reader, handler = aliased(Department), aliased(Department)
+    escalated_to_reader = (
+        select(DeadlineAlert.id)
+        .where(
+            DeadlineAlert.inquiry_id == Inquiry.id,
+            DeadlineAlert.kind == AlertKind.escalation,
+            DeadlineAlert.department_id == department.id,
+        )
+        .exists()
+    )
     return (
         select(Inquiry)
         .join(handler, handler.id == Inquiry.department_id)
         .join(reader, reader.id == department.id)
-        .where(or_(handler.id == reader.id, office_encloses(reader, handler)))
+        .where(or_(handler.id == reader.id, office_encloses(reader, handler), escalated_to_reader))
     )
 
 

@@ -6,6 +6,7 @@ from procrastinate import JobContext
 from procrastinate.manager import JobManager
 
 from app.db import sessionmaker
+from app.deadlines import alerts
 from app.routing import service
 from app.settings import settings
 from app.worker import app
@@ -44,6 +45,20 @@ async def sweep_unrouted(context: JobContext, timestamp: int) -> None:
     async with sessionmaker().begin() as session:
         await service.requeue_unrouted(
             session, now=datetime.fromtimestamp(timestamp, UTC), grace=SWEEP_GRACE
+        )
+
+
+@app.periodic(cron="* * * * *")
+@app.task(name="sweep_deadlines", queue="routing", queueing_lock="sweep_deadlines")
+async def sweep_deadlines(timestamp: int) -> None:
+    """Deadline warnings and escalation; idempotent (each alert is a unique row)."""
+    config = settings()
+    async with sessionmaker().begin() as session:
+        await alerts.sweep(
+            session,
+            now=datetime.fromtimestamp(timestamp, UTC),
+            office_hours=config.office_hours,
+            fractions=config.warning_fractions,
         )
 
 

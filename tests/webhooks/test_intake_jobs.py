@@ -127,6 +127,7 @@ async def test_the_worker_runs_the_queued_jobs(
             "route_inquiry": "succeeded",
             "check_urgent": "succeeded",
             "sweep_unrouted": "succeeded",
+            "sweep_deadlines": "succeeded",
         }
 
 
