@@ -88,7 +88,7 @@ async def enter_year(
         workdays=[(d.day, d.name) for d in entry.workdays],
     )
     # Deadlines counted provisionally are counted again, audited, in the same transaction.
-    await service.recompute_provisional(session, actor=f"admin: calendar {year} entered")
+    await service.recompute_for_year(session, year, actor=f"admin: calendar {year} entered")
     return await _read(session, year)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import chinese_calendar
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
@@ -209,48 +209,131 @@ async def set_due(
     )
 
 
-async def recompute_provisional(session: AsyncSession, *, actor: str) -> int:
-    """After a year is entered: every open inquiry whose deadline was provisional is counted
-    again with its own rule and the new calendar, audited with old and new values. Ended
-    inquiries keep their figures."""
+async def _count_again(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    calendar: WorkCalendar,
+    *,
+    actor: str,
+    reason: str,
+    rule: DeadlineRule | None = None,
+) -> None:
+    """Count an inquiry's deadline again from receipt: its rule (or `rule`), then the working
+    days its pauses and an approved extension added. Audited with old and new values."""
+    unit = rule.unit.value if rule else inquiry.deadline_unit
+    length = rule.length if rule else inquiry.deadline_length
+    assert unit is not None
+    assert length is not None
+    due, provisional = due_at(inquiry.received_at, unit, length, calendar)
+    pauses = await session.scalars(
+        select(DeadlinePause).where(
+            DeadlinePause.inquiry_id == inquiry.id, DeadlinePause.ended_at.is_not(None)
+        )
+    )
+    extension = await session.scalar(
+        select(DeadlineExtension.working_days).where(
+            DeadlineExtension.inquiry_id == inquiry.id,
+            DeadlineExtension.status == ExtensionStatus.approved,
+        )
+    )
+    added = 0
+    for pause in pauses:
+        assert pause.ended_at is not None
+        pause.working_days_added = calendar.working_days_between(
+            pause.started_at.astimezone(CHINA).date(), pause.ended_at.astimezone(CHINA).date()
+        )
+        added += pause.working_days_added
+    original = due
+    if unit != "hours" and (added or extension):
+        day = due.astimezone(CHINA).date()
+        if added:  # pauses first, then the extension on top
+            day, later = calendar.add_working_days(day, added)
+            provisional = provisional or later
+        original = datetime.combine(day, END_OF_DAY, CHINA).astimezone(UTC)
+        if extension:
+            day, later = calendar.add_working_days(day, extension)
+            provisional = provisional or later
+        due = datetime.combine(day, END_OF_DAY, CHINA).astimezone(UTC)
+    old = (inquiry.reply_due_at, inquiry.due_provisional, inquiry.calendar_version)
+    inquiry.reply_due_at, inquiry.due_provisional = due, provisional
+    inquiry.calendar_version = calendar.version
+    if extension:
+        inquiry.original_due_at = original
+    if rule is not None:
+        inquiry.deadline_rule_id, inquiry.deadline_unit, inquiry.deadline_length = (
+            rule.id,
+            rule.unit.value,
+            rule.length,
+        )
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        action=EventAction.deadline_recomputed,
+        reason=reason,
+        details={
+            "old_due_at": old[0].isoformat() if old[0] else None,
+            "new_due_at": due.isoformat(),
+            "old_provisional": old[1],
+            "new_provisional": provisional,
+            "old_calendar_version": old[2],
+            "new_calendar_version": calendar.version,
+            "rule_id": inquiry.deadline_rule_id,
+        },
+    )
+
+
+async def recompute_for_year(session: AsyncSession, year: int, *, actor: str) -> int:
+    """After a year is entered or corrected: every open inquiry whose deadline was provisional,
+    or whose period touches that year, is counted again. Ended inquiries keep their figures."""
     calendar = await load(session)
     inquiries = await session.scalars(
         select(Inquiry)
         .where(
-            Inquiry.due_provisional,
             Inquiry.deadline_unit.is_not(None),
             Inquiry.status.not_in(ENDED_STATUSES),
+            or_(
+                Inquiry.due_provisional,
+                and_(
+                    func.extract("year", Inquiry.received_at) <= year,
+                    func.extract("year", Inquiry.reply_due_at) >= year,
+                ),
+            ),
         )
         .with_for_update()
     )
     count = 0
     for inquiry in inquiries:
-        assert inquiry.deadline_unit is not None
-        assert inquiry.deadline_length is not None
-        due, provisional = due_at(
-            inquiry.received_at, inquiry.deadline_unit, inquiry.deadline_length, calendar
-        )
-        old = (inquiry.reply_due_at, inquiry.due_provisional, inquiry.calendar_version)
-        inquiry.reply_due_at, inquiry.due_provisional = due, provisional
-        inquiry.calendar_version = calendar.version
-        record(
+        await _count_again(
             session,
             inquiry,
+            calendar,
             actor=actor,
-            action=EventAction.deadline_recomputed,
-            reason="the calendar changed: the deadline is counted again with the same rule",
-            details={
-                "old_due_at": old[0].isoformat() if old[0] else None,
-                "new_due_at": due.isoformat(),
-                "old_provisional": old[1],
-                "new_provisional": provisional,
-                "old_calendar_version": old[2],
-                "new_calendar_version": calendar.version,
-            },
+            reason=f"the calendar for {year} changed: the deadline is counted again",
         )
         count += 1
     await session.flush()
     return count
+
+
+async def recompute_for_kind(
+    session: AsyncSession, inquiry: Inquiry, *, region_code: str, actor: str
+) -> None:
+    """A corrected kind has its own period: counted again from receipt (audited)."""
+    if inquiry.reply_due_at is None or inquiry.status in ENDED_STATUSES:
+        return
+    rule = await rule_for(
+        session, purpose=inquiry.kind.value, region_code=region_code, channel=inquiry.channel.value
+    )
+    await _count_again(
+        session,
+        inquiry,
+        await load(session),
+        actor=actor,
+        reason=f"the kind is now {inquiry.kind}: {rule.length} {rule.unit.value} ({rule.source})",
+        rule=rule,
+    )
+    await session.flush()
 
 
 async def backfill(session: AsyncSession, *, actor: str = "system:backfill") -> int:

@@ -1,6 +1,7 @@
 from fastapi import APIRouter
 
 from app import problems
+from app.accounts import service as accounts
 from app.auth import CurrentPrincipal
 from app.clock import NowDep
 from app.db import SessionDep
@@ -115,9 +116,18 @@ async def correct_kind(
 ) -> InquiryRead:
     """Set the kind (咨询, 求助, 投诉, 举报, 建议, other) when classification got it wrong."""
     inquiry = await service.get_owned(session, principal.department, reference=reference)
+    before = inquiry.kind
     await service.correct_kind(
         session, inquiry, change.kind, reason=change.reason, **principal.audit
     )
+    if inquiry.kind is not before:
+        account = await accounts.get(session, code=inquiry.account_code)
+        await deadlines.recompute_for_kind(
+            session,
+            inquiry,
+            region_code=account.department.region_code,
+            actor=principal.actor,
+        )
     return InquiryRead.model_validate(inquiry)
 
 

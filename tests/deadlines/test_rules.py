@@ -214,3 +214,28 @@ async def test_backfill_gives_routed_inquiries_their_deadline(
     assert await deadlines.backfill(session) == 1
     assert inquiry.reply_due_at is not None
     assert await deadlines.backfill(session) == 0
+
+
+async def test_a_kind_correction_counts_the_deadline_again(
+    client: httpx.AsyncClient, session: AsyncSession, account: Account
+) -> None:
+    inquiry = await factories.inquiry(
+        session, account, content="你好", received_at=datetime(2026, 11, 23, 2, tzinfo=UTC)
+    )
+    assert await routing.route(session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=[])
+    await session.flush()
+    assert inquiry.deadline_length == 10  # other: 10 working days
+    office = await session.get(factories.Department, inquiry.department_id)
+    assert office is not None
+    headers = {"Authorization": f"Bearer {await factories.api_key(session, office)}"}
+    changed = await client.post(
+        f"/api/v1/inquiries/{inquiry.reference}/kind",
+        json={"kind": "consultation", "reason": "其实是咨询"},
+        headers=headers,
+    )
+    assert changed.json()["reply_due_at"] == "2026-11-25T15:59:59Z"  # 2 working days from Monday
+    events = (
+        await client.get(f"/api/v1/inquiries/{inquiry.reference}/events", headers=headers)
+    ).json()["items"]
+    recomputed = events[-1]
+    assert recomputed["action"] == "deadline_recomputed"
