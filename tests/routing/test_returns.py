@@ -196,36 +196,16 @@ async def test_two_disclaimers_go_to_the_office_whose_decision_binds(
     assert again.status_code == 404  # it is no longer the office's inquiry
 
 
+@pytest.mark.usefixtures("urban")
 async def test_the_office_can_refer_it_out(
     client: httpx.AsyncClient,
     session: AsyncSession,
     inquiry: Inquiry,
     hrss: Department,
-    urban: Department,
     dispatcher: Department,
     office: Department,
 ) -> None:
-    await act(
-        client,
-        inquiry,
-        "return",
-        {"reason": "not_our_duty", "note": "不归人社"},
-        await key(session, hrss),
-    )
-    await act(
-        client,
-        inquiry,
-        "transfer",
-        {"department_code": "hefei-urban", "note": "转城管"},
-        await key(session, dispatcher),
-    )
-    await act(
-        client,
-        inquiry,
-        "return",
-        {"reason": "not_our_duty", "note": "不归城管"},
-        await key(session, urban),
-    )
+    await _to_arbitration(client, session, inquiry, hrss, dispatcher)
     referred = await act(
         client,
         inquiry,
