@@ -128,52 +128,82 @@ async def sweep(
 ) -> int:
     """Fire what is due for every open inquiry with a deadline; returns how many alerts fired."""
     calendar = await load(session)
-    inquiries = await session.scalars(
-        select(Inquiry)
-        .where(
-            Inquiry.status.in_(OPEN),
-            Inquiry.reply_due_at.is_not(None),
-            Inquiry.department_id.is_not(None),
-        )
-        .order_by(Inquiry.reply_due_at)
-        .limit(batch)
-    )
-    fired = 0
     office_time = in_office_hours(now, calendar, office_hours)
-    for inquiry in inquiries:
-        if office_time or inquiry.deadline_unit == "hours":
-            share = elapsed_share(inquiry, now, calendar, office_hours)
-            for fraction in fractions:
-                if share >= fraction:
-                    fired += await _fire(
-                        session,
-                        inquiry,
-                        kind=AlertKind.warning,
-                        level=round(fraction * 100),
-                        department=None,
-                        now=now,
-                        reason=f"{round(fraction * 100)}% of the working time has passed",
-                    )
-        level = escalation_level(inquiry, now, calendar)
-        if level:
-            holder = await session.get(Department, inquiry.department_id)
-            assert holder is not None
-            offices = await departments.enclosing_offices(session, holder)
-            parent = await session.get(Department, holder.parent_id) if holder.parent_id else None
-            for step in range(1, level + 1):
-                reader = (
-                    (parent or (offices[0] if offices else None))
-                    if step == 1
-                    else (offices[min(step - 1, len(offices) - 1)] if offices else parent)
+    fired, after_id = 0, 0
+    while True:  # keyset pages: every open inquiry is looked at in every sweep
+        page = list(
+            await session.scalars(
+                select(Inquiry)
+                .where(
+                    Inquiry.status.in_(OPEN),
+                    Inquiry.reply_due_at.is_not(None),
+                    Inquiry.department_id.is_not(None),
+                    Inquiry.id > after_id,
                 )
-                fired += await _fire(
-                    session,
-                    inquiry,
-                    kind=AlertKind.escalation,
-                    level=step,
-                    department=reader,
-                    now=now,
-                    reason=f"overdue: escalation level {step}",
-                )
+                .order_by(Inquiry.id)
+                .limit(batch)
+            )
+        )
+        if not page:
+            break
+        after_id = page[-1].id
+        for inquiry in page:
+            if office_time or inquiry.deadline_unit == "hours":
+                fired += await _warn(session, inquiry, now, calendar, office_hours, fractions)
+            fired += await _escalate(session, inquiry, now, calendar)
     await session.flush()
+    return fired
+
+
+async def _warn(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    now: datetime,
+    calendar: WorkCalendar,
+    office_hours: tuple[str, str],
+    fractions: Sequence[float],
+) -> int:
+    share = elapsed_share(inquiry, now, calendar, office_hours)
+    fired = 0
+    for fraction in fractions:
+        if share >= fraction:
+            percent = round(fraction * 100)
+            fired += await _fire(
+                session,
+                inquiry,
+                kind=AlertKind.warning,
+                level=percent,
+                department=None,
+                now=now,
+                reason=f"{percent}% of the working time has passed",
+            )
+    return fired
+
+
+async def _escalate(
+    session: AsyncSession, inquiry: Inquiry, now: datetime, calendar: WorkCalendar
+) -> int:
+    level = escalation_level(inquiry, now, calendar)
+    if not level:
+        return 0
+    holder = await session.get(Department, inquiry.department_id)
+    assert holder is not None
+    offices = await departments.enclosing_offices(session, holder)
+    parent = await session.get(Department, holder.parent_id) if holder.parent_id else None
+    fired = 0
+    for step in range(1, level + 1):
+        # Step 1: the parent department (else the nearest office); then one office up per step.
+        if step == 1:
+            reader = parent or (offices[0] if offices else None)
+        else:
+            reader = offices[min(step - 1, len(offices) - 1)] if offices else parent
+        fired += await _fire(
+            session,
+            inquiry,
+            kind=AlertKind.escalation,
+            level=step,
+            department=reader,
+            now=now,
+            reason=f"overdue: escalation level {step}",
+        )
     return fired

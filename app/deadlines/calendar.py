@@ -63,6 +63,13 @@ class WorkCalendar:
         if count < 1:
             raise ValueError("count working days from 1")
         index = bisect.bisect_right(self.working, start.toordinal()) + count - 1
+        if not self.working:  # an empty table: weekdays only, provisional
+            end = start
+            for _ in range(count):
+                end += timedelta(days=1)
+                while end.weekday() >= 5:
+                    end += timedelta(days=1)
+            return end, True
         if index < len(self.working):
             end = date.fromordinal(self.working[index])
         else:  # past the table: weekdays only, and provisional by definition

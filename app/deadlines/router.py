@@ -1,5 +1,5 @@
 from fastapi import APIRouter
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from app import problems
@@ -80,6 +80,10 @@ async def enter_year(
     again (audited: old and new due time)."""
     if stray := [d.day for d in [*entry.days_off, *entry.workdays] if d.day.year != year]:
         raise StrayDate(f"{stray[0]} is not in {year}.")
+    known = list(await session.scalars(select(CalendarYear.year)))
+    if known and not (min(known) <= year <= max(known) + 1):
+        # A gap of years with no rows would have no working days at all.
+        raise StrayDate(f"Enter a year from {min(known)} to {max(known) + 1}; {year} leaves a gap.")
     await service.enter_year(
         session,
         year,
@@ -97,6 +101,12 @@ rules_router = APIRouter(
     tags=["admin: deadlines"],
     responses=problems.doc(problems.Unauthorized),
 )
+
+
+class LastFallbackRule(problems.Conflict):
+    title = "Last rule for every region"
+    slug = "last-fallback-deadline-rule"
+    example_detail = "consultation needs a rule for every region: change this one instead."
 
 
 class DeadlineRuleNotFound(problems.NotFound):
@@ -137,6 +147,20 @@ async def update_rule(
     if rule is None:
         raise DeadlineRuleNotFound(f"No deadline rule {rule_id}.")
     before = snapshot(rule)
+    if data.active is False and rule.region_prefix is None and rule.channel is None:
+        others = await session.scalar(
+            select(func.count()).where(
+                DeadlineRule.purpose == rule.purpose,
+                DeadlineRule.region_prefix.is_(None),
+                DeadlineRule.channel.is_(None),
+                DeadlineRule.active,
+                DeadlineRule.id != rule.id,
+            )
+        )
+        if not others:
+            raise LastFallbackRule(
+                f"{rule.purpose} needs a rule for every region: change this one instead."
+            )
     for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(rule, field, value)
     rule.is_default = False

@@ -149,6 +149,12 @@ async def first_unofficial_year(session: AsyncSession) -> int | None:
     )
 
 
+class NoDeadlineRule(Conflict):
+    title = "No deadline rule applies"
+    slug = "no-deadline-rule"
+    example_detail = "No active deadline rule for consultation in 340100."
+
+
 async def rule_for(
     session: AsyncSession, *, purpose: str, region_code: str, channel: str | None
 ) -> DeadlineRule:
@@ -164,7 +170,7 @@ async def rule_for(
         and (rule.channel is None or rule.channel == channel)
     ]
     if not fitting:
-        raise LookupError(f"no deadline rule for {purpose}")
+        raise NoDeadlineRule(f"No active deadline rule for {purpose} in {region_code}.")
     return max(
         fitting,
         key=lambda r: (len(r.region_prefix or ""), r.channel is not None, not r.is_default, r.id),
@@ -239,6 +245,9 @@ async def _count_again(
     added = 0
     for pause in pauses:
         assert pause.ended_at is not None
+        if unit == "hours":
+            due += pause.ended_at - pause.started_at
+            continue
         pause.working_days_added = calendar.working_days_between(
             pause.started_at.astimezone(CHINA).date(), pause.ended_at.astimezone(CHINA).date()
         )
@@ -295,8 +304,10 @@ async def recompute_for_year(session: AsyncSession, year: int, *, actor: str) ->
             or_(
                 Inquiry.due_provisional,
                 and_(
-                    func.extract("year", Inquiry.received_at) <= year,
-                    func.extract("year", Inquiry.reply_due_at) >= year,
+                    func.extract("year", func.timezone("Asia/Shanghai", Inquiry.received_at))
+                    <= year,
+                    func.extract("year", func.timezone("Asia/Shanghai", Inquiry.reply_due_at))
+                    >= year,
                 ),
             ),
         )
@@ -424,15 +435,17 @@ async def end_pause(
     added = calendar.working_days_between(start, end)
     pause.ended_at, pause.ended_by, pause.working_days_added = now, actor, added
     old_due = inquiry.reply_due_at
-    if added and old_due is not None:
-        if inquiry.deadline_unit == "hours":
-            inquiry.reply_due_at = old_due + (now - pause.started_at)
-        else:
-            new_day, provisional = calendar.add_working_days(
-                old_due.astimezone(CHINA).date(), added
-            )
-            inquiry.reply_due_at = datetime.combine(new_day, END_OF_DAY, CHINA).astimezone(UTC)
-            inquiry.due_provisional = inquiry.due_provisional or provisional
+    if old_due is not None and inquiry.deadline_unit == "hours":
+        # An hours deadline runs around the clock: the pause's own length is added back.
+        inquiry.reply_due_at = old_due + (now - pause.started_at)
+    elif added and old_due is not None:
+        new_day, provisional = calendar.add_working_days(old_due.astimezone(CHINA).date(), added)
+        inquiry.reply_due_at = datetime.combine(new_day, END_OF_DAY, CHINA).astimezone(UTC)
+        inquiry.due_provisional = inquiry.due_provisional or provisional
+        if inquiry.original_due_at is not None:  # the due time without the extension moves too
+            base = inquiry.original_due_at.astimezone(CHINA).date()
+            day = calendar.add_working_days(base, added)[0]
+            inquiry.original_due_at = datetime.combine(day, END_OF_DAY, CHINA).astimezone(UTC)
     record(
         session,
         inquiry,

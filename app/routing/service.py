@@ -1,6 +1,7 @@
 """Where an inquiry goes: kind classification, then the first matching routing rule, else the
 account's owning department. Every decision is stored on the inquiry and audited."""
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from app.routing.models import KindRule, RoutingRule
 from app.routing.schemas import KindRuleCreate, KindRuleUpdate, RoutingRuleCreate, RoutingRuleUpdate
 
 ROUTER = "system:router"
+logger = logging.getLogger("govinbox.routing")
 
 
 class RoutingRuleNotFound(NotFound):
@@ -196,13 +198,18 @@ async def route(
     )
     # The reply deadline: by kind, or the referral rule; counted from receipt, in the region of
     # the account's owning department.
-    await deadlines.set_due(
-        session,
-        inquiry,
-        purpose="referral" if decision.referral_entry is not None else decision.kind.value,
-        region_code=account.department.region_code,
-        actor=ROUTER,
-    )
+    try:
+        await deadlines.set_due(
+            session,
+            inquiry,
+            purpose="referral" if decision.referral_entry is not None else decision.kind.value,
+            region_code=account.department.region_code,
+            actor=ROUTER,
+        )
+    except deadlines.NoDeadlineRule as exc:
+        # Routing goes on; the missing rule is visible in the trail and the log, not a retry loop.
+        logger.error("no deadline rule", extra={"inquiry_id": inquiry.id, "detail": exc.detail})
+        record(session, inquiry, actor=ROUTER, action=EventAction.deadline_set, reason=exc.detail)
     if decision.referral_entry is not None and inquiry.status is InquiryStatus.new:
         await referrals.refer(session, inquiry, decision.referral_entry, actor=ROUTER)
     elif inquiry.status is InquiryStatus.new:

@@ -130,3 +130,25 @@ async def test_the_citizens_next_message_ends_an_awaiting_citizen_pause(
     moved = work.add_working_days(due_before.astimezone(CHINA).date(), 2)[0]
     assert inquiry.reply_due_at.astimezone(CHINA).date() == moved
     assert not await routing.citizen_answered(session, inquiry_id=inquiry.id, seq=2)  # once
+
+
+async def test_an_hours_deadline_gets_the_pause_back_even_within_a_day(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    inquiry: Inquiry,
+    headers: dict[str, str],
+    clock: Clock,
+) -> None:
+    inquiry.deadline_unit, inquiry.deadline_length = "hours", 2
+    inquiry.reply_due_at = datetime(2026, 10, 9, 6, tzinfo=UTC)
+    await session.flush()
+    path = f"/api/v1/inquiries/{inquiry.reference}"
+    clock.now = datetime(2026, 10, 9, 4, tzinfo=UTC)
+    await client.post(
+        f"{path}/pause",
+        json={"reason": "citizen_unreachable", "note": "电话未接通"},
+        headers=headers,
+    )
+    clock.now = datetime(2026, 10, 9, 4, 30, tzinfo=UTC)
+    resumed = await client.post(f"{path}/resume", json={}, headers=headers)
+    assert resumed.json()["reply_due_at"] == "2026-10-09T06:30:00Z"

@@ -239,3 +239,30 @@ async def test_a_kind_correction_counts_the_deadline_again(
     ).json()["items"]
     recomputed = events[-1]
     assert recomputed["action"] == "deadline_recomputed"
+
+
+async def test_the_last_rule_for_every_region_cannot_be_switched_off(
+    admin: httpx.AsyncClient,
+) -> None:
+    rules = (await admin.get("/api/v1/admin/deadline-rules")).json()
+    complaint = next(r for r in rules if r["purpose"] == "complaint")
+    refused = await admin.patch(
+        f"/api/v1/admin/deadline-rules/{complaint['id']}", json={"active": False}
+    )
+    assert refused.status_code == 409
+
+
+async def test_a_year_that_leaves_a_gap_is_refused(admin: httpx.AsyncClient) -> None:
+    body = {"source": "通知（test）", "days_off": [], "workdays": []}
+    assert (await admin.put("/api/v1/admin/calendar/2035", json=body)).status_code == 422
+    assert (await admin.put("/api/v1/admin/calendar/2029", json=body)).status_code == 200
+
+
+def test_an_empty_calendar_counts_weekdays_and_is_provisional() -> None:
+    from app.deadlines.calendar import WorkCalendar
+
+    empty = WorkCalendar.build({}, [], "empty")
+    assert empty.add_working_days(datetime(2026, 11, 27).date(), 1) == (
+        datetime(2026, 11, 30).date(),
+        True,
+    )
