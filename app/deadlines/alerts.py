@@ -147,10 +147,18 @@ async def sweep(
         if not page:
             break
         after_id = page[-1].id
+        # What fired already, for the whole page in one query: a sweep every minute must not
+        # redo the work (or the office look-ups) for alerts that are long settled.
+        fired_before = await session.execute(
+            select(DeadlineAlert.inquiry_id, DeadlineAlert.kind, DeadlineAlert.level).where(
+                DeadlineAlert.inquiry_id.in_([i.id for i in page])
+            )
+        )
+        done = {(inquiry_id, kind, level) for inquiry_id, kind, level in fired_before}
         for inquiry in page:
             if office_time or inquiry.deadline_unit == "hours":
-                fired += await _warn(session, inquiry, now, calendar, office_hours, fractions)
-            fired += await _escalate(session, inquiry, now, calendar)
+                fired += await _warn(session, inquiry, now, calendar, office_hours, fractions, done)
+            fired += await _escalate(session, inquiry, now, calendar, done)
     await session.flush()
     return fired
 
@@ -162,10 +170,14 @@ async def _warn(
     calendar: WorkCalendar,
     office_hours: tuple[str, str],
     fractions: Sequence[float],
+    done: set[tuple[int, AlertKind, int]],
 ) -> int:
+    pending = [f for f in fractions if (inquiry.id, AlertKind.warning, round(f * 100)) not in done]
+    if not pending:
+        return 0
     share = elapsed_share(inquiry, now, calendar, office_hours)
     fired = 0
-    for fraction in fractions:
+    for fraction in pending:
         if share >= fraction:
             percent = round(fraction * 100)
             fired += await _fire(
@@ -181,17 +193,22 @@ async def _warn(
 
 
 async def _escalate(
-    session: AsyncSession, inquiry: Inquiry, now: datetime, calendar: WorkCalendar
+    session: AsyncSession,
+    inquiry: Inquiry,
+    now: datetime,
+    calendar: WorkCalendar,
+    done: set[tuple[int, AlertKind, int]],
 ) -> int:
     level = escalation_level(inquiry, now, calendar)
-    if not level:
+    missing = [s for s in range(1, level + 1) if (inquiry.id, AlertKind.escalation, s) not in done]
+    if not missing:
         return 0
     holder = await session.get(Department, inquiry.department_id)
     assert holder is not None
     offices = await departments.enclosing_offices(session, holder)
     parent = await session.get(Department, holder.parent_id) if holder.parent_id else None
     fired = 0
-    for step in range(1, level + 1):
+    for step in missing:
         # Step 1: the parent department (else the nearest office); then one office up per step.
         if step == 1:
             reader = parent or (offices[0] if offices else None)
