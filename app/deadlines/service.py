@@ -327,12 +327,22 @@ async def recompute_for_year(session: AsyncSession, year: int, *, actor: str) ->
     return count
 
 
-async def recompute_for_kind(
-    session: AsyncSession, inquiry: Inquiry, *, region_code: str, actor: str
-) -> None:
+async def region_of(session: AsyncSession, inquiry: Inquiry) -> str:
+    """The division code deadlines are counted in: the account's owning department's."""
+    region = await session.scalar(
+        select(Department.region_code)
+        .join(Account, Account.department_id == Department.id)
+        .where(Account.id == inquiry.account_id)
+    )
+    assert region is not None  # foreign keys
+    return region
+
+
+async def recompute_for_kind(session: AsyncSession, inquiry: Inquiry, *, actor: str) -> None:
     """A corrected kind has its own period: counted again from receipt (audited)."""
     if inquiry.reply_due_at is None or inquiry.status in ENDED_STATUSES:
         return
+    region_code = await region_of(session, inquiry)
     rule = await rule_for(
         session, purpose=inquiry.kind.value, region_code=region_code, channel=inquiry.channel.value
     )
@@ -349,15 +359,13 @@ async def recompute_for_kind(
 
 async def backfill(session: AsyncSession, *, actor: str = "system:backfill") -> int:
     """Routed inquiries from before deadlines existed get theirs (run by `make run`)."""
-    rows = await session.execute(
-        select(Inquiry, Department.region_code)
-        .join(Account, Account.id == Inquiry.account_id)
-        .join(Department, Department.id == Account.department_id)
-        .where(Inquiry.routed_at.is_not(None), Inquiry.reply_due_at.is_(None))
+    inquiries = await session.scalars(
+        select(Inquiry).where(Inquiry.routed_at.is_not(None), Inquiry.reply_due_at.is_(None))
     )
     count = 0
-    for inquiry, region_code in rows:
+    for inquiry in inquiries:
         purpose = "referral" if inquiry.status is InquiryStatus.referred else inquiry.kind.value
+        region_code = await region_of(session, inquiry)
         await set_due(session, inquiry, purpose=purpose, region_code=region_code, actor=actor)
         count += 1
     return count

@@ -1,7 +1,6 @@
 from fastapi import APIRouter
 
 from app import problems
-from app.accounts import service as accounts
 from app.auth import CurrentPrincipal
 from app.clock import NowDep
 from app.db import SessionDep
@@ -121,13 +120,7 @@ async def correct_kind(
         session, inquiry, change.kind, reason=change.reason, **principal.audit
     )
     if inquiry.kind is not before:
-        account = await accounts.get(session, code=inquiry.account_code)
-        await deadlines.recompute_for_kind(
-            session,
-            inquiry,
-            region_code=account.department.region_code,
-            actor=principal.actor,
-        )
+        await deadlines.recompute_for_kind(session, inquiry, actor=principal.actor)
     return InquiryRead.model_validate(inquiry)
 
 
