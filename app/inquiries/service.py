@@ -183,7 +183,7 @@ class NotChangeable(Conflict):
 
 def check_not_awaiting_arbitration(inquiry: Inquiry) -> None:
     """While an office arbitrates, it decides first: no other action on the inquiry."""
-    if inquiry.arbitration_office_id is not None and inquiry.arbitrated_at is None:
+    if inquiry.awaiting_arbitration:
         raise AwaitingArbitration(
             "The supervising office decides who handles it first, with /arbitrate."
         )

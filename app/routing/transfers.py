@@ -87,7 +87,7 @@ def ensure_free(inquiry: Inquiry) -> None:
     """Refuse a change of hands while an office arbitrates, or once its decision binds."""
     if inquiry.arbitrated_at is not None:
         raise CannotReturn("The supervising office has decided who handles it; its decision binds.")
-    if inquiry.arbitration_office_id is not None:
+    if inquiry.awaiting_arbitration:
         raise CannotReturn("This inquiry awaits arbitration: the office decides, with /arbitrate.")
 
 
