@@ -1,21 +1,27 @@
 """Declarative base, the engine and one transaction per request."""
 
+import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
+import psycopg
 from fastapi import Depends
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.settings import PROJECT_ROOT, settings
+from app.embedded import libpq_url
+from app.settings import PROJECT_ROOT, configuration_error, settings
+
+logger = logging.getLogger("govinbox.db")
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -54,6 +60,25 @@ def database_url() -> str:
     return url
 
 
+def check_database(url: str) -> bool:
+    """At start-up: True if the database answers, False if its server is unreachable now (a
+    transient state the caller waits out); a database that does not exist or credentials the
+    server refuses are configuration errors (one line, exit code 2)."""
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=5):
+            return True
+    except psycopg.OperationalError as exc:
+        message = str(exc)
+        if 'database "' in message and "does not exist" in message:
+            configuration_error("DATABASE_URL", "its database does not exist on the server")
+        if "authentication failed" in message or (
+            'role "' in message and "does not exist" in message
+        ):
+            configuration_error("DATABASE_URL", "the server refused its user or password")
+        logger.warning("database unreachable at start-up", extra={"error": type(exc).__name__})
+        return False
+
+
 @cache
 def sessionmaker() -> async_sessionmaker[AsyncSession]:
     # hide_parameters: a failed statement's message must never carry a secret into a log line.
@@ -90,20 +115,48 @@ async def get_session(maker: MakerDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_autocommit_connection(maker: MakerDep) -> AsyncIterator[AsyncConnection]:
-    """A connection whose every statement is its own transaction: for a route whose work is one
-    atomic statement (webhook intake), sparing the BEGIN and COMMIT round trips."""
-    bind = maker.kw["bind"]
-    if isinstance(bind, AsyncConnection):
-        # Already inside a transaction (the tests' rollback-per-test connection): use it as it is.
-        yield bind
-        return
-    async with bind.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        yield connection
+class Connections(Protocol):
+    """Where the webhook path gets a connection: at most `timeout` seconds of waiting."""
+
+    def connection(
+        self, timeout: float | None = None
+    ) -> AbstractAsyncContextManager["psycopg.AsyncConnection[Any]"]: ...
+
+    async def check(self) -> None: ...
 
 
-AutocommitDep = Annotated[AsyncConnection, Depends(get_autocommit_connection)]
+_webhook_pools: dict[str, AsyncConnectionPool] = {}
+
+
+async def webhook_connections() -> Connections:
+    """The webhook path's own pool of autocommit psycopg connections.
+
+    Its own, so that webhooks and the API cannot starve each other, and psycopg's pool because it
+    takes a timeout per request (the webhook's remaining time) and replaces broken connections
+    by itself after a database restart. Tests override this dependency.
+    """
+    url = libpq_url(database_url())
+    pool = _webhook_pools.get(url)
+    if pool is None:
+        pool = _webhook_pools[url] = AsyncConnectionPool(
+            url,
+            min_size=2,
+            max_size=settings().database_pool_size,
+            kwargs={"autocommit": True},
+            open=False,
+            name="webhooks",
+        )
+        await pool.open(wait=False)
+    return pool
+
+
+WebhookConnectionsDep = Annotated[Connections, Depends(webhook_connections)]
+
+
+async def close_webhook_pools() -> None:
+    """At shutdown."""
+    while _webhook_pools:
+        await _webhook_pools.popitem()[1].close()
 
 
 def alembic_config(url: str) -> "Config":

@@ -145,7 +145,7 @@ async def seed(
     weibo_secret: str,
 ) -> dict[str, bool]:
     """Create what is missing; leave what exists. Returns what was created, by part."""
-    created = {"departments": False, "accounts": False, "rules": False}
+    created = {"departments": False, "hefei-wechat": False, "hefei-weibo": False, "rules": False}
     existing = set(await session.scalars(select(Department.code)))
     for code, name, duties in DEPARTMENTS:
         if code not in existing:
@@ -189,7 +189,7 @@ async def seed(
         ),
     ):
         if data.code not in accounts_there:
-            created["accounts"] = True
+            created[data.code] = True
             await accounts.create(session, data=data)
     if not await session.scalar(select(KindRule.id).limit(1)):
         for priority, kind, keywords, pattern in KIND_RULES:
@@ -219,6 +219,19 @@ async def seed(
     return created
 
 
+def _secrets(created: dict[str, bool], *, token: str, aes_key: str, app_id: str, weibo: str) -> str:
+    """The secrets of the accounts this run created, and only those: an account that existed
+    keeps the secrets it was made with, and printing fresh ones would mislead."""
+    lines = []
+    if created["hefei-wechat"]:
+        lines.append(f"  hefei-wechat: token {token}, EncodingAESKey {aes_key}, AppID {app_id}")
+    if created["hefei-weibo"]:
+        lines.append(f"  hefei-weibo: app secret {weibo}")
+    if not lines:
+        return "demo accounts existed already: their secrets were shown when they were created"
+    return "demo account secrets (shown once; set them on your test sender):\n" + "\n".join(lines)
+
+
 async def _main() -> None:
     from app.db import sessionmaker
 
@@ -233,13 +246,9 @@ async def _main() -> None:
         )
     made = [part for part, new in created.items() if new] or ["nothing (all there already)"]
     print(f"demo city {CITY}: created {', '.join(made)}", file=sys.stderr)
-    if created["accounts"]:
-        print(
-            "demo account secrets (shown once; set them on your test sender):\n"
-            f"  hefei-wechat: token {token}, EncodingAESKey {aes_key}, AppID {app_id}\n"
-            f"  hefei-weibo: app secret {weibo}",
-            file=sys.stderr,
-        )
+    print(
+        _secrets(created, token=token, aes_key=aes_key, app_id=app_id, weibo=weibo), file=sys.stderr
+    )
     await sessionmaker().kw["bind"].dispose()
 
 

@@ -1,5 +1,6 @@
 """Liveness, readiness and metrics for the platform that runs the service."""
 
+import asyncio
 import logging
 from datetime import datetime
 from functools import cache
@@ -10,8 +11,15 @@ from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import URL, select, text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool, QueuePool
 
 from app.clock import NowDep
 from app.db import MakerDep
@@ -40,23 +48,62 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# Readiness asks the database on a connection of its own, never the request pool: a pool that is
+# merely busy must not read as "database unreachable", and the probe must answer fast even then.
+PROBE_SECONDS = 2.5
+
+
+@cache
+def _probe_engine(url: URL) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        poolclass=NullPool,
+        hide_parameters=True,
+        connect_args={"connect_timeout": 2, "options": "-c statement_timeout=2000"},
+    )
+
+
+def _database_url(maker: async_sessionmaker[AsyncSession]) -> URL:
+    bind = maker.kw["bind"]
+    return bind.engine.url if isinstance(bind, AsyncConnection) else bind.url
+
+
+def _pool_check(maker: async_sessionmaker[AsyncSession]) -> str:
+    """How busy this process's API connection pool is (busy is still ready: requests wait)."""
+    pool = maker.kw["bind"].pool if isinstance(maker.kw["bind"], AsyncEngine) else None
+    if not isinstance(pool, QueuePool):
+        return "ok"
+    limit = pool.size() + pool._max_overflow  # no public accessor
+    in_use = pool.checkedout()
+    return f"{'busy' if in_use >= limit else 'ok'}: {in_use} of {limit} connections in use"
+
+
 @router.get(
     "/readyz",
     summary="Readiness",
     responses={503: {"description": "Database unreachable or migrations not at head."}},
 )
 async def readyz(maker: MakerDep, now: NowDep) -> JSONResponse:
-    """The database answers and its migrations are at the head this code expects."""
+    """The database answers (on a connection of its own, within 2.5 s) and its migrations are at
+    the head this code expects. 503 takes the replica out of rotation; it is not a liveness
+    signal (that is /healthz), so an outage never gets replicas restarted."""
     body: dict[str, Any] = {"status": "ok", "checks": {}}
     try:
-        async with maker() as session:
-            rows = await session.execute(text("SELECT version_num FROM alembic_version"))
-            current = frozenset(row[0] for row in rows)
+        async with asyncio.timeout(PROBE_SECONDS):
+            async with AsyncSession(_probe_engine(_database_url(maker))) as session:
+                rows = await session.execute(text("SELECT version_num FROM alembic_version"))
+                current = frozenset(row[0] for row in rows)
+                warning = await calendar_warning(session, now)
+    except TimeoutError:
+        body["status"] = "unavailable"
+        body["checks"]["database"] = f"no answer within {PROBE_SECONDS} s"
+        return JSONResponse(body, status_code=503)
     except Exception as exc:
         body["status"] = "unavailable"
         body["checks"]["database"] = f"unreachable: {type(exc).__name__}"
         return JSONResponse(body, status_code=503)
     body["checks"]["database"] = "ok"
+    body["checks"]["pool"] = _pool_check(maker)
     if current != migration_heads():
         body["status"] = "unavailable"
         body["checks"]["migrations"] = (
@@ -64,8 +111,6 @@ async def readyz(maker: MakerDep, now: NowDep) -> JSONResponse:
         )
         return JSONResponse(body, status_code=503)
     body["checks"]["migrations"] = "ok"
-    async with maker() as session:
-        warning = await calendar_warning(session, now)
     NEXT_YEAR_MISSING.set(1 if warning else 0)
     if warning:
         # Still ready: deadlines into next year are computed, flagged provisional.

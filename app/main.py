@@ -10,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from app import problems
 from app.accounts.router import router as accounts_router
 from app.api_keys.router import router as api_keys_router
-from app.db import sessionmaker
+from app.db import close_webhook_pools, sessionmaker
 from app.deadlines.router import escalations_router
 from app.deadlines.router import router as calendar_router
 from app.deadlines.router import rules_router as deadline_rules_router
@@ -39,6 +39,7 @@ Errors are RFC 9457 `application/problem+json` documents; `type` is a stable ide
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
+    await close_webhook_pools()
     if sessionmaker.cache_info().currsize:
         await sessionmaker().kw["bind"].dispose()
 

@@ -6,15 +6,18 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import sys
+import time
 from datetime import date
+from types import FrameType
 
 import uvicorn
 
 from app import embedded, worker
-from app.db import migrate
+from app.db import check_database, migrate
 from app.deadlines import service as calendar
-from app.settings import settings
+from app.settings import configuration_error, settings, settings_or_exit
 
 logger = logging.getLogger("govinbox.serve")
 
@@ -24,7 +27,7 @@ def _database_url() -> tuple[str, str]:
     if configured is not None:
         return configured, "DATABASE_URL"
     if not settings().allow_embedded_database:
-        raise SystemExit("DATABASE_URL is required (ALLOW_EMBEDDED_DATABASE is false)")
+        configuration_error("DATABASE_URL", "is required (ALLOW_EMBEDDED_DATABASE is false)")
     server = embedded.start(settings().data_dir / "pgdata")
     url = embedded.ensure_database(server, "govinbox")
     return url, f"embedded PostgreSQL in {settings().data_dir / 'pgdata'}"
@@ -35,7 +38,7 @@ def _admin_token() -> str:
         return "from ADMIN_TOKEN (use it as: Authorization: Bearer $ADMIN_TOKEN)"
     if not settings().allow_embedded_database:
         # A server with a real database gets its token from its operator, not from a file here.
-        raise SystemExit("ADMIN_TOKEN is required (ALLOW_EMBEDDED_DATABASE is false)")
+        configuration_error("ADMIN_TOKEN", "is required (ALLOW_EMBEDDED_DATABASE is false)")
     path = settings().data_dir / "admin-token"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,13 +58,38 @@ def prepare_database() -> tuple[str, str]:
     url, source = _database_url()
     os.environ["DATABASE_URL"] = url
     settings.cache_clear()
+    _wait_for(url)
     migrate(url)
     # The working-day calendar: official years from the pinned package, provisional ones after.
     asyncio.run(calendar.seed_database(url, through_year=date.today().year + 2))
     return url, source
 
 
+def _wait_for(url: str) -> None:
+    """A server that is away at start-up is waited for (logged), as the worker does later."""
+    delay = 1.0
+    while not check_database(url):
+        logger.warning("waiting for the database", extra={"retry_in_seconds": delay})
+        time.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    settings_or_exit()
+    # SIGTERM before the server runs (during migrations, say) ends the process through `finally`,
+    # so the embedded PostgreSQL is stopped on every exit path.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        _main()
+    finally:
+        embedded.stop()
+
+
+def _main() -> None:
     url, source = prepare_database()
     token_source = _admin_token()
     settings.cache_clear()
@@ -74,7 +102,15 @@ def main() -> None:
         file=sys.stderr,
         flush=True,
     )
-    asyncio.run(_serve(url, host, port))
+    # uvicorn stops on SIGTERM/SIGINT and then raises the same signal again "for the expected
+    # behaviour": with the default handler that kills the process before any clean-up runs (the
+    # embedded PostgreSQL was left running). Ignored here, the process ends normally instead.
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        asyncio.run(_serve(url, host, port))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 async def _serve(url: str, host: str, port: int) -> None:
@@ -82,10 +118,11 @@ async def _serve(url: str, host: str, port: int) -> None:
         "app.main:create_app", factory=True, host=host, port=port, log_config=None
     )
     server = uvicorn.Server(config)
-    jobs = asyncio.create_task(worker.run(url, install_signal_handlers=False))
+    jobs = asyncio.create_task(worker.run(url))
 
     def worker_ended(task: asyncio.Task[None]) -> None:
-        # The API must not go on answering `success` with nobody working the queue.
+        # The worker rides out database outages by itself (app.worker.run); if it still ends, the
+        # API must not go on answering `success` with nobody working the queue.
         if not task.cancelled():
             logger.error("job worker stopped; stopping the server", exc_info=task.exception())
             server.should_exit = True

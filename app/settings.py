@@ -1,10 +1,11 @@
 """Configuration, environment first. Every setting is documented in the README table."""
 
+import sys
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,24 @@ class Settings(BaseSettings):
         default=300,
         ge=10,
         description="A webhook whose signed timestamp is further from now than this is a 403.",
+    )
+    webhook_deadline_seconds: float = Field(
+        default=4.0,
+        gt=0,
+        le=30,
+        description="Every webhook is answered within this many seconds of arrival (the "
+        "platforms give up at 5): body, connection, locks and intake included; else 503.",
+    )
+    webhook_body_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="A webhook body not fully received within this is answered 408, before any "
+        "database connection is taken.",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        description="`python -m app.worker` serves Prometheus metrics on this port when set.",
     )
     conversation_window_days: int = Field(
         default=7,
@@ -122,6 +141,25 @@ class Settings(BaseSettings):
         if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 24:
             raise ValueError("ADMIN_TOKEN must be a random value of at least 24 characters")
         return value
+
+
+def configuration_error(name: str, message: str) -> NoReturn:
+    """Stop the process with one line naming the setting (never its value), exit code 2."""
+    print(f"configuration error: {name.upper()}: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def settings_or_exit() -> "Settings":
+    """The settings, or one line per invalid setting and exit code 2 (no traceback, no value:
+    pydantic's own message would echo the input, a secret among them)."""
+    try:
+        return settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(f"configuration error: {name.upper()}: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 @cache

@@ -9,11 +9,15 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -122,9 +126,34 @@ def clock() -> Clock:
     return Clock()
 
 
+class TestConnections:
+    """The webhook path's connections in a test: the test's own connection (its transaction is
+    rolled back), or an autocommit one from a committing test's engine. The real pool
+    (`db.webhook_connections`) runs in the subprocess tests (tests/operations/)."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
+        self.bind = maker.kw["bind"]
+
+    @asynccontextmanager
+    async def connection(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109  # the pool's signature
+    ) -> AsyncIterator["psycopg.AsyncConnection[Any]"]:
+        if isinstance(self.bind, AsyncConnection):
+            yield (await self.bind.get_raw_connection()).driver_connection
+            return
+        async with self.bind.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield (await connection.get_raw_connection()).driver_connection
+
+    async def check(self) -> None:
+        pass
+
+
 def make_client(maker: async_sessionmaker[AsyncSession], clock: Clock) -> httpx.AsyncClient:
     app = create_app()
     app.dependency_overrides[db.maker] = lambda: maker
+    app.dependency_overrides[db.webhook_connections] = lambda: TestConnections(maker)
     app.dependency_overrides[utcnow] = lambda: clock.now
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 

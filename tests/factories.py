@@ -76,10 +76,10 @@ async def inquiry(
 ) -> Inquiry:
     """An inquiry opened the way webhooks open them, optionally already assigned."""
     now = received_at or datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
-    connection = await session.connection()
+    connection = (await (await session.connection()).get_raw_connection()).driver_connection
     stored = await intake.store(
         connection,
-        await intake.account(connection, account.platform, account.code),
+        await intake.account(connection, account.platform, account.code, seconds=5),
         intake.Delivery(
             dedupe_key=f"msg:{citizen_id}:{uuid.uuid4().hex}",
             sender_id=citizen_id,
@@ -92,6 +92,7 @@ async def inquiry(
         ),
         now=now,
         open_window=timedelta(days=7),
+        seconds=5,
     )
     opened = await session.get_one(Inquiry, stored.inquiry_id)
     if department is not None:

@@ -1,16 +1,21 @@
 """The platforms' callbacks. Answers follow each platform's convention, not problem+json."""
 
+import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import psycopg
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import Counter
+from psycopg import errors
+from psycopg_pool import PoolTimeout
 
 from app.accounts.models import Platform
 from app.clock import NowDep
-from app.db import AutocommitDep
+from app.db import Connections, WebhookConnectionsDep
 from app.settings import Settings, current_settings
 from app.webhooks import service, wechat, weibo
 from app.webhooks.service import Delivery, Rejected, Stored, WebhookAccount
@@ -34,25 +39,84 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed, hostile or undecryptable body; missing parameters."},
     403: {"description": "Bad signature, stale timestamp, wrong AppID or addressee."},
     404: {"description": "Unknown or inactive account."},
+    408: {"description": "Body not received within WEBHOOK_BODY_TIMEOUT_SECONDS."},
     413: {"description": "Body over WEBHOOK_MAX_BODY_BYTES."},
-    503: {"description": "Database unreachable or busy: nothing was stored; the platform retries."},
+    503: {
+        "description": "Database unreachable, busy or locked past WEBHOOK_DEADLINE_SECONDS: "
+        "nothing was stored; `Retry-After` says when to retry (the platform retries anyway)."
+    },
 }
+RETRY_AFTER = "5"  # as the API's own 503s
+T = TypeVar("T")
 
 # Reads the verified delivery out of a request body, and says how to answer once it is stored.
 Reader = Callable[[WebhookAccount, bytes], tuple[Delivery, Callable[[Stored], bytes], str]]
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def _body(request: Request, limit: int, within: float) -> bytes:
+    """The whole body, size-bounded and within `within` seconds: read before any database
+    connection is taken, so trickled bodies cannot hold the pool."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise Rejected(413, "too_large", "body over the size limit")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(413, "too_large", "body over the size limit")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(within):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Rejected(413, "too_large", "body over the size limit")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Rejected(408, "slow_body", "body not received in time") from None
     return b"".join(chunks)
+
+
+class Budget:
+    """What is left of the webhook's time, counted from its arrival."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    def left(self) -> float:
+        left = self.ends - time.monotonic()
+        if left <= 0:
+            raise Rejected(503, "deadline", "no time left to store it")
+        return left
+
+
+def _unavailable(exc: Exception) -> Rejected | None:
+    """A database error the platform should retry (503), named for the log; None: not one."""
+    if isinstance(exc, PoolTimeout):
+        # The pool cannot tell a server that is away from one whose connections are all busy;
+        # /readyz, with a connection of its own, says which.
+        return Rejected(503, "no_connection", "no database connection within the deadline")
+    if isinstance(exc, errors.QueryCanceled):
+        return Rejected(503, "deadline", "the database did not finish in time")
+    if isinstance(exc, errors.LockNotAvailable):
+        return Rejected(503, "lock_timeout", "a lock was held too long")
+    if isinstance(exc, errors.UniqueViolation):
+        return Rejected(503, "conflict", "a concurrent delivery stored it first")
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return Rejected(503, "database_unreachable", "the database is unreachable")
+    return None
+
+
+async def _with_database(
+    connections: Connections, budget: Budget, work: Callable[[Any], Awaitable[T]]
+) -> T:
+    """Run `work` on a webhook connection within the budget; database trouble becomes a 503."""
+    try:
+        async with connections.connection(timeout=budget.left()) as connection:
+            return await work(connection)
+    except (psycopg.Error, PoolTimeout) as exc:
+        refusal = _unavailable(exc)
+        if refusal is None:
+            raise
+        if refusal.reason == "database_unreachable":
+            # Other idle connections are likely dead too (a restart): replace them now.
+            asyncio.get_running_loop().create_task(connections.check())
+        raise refusal from exc
 
 
 def _refuse(platform: Platform, code: str, request: Request, exc: Rejected) -> Response:
@@ -68,7 +132,8 @@ def _refuse(platform: Platform, code: str, request: Request, exc: Rejected) -> R
             "request_id": request.scope.get("state", {}).get("request_id"),
         },
     )
-    return Response(exc.detail, status_code=exc.status, media_type=TEXT)
+    headers = {"Retry-After": RETRY_AFTER} if exc.status == 503 else None
+    return Response(exc.detail, status_code=exc.status, media_type=TEXT, headers=headers)
 
 
 def _outcome(delivery: Delivery, stored: Stored) -> str:
@@ -85,11 +150,17 @@ async def _verify(
     platform: Platform,
     code: str,
     request: Request,
-    connection: AutocommitDep,
+    connections: Connections,
+    config: Settings,
     echo: Callable[[WebhookAccount], str],
 ) -> Response:
+    budget = Budget(config.webhook_deadline_seconds)
+
+    async def lookup(connection: service.Connection) -> WebhookAccount:
+        return await service.account(connection, platform, code, seconds=budget.left())
+
     try:
-        echostr = echo(await service.account(connection, platform, code))
+        echostr = echo(await _with_database(connections, budget, lookup))
     except Rejected as exc:
         return _refuse(platform, code, request, exc)
     return Response(echostr, media_type=TEXT)
@@ -99,35 +170,47 @@ async def _receive(
     platform: Platform,
     code: str,
     request: Request,
-    connection: AutocommitDep,
+    connections: Connections,
     config: Settings,
     now: datetime,
     read: Reader,
 ) -> Response:
-    try:
-        account = await service.account(connection, platform, code)
-        delivery, answer, reply_media_type = read(
-            account, await _body(request, config.webhook_max_body_bytes)
+    # Every answer within WEBHOOK_DEADLINE_SECONDS of arrival: the body, the wait for a
+    # connection, the lock waits and the intake all spend the same budget.
+    budget = Budget(config.webhook_deadline_seconds)
+
+    async def intake(connection: service.Connection) -> tuple[Stored, bytes, str]:
+        account = await service.account(connection, platform, code, seconds=budget.left())
+        delivery, answer, reply_media_type = read(account, body)
+        stored = await service.store(
+            connection,
+            account,
+            delivery,
+            now=now,
+            open_window=timedelta(days=config.conversation_window_days),
+            seconds=budget.left(),
         )
+        DELIVERIES.labels(platform.value, _outcome(delivery, stored)).inc()
+        media_type = reply_media_type if stored.ack_text is not None else TEXT
+        return stored, answer(stored), media_type
+
+    try:
+        body = await _body(
+            request,
+            config.webhook_max_body_bytes,
+            min(config.webhook_body_timeout_seconds, budget.left()),
+        )
+        _, content, media_type = await _with_database(connections, budget, intake)
     except Rejected as exc:
         return _refuse(platform, code, request, exc)
-    stored = await service.store(
-        connection,
-        account,
-        delivery,
-        now=now,
-        open_window=timedelta(days=config.conversation_window_days),
-    )
-    DELIVERIES.labels(platform.value, _outcome(delivery, stored)).inc()
-    media_type = reply_media_type if stored.ack_text is not None else TEXT
-    return Response(answer(stored), media_type=media_type)
+    return Response(content, media_type=media_type)
 
 
 @router.get("/wechat/{account_code}", summary="WeChat URL verification", response_class=Response)
 async def wechat_verify(
     account_code: str,
     request: Request,
-    connection: AutocommitDep,
+    connections: WebhookConnectionsDep,
     config: SettingsDep,
     now: NowDep,
 ) -> Response:
@@ -137,7 +220,8 @@ async def wechat_verify(
         Platform.wechat,
         account_code,
         request,
-        connection,
+        connections,
+        config,
         lambda account: wechat.verify_url(
             account, request.query_params, now=now, tolerance=tolerance
         ),
@@ -158,7 +242,7 @@ async def wechat_verify(
 async def wechat_message(
     account_code: str,
     request: Request,
-    connection: AutocommitDep,
+    connections: WebhookConnectionsDep,
     config: SettingsDep,
     now: NowDep,
 ) -> Response:
@@ -181,14 +265,14 @@ async def wechat_message(
             "application/xml",
         )
 
-    return await _receive(Platform.wechat, account_code, request, connection, config, now, read)
+    return await _receive(Platform.wechat, account_code, request, connections, config, now, read)
 
 
 @router.get("/weibo/{account_code}", summary="Weibo URL verification", response_class=Response)
 async def weibo_verify(
     account_code: str,
     request: Request,
-    connection: AutocommitDep,
+    connections: WebhookConnectionsDep,
     config: SettingsDep,
     now: NowDep,
 ) -> Response:
@@ -198,7 +282,8 @@ async def weibo_verify(
         Platform.weibo,
         account_code,
         request,
-        connection,
+        connections,
+        config,
         lambda account: weibo.verify_url(
             account, request.query_params, now=now, tolerance=tolerance
         ),
@@ -217,7 +302,7 @@ async def weibo_verify(
 async def weibo_message(
     account_code: str,
     request: Request,
-    connection: AutocommitDep,
+    connections: WebhookConnectionsDep,
     config: SettingsDep,
     now: NowDep,
 ) -> Response:
@@ -235,4 +320,4 @@ async def weibo_message(
         )
         return delivery, lambda stored: weibo.answer(account, delivery, stored), "application/json"
 
-    return await _receive(Platform.weibo, account_code, request, connection, config, now, read)
+    return await _receive(Platform.weibo, account_code, request, connections, config, now, read)

@@ -6,11 +6,10 @@ request): it is the one path the platforms time, and bench/intake.py measures it
 
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import class_row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.models import Platform
 from app.inquiries.models import Channel
@@ -51,19 +50,36 @@ ACCOUNT_SQL = (
 )
 
 
-async def _driver(connection: AsyncConnection) -> "psycopg.AsyncConnection[Any]":
-    """The psycopg connection under SQLAlchemy's, in whatever transaction state it has."""
-    raw = await connection.get_raw_connection()
-    driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-    return driver
+Connection = psycopg.AsyncConnection[Any]
+Row = TypeVar("Row")
+# For the next statement alone: in a pipeline the two statements share one implicit transaction
+# (autocommit), so the local setting ends with it and nothing lingers on a pooled connection.
+TIMEOUT_SQL = "SELECT set_config('statement_timeout', %s, true)"
 
 
-async def account(connection: AsyncConnection, platform: Platform, code: str) -> WebhookAccount:
+async def _fetch_one(
+    connection: Connection, query: str, params: dict[str, Any], row: type[Row], *, seconds: float
+) -> Row | None:
+    """One statement that PostgreSQL cancels after `seconds` (lock waits included), sent
+    in the same round trip as the setting that bounds it."""
+    async with connection.cursor(row_factory=class_row(row)) as cursor:
+        async with connection.pipeline():
+            await connection.execute(TIMEOUT_SQL, (str(max(1, int(seconds * 1000))),))
+            await cursor.execute(query, params)
+        return await cursor.fetchone()
+
+
+async def account(
+    connection: Connection, platform: Platform, code: str, *, seconds: float
+) -> WebhookAccount:
     """The active account a webhook URL names; Rejected (404) if there is none."""
-    driver = await _driver(connection)
-    async with driver.cursor(row_factory=class_row(WebhookAccount)) as cursor:
-        await cursor.execute(ACCOUNT_SQL, {"code": code, "platform": platform.value})
-        found = await cursor.fetchone()
+    found = await _fetch_one(
+        connection,
+        ACCOUNT_SQL,
+        {"code": code, "platform": platform.value},
+        WebhookAccount,
+        seconds=seconds,
+    )
     if found is None:
         raise Rejected(404, "unknown_account", f"no active {platform} account {code!r}")
     return replace(found, platform=Platform(found.platform))
@@ -110,37 +126,38 @@ INTAKE_SQL = (
 
 
 async def store(
-    connection: AsyncConnection,
+    connection: Connection,
     account: WebhookAccount,
     delivery: Delivery,
     *,
     now: datetime,
     open_window: timedelta,
+    seconds: float,
 ) -> Stored:
     """Store the raw delivery once and thread it into an inquiry; queue its routing job."""
-    driver = await _driver(connection)
-    async with driver.cursor(row_factory=class_row(Stored)) as cursor:
-        await cursor.execute(
-            INTAKE_SQL,
-            {
-                "account_id": account.id,
-                "platform": account.platform.value,
-                "dedupe_key": delivery.dedupe_key,
-                "sender_id": delivery.sender_id,
-                "msg_type": delivery.msg_type,
-                "event_type": delivery.event_type,
-                "sent_at": delivery.sent_at,
-                "payload": delivery.payload,
-                "content": delivery.content,
-                "platform_msg_id": delivery.platform_msg_id,
-                "channel": delivery.channel.value,
-                "now": now,
-                "open_window": open_window,
-                "ack_template": account.ack_text if account.ack_enabled else None,
-                "reply_timestamp": delivery.reply_timestamp,
-                "reply_nonce": delivery.reply_nonce,
-            },
-        )
-        stored = await cursor.fetchone()
+    stored = await _fetch_one(
+        connection,
+        INTAKE_SQL,
+        {
+            "account_id": account.id,
+            "platform": account.platform.value,
+            "dedupe_key": delivery.dedupe_key,
+            "sender_id": delivery.sender_id,
+            "msg_type": delivery.msg_type,
+            "event_type": delivery.event_type,
+            "sent_at": delivery.sent_at,
+            "payload": delivery.payload,
+            "content": delivery.content,
+            "platform_msg_id": delivery.platform_msg_id,
+            "channel": delivery.channel.value,
+            "now": now,
+            "open_window": open_window,
+            "ack_template": account.ack_text if account.ack_enabled else None,
+            "reply_timestamp": delivery.reply_timestamp,
+            "reply_nonce": delivery.reply_nonce,
+        },
+        Stored,
+        seconds=seconds,
+    )
     assert stored is not None  # the function returns exactly one row
     return stored

@@ -1,12 +1,14 @@
 """The calendar through the admin API, and the readiness warning from 1 November."""
 
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import Clock
+from tests.conftest import ADMIN_TOKEN, Clock, make_client
 
 
 async def test_years_are_listed_with_their_source(admin: httpx.AsyncClient) -> None:
@@ -20,9 +22,21 @@ async def test_years_are_listed_with_their_source(admin: httpx.AsyncClient) -> N
     assert (await admin.get("/api/v1/admin/calendar/1999")).status_code == 404
 
 
+@pytest.fixture
+async def committing_admin(
+    committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Readiness reads on a connection of its own, so what it reads must be committed."""
+    async with make_client(committing_maker, clock) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        yield client
+
+
+@pytest.mark.committing
 async def test_readiness_warns_from_november_while_next_year_is_provisional(
-    admin: httpx.AsyncClient, clock: Clock, caplog: pytest.LogCaptureFixture
+    committing_admin: httpx.AsyncClient, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    admin = committing_admin
     caplog.set_level(logging.WARNING)
     response = await admin.get("/readyz")  # the clock says 2026-11-24
     assert response.status_code == 200

@@ -116,7 +116,7 @@ async def test_the_worker_runs_the_queued_jobs(
     await wechat.post(committed_client, text_xml("路口发生车祸，有人受伤", create_time=2))
     monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
     url = committing_maker.kw["bind"].url.render_as_string(hide_password=False)
-    await worker.run(url, wait=False, install_signal_handlers=False)
+    await worker.run(url, wait=False)
     async with committing_maker() as session:
         inquiry = (await session.scalars(select(Inquiry))).one()
         assert inquiry.routed_at is not None

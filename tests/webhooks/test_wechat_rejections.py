@@ -2,19 +2,22 @@
 
 import base64
 import logging
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
 import xmltodict
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import db
 from app.accounts.models import Account
 from app.inquiries.models import Inquiry
 from app.main import create_app
+from app.settings import Settings, current_settings
 from app.webhooks import wechat_crypto
 from app.webhooks.models import InboxEvent
 from tests import factories
@@ -199,9 +202,14 @@ async def test_rejections_are_counted(client: httpx.AsyncClient, wechat: WeChat)
 
 @pytest.fixture
 async def unreachable_client(clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    engine = create_async_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    # The real webhook pool, pointed at a port where nothing listens.
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1", min_size=1, open=False
+    )
+    await pool.open(wait=False)
     app = create_app()
-    app.dependency_overrides[db.maker] = lambda: async_sessionmaker(engine)
+    app.dependency_overrides[db.webhook_connections] = lambda: pool
+    app.dependency_overrides[current_settings] = lambda: Settings(webhook_deadline_seconds=1)
     from app.clock import utcnow
 
     app.dependency_overrides[utcnow] = lambda: clock.now
@@ -209,16 +217,19 @@ async def unreachable_client(clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
         yield client
-    await engine.dispose()
+    await pool.close()
 
 
 async def test_database_down_is_503_so_the_platform_retries(
-    unreachable_client: httpx.AsyncClient, wechat: WeChat
+    unreachable_client: httpx.AsyncClient, wechat: WeChat, caplog: pytest.LogCaptureFixture
 ) -> None:
+    started = time.monotonic()
     response = await wechat.post(unreachable_client, text_xml("你好", create_time=1))
+    assert time.monotonic() - started < 2.5  # WEBHOOK_DEADLINE_SECONDS is 1 here, not 5 s
     assert response.status_code == 503
     assert b"success" not in response.content
     assert response.headers["retry-after"] == "5"
+    assert any(getattr(r, "reason", None) == "no_connection" for r in caplog.records)
 
 
 async def test_plaintext_is_refused_for_an_encrypted_account(

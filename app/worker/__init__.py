@@ -1,0 +1,87 @@
+"""The job queue: procrastinate on the same PostgreSQL. Run alone with `python -m app.worker`.
+
+This is a package so that `python -m app.worker` runs `__main__.py` and imports this module once:
+run as a plain module, the file would be `__main__`, the tasks would register on a second App, and
+every job would fail "Task not found".
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import procrastinate
+from prometheus_client import Counter
+
+from app.embedded import libpq_url
+
+QUEUES = ["routing"]
+CONCURRENCY = 4
+# After losing the database the worker starts again after 1, 2, 4 … at most 30 seconds.
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+# A run that lasted this long was healthy: the next loss starts the backoff from the beginning.
+HEALTHY_RUN_SECONDS = 60.0
+
+logger = logging.getLogger("govinbox.worker")
+RESTARTS = Counter(
+    "govinbox_worker_restarts_total",
+    "Times the job worker started again after it lost the database, by what ended the run.",
+    ["reason"],
+)
+
+# Connection details come at open time (DATABASE_URL may be set by `make run` after import).
+app = procrastinate.App(
+    connector=procrastinate.PsycopgConnector(), import_paths=["app.routing.tasks"]
+)
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[procrastinate.App]:
+    """The job app, connected to the database at `url` for the duration of the block."""
+    connector = procrastinate.PsycopgConnector(conninfo=libpq_url(url), min_size=1, max_size=4)
+    with app.replace_connector(connector):
+        async with app.open_async():
+            yield app
+
+
+async def _run_once(url: str, *, wait: bool) -> None:
+    async with opened(url):
+        await app.run_worker_async(
+            queues=QUEUES, wait=wait, install_signal_handlers=False, concurrency=CONCURRENCY
+        )
+
+
+async def run(url: str, *, wait: bool = True) -> None:
+    """Work the queues until cancelled (or, with wait=False, until they are empty).
+
+    A database outage never ends it: procrastinate stops its worker when a fetch or a heartbeat
+    fails, and this loop starts it again with backoff, logged and counted, until cancelled.
+    Jobs the lost run left `doing` are put back by the routing sweep (stale heartbeat).
+    """
+    if not wait:
+        await _run_once(url, wait=False)
+        return
+    loop = asyncio.get_running_loop()
+    delay = BACKOFF_FIRST_SECONDS
+    while True:
+        started = loop.time()
+        error: Exception | None = None
+        try:
+            await _run_once(url, wait=True)
+        except Exception as exc:
+            error = exc
+        if loop.time() - started > HEALTHY_RUN_SECONDS:
+            delay = BACKOFF_FIRST_SECONDS
+        reason = "error" if error is not None else "stopped"
+        RESTARTS.labels(reason).inc()
+        logger.warning(
+            "job worker lost the database; starting again",
+            extra={
+                "reason": reason,
+                "error": f"{type(error).__name__}: {error}" if error else None,
+                "retry_in_seconds": delay,
+            },
+        )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, BACKOFF_MAX_SECONDS)
