@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool, QueuePool
 
+from app import worker
 from app.clock import NowDep
 from app.db import MakerDep
 from app.deadlines.calendar import CHINA
@@ -28,6 +29,12 @@ from app.deadlines.models import CalendarYear, YearStatus
 from app.settings import PROJECT_ROOT
 
 router = APIRouter(tags=["operations"])
+JOBS = Gauge(
+    "govinbox_jobs",
+    "Jobs that failed for good or are stuck (waiting past their time, or held by a dead "
+    "worker), by task; read from the queue on each scrape.",
+    ["task", "state"],
+)
 logger = logging.getLogger("govinbox.health")
 NEXT_YEAR_MISSING = Gauge(
     "govinbox_calendar_next_year_missing",
@@ -136,6 +143,18 @@ async def calendar_warning(session: AsyncSession, now: datetime) -> str | None:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
-    """Requests by route and status, latency, and the figures later features add."""
+async def metrics(maker: MakerDep) -> Response:
+    """Requests by route and status, latency, failed and stuck jobs by task, and the figures
+    later features add."""
+    try:
+        async with asyncio.timeout(PROBE_SECONDS):
+            async with AsyncSession(_probe_engine(_database_url(maker))) as session:
+                figures = await worker.job_figures(session)
+    except Exception as exc:
+        # The process's own figures still go out; the job figures keep their last values.
+        logger.warning("job figures unavailable", extra={"error": type(exc).__name__})
+    else:
+        JOBS.clear()
+        for task, state, count in figures:
+            JOBS.labels(task, state).set(count)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -123,9 +123,8 @@ class Inquiry(Timestamped, Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    reference: Mapped[str] = mapped_column(
-        String(20), unique=True
-    )  # public, e.g. WX20261124-000123
+    # Public, e.g. WX20261124-000123; the number widens past 999,999.
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="RESTRICT"))
     platform: Mapped[Platform] = mapped_column(Enum(Platform, native_enum=False, length=16))
     channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
@@ -194,7 +193,15 @@ class InquiryMessage(Base):
     """One message of the citizen's conversation, in the order it arrived."""
 
     __tablename__ = "inquiry_message"
-    __table_args__ = (UniqueConstraint("inquiry_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("inquiry_id", "seq"),
+        # The sweep that re-runs urgent checks left undone.
+        Index(
+            "ix_inquiry_message_urgent_unchecked",
+            "id",
+            postgresql_where=text("urgent_checked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id", ondelete="CASCADE"))
@@ -206,6 +213,8 @@ class InquiryMessage(Base):
     msg_type: Mapped[str] = mapped_column(String(32), default="text")
     content: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set when the life-and-safety check (routing or check_urgent) has read this message.
+    urgent_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     inquiry: Mapped[Inquiry] = relationship(lazy="raise", back_populates="messages")
 

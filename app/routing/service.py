@@ -5,6 +5,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -141,19 +142,20 @@ def _flag_if_urgent(
         )
 
 
-async def route(
-    session: AsyncSession, *, inquiry_id: int, now: datetime, keywords: Sequence[str]
-) -> bool:
-    """Decide an unrouted inquiry once; False if it was routed already."""
+async def _locked_unrouted(session: AsyncSession, inquiry_id: int) -> Inquiry | None:
     # Wait for the lock (an intake appending a message holds it for milliseconds); skipping it
     # would let the job succeed without deciding anything.
-    inquiry = await session.scalar(
+    return await session.scalar(
         select(Inquiry)
         .where(Inquiry.id == inquiry_id, Inquiry.routed_at.is_(None))
         .with_for_update()
     )
-    if inquiry is None:
-        return False
+
+
+async def _checked_messages(
+    session: AsyncSession, inquiry: Inquiry, keywords: Sequence[str], now: datetime
+) -> list[InquiryMessage]:
+    """The inquiry's messages, each read for life-and-safety words (and marked as read)."""
     messages = list(
         await session.scalars(
             select(InquiryMessage)
@@ -163,18 +165,83 @@ async def route(
     )
     for message in messages:
         _flag_if_urgent(session, inquiry, message, keywords)
+        message.urgent_checked_at = message.urgent_checked_at or now
+    return messages
+
+
+async def _account(session: AsyncSession, inquiry: Inquiry) -> Account:
     account = await session.scalar(
         select(Account)
         .where(Account.id == inquiry.account_id)
         .options(joinedload(Account.department))
     )
     assert account is not None  # a foreign key
+    return account
+
+
+async def route(
+    session: AsyncSession, *, inquiry_id: int, now: datetime, keywords: Sequence[str]
+) -> bool:
+    """Decide an unrouted inquiry once; False if it was routed already."""
+    inquiry = await _locked_unrouted(session, inquiry_id)
+    if inquiry is None:
+        return False
+    messages = await _checked_messages(session, inquiry, keywords, now)
+    account = await _account(session, inquiry)
     decision = await decide(
         session,
         account=account,
         channel=inquiry.channel,
         text="\n".join(message.content for message in messages),
     )
+    await _apply(session, inquiry, account, decision, now=now)
+    return True
+
+
+async def fall_back(
+    session: AsyncSession,
+    *,
+    inquiry_id: int,
+    now: datetime,
+    keywords: Sequence[str],
+    error: str,
+    attempts: int,
+) -> bool:
+    """Routing failed `attempts` times: the account's owning department triages the inquiry, as
+    when no rule matches, and the decision records the error. False if it was routed already."""
+    inquiry = await _locked_unrouted(session, inquiry_id)
+    if inquiry is None:
+        return False
+    await _checked_messages(session, inquiry, keywords, now)
+    account = await _account(session, inquiry)
+    owner = account.department
+    explanation = (
+        f"自动分办失败，由账号主办单位{owner.name}分办。"
+        f"(routing failed after {attempts} attempts: {error})"
+    )
+    decision = Decision(inquiry.kind, None, owner, None, None, explanation, [])
+    logger.error("routing failed; owner triages", extra={"inquiry_id": inquiry.id, "error": error})
+    await _apply(
+        session,
+        inquiry,
+        account,
+        decision,
+        now=now,
+        details={"routing_failed": error, "attempts": attempts},
+    )
+    return True
+
+
+async def _apply(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    account: Account,
+    decision: Decision,
+    *,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Store a routing decision on the inquiry, audit it, count its deadline, assign or refer."""
     inquiry.kind = decision.kind
     # A referral stays readable by the account's owning department, which referred it.
     inquiry.department_id = decision.department.id
@@ -194,7 +261,8 @@ async def route(
             "department": decision.department.code,
             "referral_entry": decision.referral_entry.code if decision.referral_entry else None,
             "matched_rule_ids": [rule.id for rule in decision.matched],
-        },
+        }
+        | (details or {}),
     )
     # The reply deadline: by kind, or the referral rule; counted from receipt, in the region of
     # the account's owning department.
@@ -220,11 +288,10 @@ async def route(
             actor=ROUTER,
             reason=f"assigned to {decision.department.code}",
         )
-    return True
 
 
 async def check_urgent(
-    session: AsyncSession, *, inquiry_id: int, seq: int, keywords: Sequence[str]
+    session: AsyncSession, *, inquiry_id: int, seq: int, keywords: Sequence[str], now: datetime
 ) -> bool:
     """Flag an inquiry urgent if a later message carries life-and-safety words."""
     inquiry = await session.scalar(
@@ -235,7 +302,10 @@ async def check_urgent(
             InquiryMessage.inquiry_id == inquiry_id, InquiryMessage.seq == seq
         )
     )
-    if inquiry is None or message is None or inquiry.urgent:
+    if inquiry is None or message is None:
+        return False
+    message.urgent_checked_at = message.urgent_checked_at or now
+    if inquiry.urgent:
         return False
     _flag_if_urgent(session, inquiry, message, keywords)
     return inquiry.urgent
@@ -287,6 +357,38 @@ async def requeue_unrouted(
 ) -> int:
     """Queue routing again for inquiries left without a decision (a lost or failed job)."""
     count = await session.scalar(_REQUEUE, {"cutoff": now - grace, "batch": batch})
+    return int(count or 0)
+
+
+_REQUEUE_URGENT = text(
+    """
+    SELECT coalesce(cardinality(procrastinate_defer_jobs_v1(ARRAY(
+        SELECT ROW('routing', 'check_urgent', 0, NULL, NULL,
+                   jsonb_build_object('inquiry_id', m.inquiry_id, 'seq', m.seq),
+                   NULL)::procrastinate_job_to_defer_v1
+          FROM inquiry_message m JOIN inbox_event e ON e.id = m.inbox_event_id
+          JOIN inquiry i ON i.id = m.inquiry_id
+         -- Routing reads every message of an inquiry it decides: only routed ones are left.
+         WHERE m.urgent_checked_at IS NULL AND i.routed_at IS NOT NULL
+           AND e.received_at < :cutoff
+           AND NOT EXISTS (
+               SELECT 1 FROM procrastinate_jobs j
+                WHERE j.task_name = 'check_urgent' AND j.status IN ('todo', 'doing')
+                  AND j.args ->> 'inquiry_id' = m.inquiry_id::text
+                  AND j.args ->> 'seq' = m.seq::text)
+         ORDER BY m.id
+         LIMIT :batch
+    ))), 0)
+    """
+)
+
+
+async def requeue_urgent_checks(
+    session: AsyncSession, *, now: datetime, grace: timedelta, batch: int = 500
+) -> int:
+    """Queue the life-and-safety check again for messages no check has read (a lost or failed
+    job must not let an urgent follow-up go unseen)."""
+    count = await session.scalar(_REQUEUE_URGENT, {"cutoff": now - grace, "batch": batch})
     return int(count or 0)
 
 

@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 
 import procrastinate
 from prometheus_client import Counter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.embedded import libpq_url
 
@@ -85,3 +87,30 @@ async def run(url: str, *, wait: bool = True) -> None:
         )
         await asyncio.sleep(delay)
         delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+
+
+# Failed: gave up (routing records a fallback first; a failed row is a bug or an outage to look
+# at). Stuck: waiting past its time (5 minutes) with no worker taking it, or taken by a worker
+# whose heartbeat stopped (procrastinate's stalled jobs; the routing sweep puts them back).
+_FIGURES = text(
+    """
+    SELECT task_name, 'failed' AS state, count(*) FROM procrastinate_jobs
+     WHERE status = 'failed' GROUP BY task_name
+    UNION ALL
+    SELECT j.task_name, 'stuck', count(*) FROM procrastinate_jobs j
+      LEFT JOIN procrastinate_workers w ON w.id = j.worker_id
+     WHERE (j.status = 'doing'
+            AND (w.id IS NULL OR w.last_heartbeat < now() - make_interval(secs => :stalled)))
+        OR (j.status = 'todo'
+            AND coalesce(j.scheduled_at, (SELECT max(e.at) FROM procrastinate_events e
+                                          WHERE e.job_id = j.id)) < now() - interval '5 minutes')
+     GROUP BY j.task_name
+    """
+)
+STALLED_SECONDS = 30  # procrastinate's default for a worker whose heartbeat stopped
+
+
+async def job_figures(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """Failed and stuck jobs by task (for /metrics)."""
+    rows = await session.execute(_FIGURES, {"stalled": STALLED_SECONDS})
+    return [(task, state, count) for task, state, count in rows]

@@ -315,7 +315,9 @@ async def test_a_later_message_with_danger_words_is_flagged_and_advised(
         session, account, content="楼道里着火了"
     )  # same citizen: appended
     assert later.id == inquiry.id
-    assert await routing.check_urgent(session, inquiry_id=inquiry.id, seq=2, keywords=["着火"])
+    assert await routing.check_urgent(
+        session, inquiry_id=inquiry.id, seq=2, keywords=["着火"], now=inquiry.received_at
+    )
     await session.flush()
     advice = (await session.scalars(select(Reply).where(Reply.inquiry_id == inquiry.id))).one()
     assert (advice.purpose, advice.priority) == (ReplyPurpose.urgent_advice, 0)

@@ -3,14 +3,17 @@
 from datetime import timedelta
 
 import httpx
+import procrastinate
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import worker
+from app.departments.models import Department
 from app.inquiries.models import Inquiry, InquiryEvent
 from app.routing import service as routing
 from app.routing import tasks
+from app.routing.tasks import SWEEP_GRACE
 from tests import factories
 from tests.conftest import Clock
 from tests.webhooks.peers import WeChat, text_xml
@@ -155,3 +158,119 @@ async def test_jobs_of_a_dead_worker_are_queued_again(
         assert [(task, status) for task, status, _ in await jobs(session)] == [
             ("route_inquiry", "todo")
         ]
+
+
+@pytest.mark.committing
+async def test_routing_that_fails_every_attempt_becomes_a_recorded_fallback(
+    committed_client: httpx.AsyncClient,
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: the job retried, then failed, then the sweep queued it again, forever; the
+    # inquiry stayed invisible to every department.
+    await WeChat(PATH, clock).post(committed_client, text_xml("我要咨询社保", create_time=1))
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("routing rules unreadable")
+
+    monkeypatch.setattr(routing, "decide", broken)
+    monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
+    url = committing_maker.kw["bind"].url.render_as_string(hide_password=False)
+    async with committing_maker.begin() as session:  # four attempts failed already
+        await session.execute(text("UPDATE procrastinate_jobs SET attempts = 3"))
+    await worker.run(url, wait=False)  # the fourth attempt fails and is scheduled again
+    async with committing_maker() as session:
+        assert (await jobs(session))[0][1] == "todo"
+        assert (await session.scalars(select(Inquiry))).one().routed_at is None
+        await session.execute(text("UPDATE procrastinate_jobs SET scheduled_at = now()"))
+        await session.commit()
+    await worker.run(url, wait=False)  # the fifth and last
+    async with committing_maker() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+        holder = await session.get_one(Department, inquiry.department_id)
+        assert holder.code == "hefei-office"
+        assert inquiry.status == "assigned"
+        assert "routing failed after 5 attempts: RuntimeError" in inquiry.routing_explanation
+        routed = (
+            await session.scalars(select(InquiryEvent).where(InquiryEvent.action == "routed"))
+        ).one()
+        assert routed.details["routing_failed"] == "RuntimeError: routing rules unreadable"
+        assert (await jobs(session))[0][:2] == ("route_inquiry", "succeeded")
+
+
+async def test_failing_jobs_back_off() -> None:
+    waits = [
+        tasks.BACKOFF.get_retry_decision(exception=RuntimeError(), job=_job(attempts))
+        for attempts in range(5)
+    ]
+    delays = [round((w.retry_at - waits[0].retry_at).total_seconds()) if w else None for w in waits]
+    assert [w is not None for w in waits] == [True, True, True, True, False]
+    assert delays[1] - delays[0] >= 10  # 4, 16, 64, 256 s: growing, not every minute
+
+
+def _job(attempts: int) -> procrastinate.jobs.Job:
+    return procrastinate.jobs.Job(
+        id=1, queue="routing", lock=None, queueing_lock=None, task_name="t", attempts=attempts
+    )
+
+
+async def test_sweep_runs_an_urgency_check_again_when_its_job_failed(
+    session: AsyncSession,
+) -> None:
+    owner = await factories.department(session, "hefei-office", is_supervising_office=True)
+    account = await factories.account(session, owner)
+    inquiry = await factories.inquiry(session, account, content="你好")
+    await routing.route(session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=["着火"])
+    await factories.inquiry(session, account, content="楼道里着火了")  # appended: seq 2
+    await session.execute(text("UPDATE procrastinate_jobs SET status = 'failed'"))
+    later = inquiry.received_at + timedelta(minutes=5)
+    assert await routing.requeue_urgent_checks(session, now=later, grace=SWEEP_GRACE) == 1
+    assert await routing.requeue_urgent_checks(session, now=later, grace=SWEEP_GRACE) == 0
+    assert (await jobs(session))[-1] == (
+        "check_urgent",
+        "todo",
+        {"inquiry_id": inquiry.id, "seq": 2},
+    )
+    assert await routing.check_urgent(
+        session, inquiry_id=inquiry.id, seq=2, keywords=["着火"], now=later
+    )
+    assert await routing.requeue_urgent_checks(session, now=later, grace=SWEEP_GRACE) == 0
+
+
+@pytest.mark.committing
+async def test_metrics_count_failed_and_stuck_jobs_by_task(
+    committed_client: httpx.AsyncClient,
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+) -> None:
+    wechat = WeChat(PATH, clock)
+    await wechat.post(committed_client, text_xml("你好", create_time=1))
+    await wechat.post(committed_client, text_xml("在吗", create_time=2))
+    async with committing_maker.begin() as session:
+        await session.execute(
+            text(
+                "UPDATE procrastinate_jobs SET status = 'failed' WHERE task_name = 'route_inquiry'"
+            )
+        )
+        await session.execute(
+            text(
+                "UPDATE procrastinate_jobs SET scheduled_at = now() - interval '1 hour'"
+                " WHERE task_name = 'check_urgent'"
+            )
+        )
+    body = (await committed_client.get("/metrics")).text
+    assert 'govinbox_jobs{state="failed",task="route_inquiry"} 1.0' in body
+    assert 'govinbox_jobs{state="stuck",task="check_urgent"} 1.0' in body
+
+
+async def test_reference_numbers_widen_past_a_million(session: AsyncSession) -> None:
+    # Before: lpad() cut "1000000" to "100000"; the next inquiries collided and failed.
+    owner = await factories.department(session, "hefei-office", is_supervising_office=True)
+    account = await factories.account(session, owner)
+    await session.execute(text("SELECT setval('inquiry_reference_wechat', 999998)"))
+    references = [
+        (await factories.inquiry(session, account, citizen_id=f"o_citizen_{n}")).reference
+        for n in range(3)
+    ]
+    assert references == ["WX20261124-999999", "WX20261124-1000000", "WX20261124-1000001"]
