@@ -1,6 +1,7 @@
 """Declarative base, the engine and one transaction per request."""
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -77,6 +78,15 @@ def check_database(url: str) -> bool:
             configuration_error("DATABASE_URL", "the server refused its user or password")
         logger.warning("database unreachable at start-up", extra={"error": type(exc).__name__})
         return False
+
+
+def wait_for_database(url: str) -> None:
+    """At start-up, a server that is away is waited for (logged), never a reason to exit."""
+    delay = 1.0
+    while not check_database(url):
+        logger.warning("waiting for the database", extra={"retry_in_seconds": delay})
+        time.sleep(delay)
+        delay = min(delay * 2, 30.0)
 
 
 @cache

@@ -8,14 +8,13 @@ import os
 import secrets
 import signal
 import sys
-import time
 from datetime import date
 from types import FrameType
 
 import uvicorn
 
 from app import embedded, worker
-from app.db import check_database, migrate
+from app.db import migrate, wait_for_database
 from app.deadlines import service as calendar
 from app.settings import configuration_error, settings, settings_or_exit
 
@@ -58,20 +57,11 @@ def prepare_database() -> tuple[str, str]:
     url, source = _database_url()
     os.environ["DATABASE_URL"] = url
     settings.cache_clear()
-    _wait_for(url)
+    wait_for_database(url)
     migrate(url)
     # The working-day calendar: official years from the pinned package, provisional ones after.
     asyncio.run(calendar.seed_database(url, through_year=date.today().year + 2))
     return url, source
-
-
-def _wait_for(url: str) -> None:
-    """A server that is away at start-up is waited for (logged), as the worker does later."""
-    delay = 1.0
-    while not check_database(url):
-        logger.warning("waiting for the database", extra={"retry_in_seconds": delay})
-        time.sleep(delay)
-        delay = min(delay * 2, 30.0)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

@@ -6,13 +6,15 @@ It runs until SIGTERM or SIGINT and never exits on a database outage (see `app.w
 import asyncio
 import logging
 import signal
+from datetime import date
 
 from prometheus_client import start_http_server
 
-from app import worker
-from app.db import check_database, database_url
+from app import models, worker
+from app.db import wait_for_database
+from app.deadlines import service as calendar
 from app.observability import configure_logging
-from app.settings import settings_or_exit
+from app.settings import configuration_error, settings_or_exit
 
 logger = logging.getLogger("govinbox.worker")
 
@@ -30,10 +32,17 @@ async def _main(url: str) -> None:
 
 
 def main() -> None:
+    # Every model, so the mappers configure (the API gets them through its routers).
+    assert models.Base is not None
     config = settings_or_exit()
     configure_logging(config.log_level)
-    url = database_url()
-    check_database(url)
+    if config.database_url is None:
+        configuration_error("DATABASE_URL", "is required for the worker")
+    url = config.database_url
+    wait_for_database(url)
+    # The working-day calendar, as `make run` seeds it (idempotent): the production layout runs
+    # `alembic upgrade head`, which creates the tables but cannot know today's year.
+    asyncio.run(calendar.seed_database(url, through_year=date.today().year + 2))
     if config.worker_metrics_port is not None:
         start_http_server(config.worker_metrics_port)
     logger.info("job worker starting", extra={"queues": worker.QUEUES})
