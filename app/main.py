@@ -22,7 +22,7 @@ from app.people.router import router as people_router
 from app.referrals.router import router as referrals_router
 from app.routing.router import router as routing_router
 from app.schemas import ProblemDetails
-from app.settings import settings
+from app.settings import settings_or_exit
 from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
@@ -76,7 +76,7 @@ def _validation_as_problem(schema: dict[str, Any]) -> None:
 
 
 def create_app() -> FastAPI:
-    configure_logging(settings().log_level)
+    configure_logging(settings_or_exit().log_level)
     app = FastAPI(
         title="govinbox",
         version="0.1.0",

@@ -129,7 +129,7 @@ class Settings(BaseSettings):
             # One driver everywhere: psycopg 3 (see README, Design).
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         if not value.startswith("postgresql+psycopg://"):
-            raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://…)")
+            raise ValueError("must be a PostgreSQL URL (postgresql+psycopg://…)")
         return value
 
     @field_validator("admin_token")
@@ -139,13 +139,17 @@ class Settings(BaseSettings):
             return None
         secret = value.get_secret_value()
         if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 24:
-            raise ValueError("ADMIN_TOKEN must be a random value of at least 24 characters")
+            raise ValueError("must be a random value of at least 24 characters, not a placeholder")
         return value
+
+
+def _report(name: str, message: str) -> None:
+    print(f"configuration error: {name.upper()}: {message}", file=sys.stderr, flush=True)
 
 
 def configuration_error(name: str, message: str) -> NoReturn:
     """Stop the process with one line naming the setting (never its value), exit code 2."""
-    print(f"configuration error: {name.upper()}: {message}", file=sys.stderr, flush=True)
+    _report(name, message)
     raise SystemExit(2)
 
 
@@ -157,8 +161,7 @@ def settings_or_exit() -> "Settings":
     except ValidationError as exc:
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "settings"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            print(f"configuration error: {name.upper()}: {message}", file=sys.stderr)
+            _report(name, str(error["msg"]).removeprefix("Value error, "))
         raise SystemExit(2) from None
 
 

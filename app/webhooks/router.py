@@ -47,6 +47,7 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     },
 }
 RETRY_AFTER = "5"  # as the API's own 503s
+_checks: set[asyncio.Task[None]] = set()  # a running check of the pool's idle connections
 T = TypeVar("T")
 
 # Reads the verified delivery out of a request body, and says how to answer once it is stored.
@@ -113,9 +114,11 @@ async def _with_database(
         refusal = _unavailable(exc)
         if refusal is None:
             raise
-        if refusal.reason == "database_unreachable":
-            # Other idle connections are likely dead too (a restart): replace them now.
-            asyncio.get_running_loop().create_task(connections.check())
+        if refusal.reason == "database_unreachable" and not _checks:
+            # Other idle connections are likely dead too (a restart): replace them now, once.
+            check = asyncio.get_running_loop().create_task(connections.check())
+            _checks.add(check)
+            check.add_done_callback(_checks.discard)
         raise refusal from exc
 
 

@@ -43,8 +43,13 @@ async def opened(url: str) -> AsyncIterator[procrastinate.App]:
     """The job app, connected to the database at `url` for the duration of the block."""
     connector = procrastinate.PsycopgConnector(conninfo=libpq_url(url), min_size=1, max_size=4)
     with app.replace_connector(connector):
-        async with app.open_async():
-            yield app
+        try:
+            async with app.open_async():
+                yield app
+        finally:
+            # After a failed open too: its pool would otherwise go on connecting in the
+            # background, one more pool for every restart during an outage.
+            await connector.close_async()
 
 
 async def _run_once(url: str, *, wait: bool) -> None:

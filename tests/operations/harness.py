@@ -277,8 +277,8 @@ async def replay(
 
     async def send(n: int, attempt: int) -> None:
         await asyncio.sleep(n / per_second + attempt * retry_seconds)
-        path, body = _request(n, run)
         async with gate:
+            path, body = _request(n, run)  # signed as it leaves, as the platform does
             started = time.monotonic()
             try:
                 response = await clients[n % len(clients)].post(path, content=body)

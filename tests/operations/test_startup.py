@@ -31,7 +31,14 @@ def _start(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("module", ["app.serve", "app.worker"])
+COMMANDS = {
+    "make run": ["-m", "app.serve"],
+    "worker": ["-m", "app.worker"],
+    "uvicorn": ["-m", "uvicorn", "app.main:create_app", "--factory", "--port", "0"],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize(
     ("setting", "value", "says"),
     [
@@ -42,10 +49,10 @@ def _start(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_a_configuration_error_is_one_line_naming_the_setting_and_never_its_value(
-    module: str, setting: str, value: str, says: str
+    command: str, setting: str, value: str, says: str
 ) -> None:
     # Before: a traceback, and the one for a placeholder ADMIN_TOKEN echoed the token.
-    started = _start("-m", module, **{setting: value})
+    started = _start(*COMMANDS[command], **{setting: value})
     assert started.returncode == 2, started.stderr
     assert started.stderr.strip().splitlines() == [started.stderr.strip()]
     assert started.stderr.startswith(f"configuration error: {setting}: ")
@@ -113,13 +120,17 @@ def test_sigterm_to_make_run_stops_the_embedded_postgresql_even_after_a_killed_r
     # Before: uvicorn re-raised SIGTERM after its shutdown and the process died before pgserver's
     # clean-up; and a pid left in pgserver's list by a killed run kept it running ever after.
     data_dir = tmp_path / "var"
-    _serve_then_terminate(data_dir)
     pgdata = data_dir / "pgdata"
-    assert _postmaster(pgdata) is None
-    # A run that was killed outright left its pid in pgserver's list of users.
-    (pgdata / ".handle_pids.json").write_text(json.dumps([2**22 + 12345]))
-    _serve_then_terminate(data_dir)
-    assert _postmaster(pgdata) is None
+    try:
+        _serve_then_terminate(data_dir)
+        assert _postmaster(pgdata) is None
+        # A run that was killed outright left its pid in pgserver's list of users.
+        (pgdata / ".handle_pids.json").write_text(json.dumps([2**22 + 12345]))
+        _serve_then_terminate(data_dir)
+        assert _postmaster(pgdata) is None
+    finally:
+        if (left := _postmaster(pgdata)) is not None:
+            os.kill(left, signal.SIGTERM)  # never leave a server behind a failed test
 
 
 def test_make_demo_prints_secrets_only_for_accounts_it_created(server_url: str) -> None:
