@@ -37,7 +37,8 @@ async def test_alembic_then_api_and_worker_as_separate_processes_route_a_message
     processes.run("-m", "alembic", "upgrade", "head")
     api = ["-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1"]
     processes.start("api", *api, "--port", str(port), "--workers", "2")
-    processes.start("worker", "-m", "app.worker")
+    metrics_port = harness.free_port()
+    processes.start("worker", "-m", "app.worker", WORKER_METRICS_PORT=str(metrics_port))
     base = f"http://127.0.0.1:{port}"
     await harness.wait_until_ready(base)
     await harness.set_up_account(base)
@@ -47,7 +48,11 @@ async def test_alembic_then_api_and_worker_as_separate_processes_route_a_message
     assert figures == harness.Stored(1, 1, 1, 1, 0), (figures, processes.log("worker")[-3000:])
     with psycopg.connect(libpq_url(processes.env["DATABASE_URL"])) as connection:
         row = connection.execute("SELECT reference FROM inquiry").fetchone()
+        # alembic creates the calendar's tables; the worker seeded them when it started.
+        seeded = connection.execute("SELECT count(*) FROM calendar_year").fetchone()
     assert row is not None
+    assert seeded is not None
+    assert seeded[0] > 20
     admin = {"Authorization": f"Bearer {harness.ADMIN_TOKEN}"}
     async with httpx.AsyncClient(base_url=f"{base}/api/v1", timeout=10) as client:
         issued = await client.post(
@@ -56,6 +61,8 @@ async def test_alembic_then_api_and_worker_as_separate_processes_route_a_message
         assert issued.status_code == 201, issued.text
         key = {"Authorization": f"Bearer {issued.json()['key']}"}
         inquiry = await client.get(f"/inquiries/{row[0]}", headers=key)
+        worker_metrics = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
     assert inquiry.status_code == 200, inquiry.text
     assert inquiry.json()["status"] == "assigned"
     assert processes.alive() == {"api": True, "worker": True}
+    assert "govinbox_worker_restarts_total" in worker_metrics.text
