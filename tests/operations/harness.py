@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ def _pgserver() -> Any:
         # platformdirs warns about XDG_RUNTIME_DIR, a directory pgserver never uses here.
         warnings.simplefilter("ignore", UserWarning)
         import pgserver
+        import pgserver._commands
         import pgserver.utils
 
         return pgserver
@@ -69,8 +71,15 @@ class Cluster:
         self.pgdata.mkdir(parents=True)
         pgserver = _pgserver()
         if self.user is not None:
-            pgserver.utils.ensure_user_exists(self.user)
-            pgserver.utils.ensure_prefix_permissions(self.pgdata)
+            # What pgserver does before it runs its binaries as its user (a fresh clone's venv
+            # may sit in a folder only root can enter).
+            utils, binaries = pgserver.utils, pgserver._commands.POSTGRES_BIN_PATH
+            utils.ensure_user_exists(self.user)
+            utils.ensure_prefix_permissions(binaries)
+            readable, executable = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+            utils.ensure_folder_permissions(binaries, readable | executable)
+            utils.ensure_folder_permissions(binaries.parent / "lib", readable)
+            utils.ensure_prefix_permissions(self.pgdata)
             os.chown(self.pgdata, *_ids(self.user))
             self.log.touch()
             os.chown(self.log, *_ids(self.user))
