@@ -99,7 +99,8 @@ def create_app() -> FastAPI:
         webhooks_router,
     ):
         app.include_router(router)
-    app.add_middleware(RequestLog)
+    app.add_middleware(problems.RefuseNulInPath)
+    app.add_middleware(RequestLog)  # outermost: every answer is logged and counted
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

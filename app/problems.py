@@ -9,9 +9,10 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.db import DatabaseNotConfigured
 
@@ -58,6 +59,12 @@ class Conflict(Problem):
     status = 409
     title = "Conflict"
     slug = "conflict"
+
+
+class Unprocessable(Problem):
+    status = 422
+    title = "Validation failed"
+    slug = "validation-failed"
 
 
 class Unauthorized(Problem):
@@ -157,6 +164,8 @@ def install(app: FastAPI) -> None:
                 status=exc.status_code,
                 title=phrase,
                 detail=str(exc.detail) if exc.detail else phrase,
+                # A stable type like every other problem's: /problems/not-found, …
+                type_=f"/problems/{phrase.lower().replace(' ', '-')}",
                 instance=request.url.path,
             ),
             exc.headers,
@@ -172,6 +181,18 @@ def install(app: FastAPI) -> None:
             Conflict(
                 "The change conflicts with data stored meanwhile; read it again and retry.",
                 constraint=constraint,
+            ).body(request.url.path)
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # The schemas bound what they can (ids, offsets, NUL); this catches a value PostgreSQL
+        # still cannot take (a number out of its range, an untranslatable character): the
+        # request's transaction is rolled back, and it is the client's input, not our fault.
+        logger.info("unstorable value", extra={"error": type(exc.orig).__name__})
+        return problem_response(
+            Unprocessable(
+                "A value cannot be stored (out of range, or a character PostgreSQL refuses)."
             ).body(request.url.path)
         )
 
@@ -198,6 +219,21 @@ def install(app: FastAPI) -> None:
                 {"Retry-After": "5"},
             )
         raise exc
+
+
+class RefuseNulInPath:
+    """ASGI middleware: a path holding NUL names nothing here (PostgreSQL text cannot even hold
+    it), so it is a 404 before any route runs, never a failed statement."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "\x00" in scope["path"]:
+            response = problem_response(NotFound("No such resource.").body())
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:

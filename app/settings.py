@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         description="A webhook body not fully received within this is answered 408, before any "
         "database connection is taken.",
     )
+    webhook_sent_at_window_days: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="A Weibo message whose created_at is further from now than this is a 400.",
+    )
     worker_metrics_port: int | None = Field(
         default=None,
         description="`python -m app.worker` serves Prometheus metrics on this port when set.",

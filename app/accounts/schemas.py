@@ -7,10 +7,11 @@ from app.accounts.models import AccountType, Platform
 from app.departments.models import Level
 from app.schemas import Schema
 
+ACCOUNT_CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
 AccountCode = Annotated[
     str,
     Field(
-        pattern=r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$",
+        pattern=ACCOUNT_CODE_PATTERN,
         description="Used in the webhook URL: /webhooks/{platform}/{code}.",
         examples=["hefei-gov-wechat"],
     ),

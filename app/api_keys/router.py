@@ -9,7 +9,7 @@ from app.auth import AdminDep
 from app.db import SessionDep
 from app.departments import service as departments
 from app.people.service import PersonNotFound
-from app.schemas import Page, PageDep, paginate
+from app.schemas import Page, PageDep, RowId, paginate
 
 router = APIRouter(
     prefix="/api/v1/admin", tags=["admin: API keys"], responses=problems.doc(problems.Unauthorized)
@@ -53,7 +53,7 @@ async def list_api_keys(
     summary="Revoke an API key",
     responses=problems.doc(service.ApiKeyNotFound),
 )
-async def revoke_api_key(key_id: int, _: AdminDep, session: SessionDep) -> ApiKeyRead:
+async def revoke_api_key(key_id: RowId, _: AdminDep, session: SessionDep) -> ApiKeyRead:
     """Revoke at once; requests with the key fail from now on."""
     api_key = await service.revoke(session, key_id=key_id, now=datetime.now(UTC))
     return ApiKeyRead.model_validate(api_key)

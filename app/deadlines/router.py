@@ -1,4 +1,6 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -20,8 +22,9 @@ from app.inquiries.models import Inquiry
 from app.inquiries.schemas import InquiryRead
 from app.inquiries.service import visible_to
 from app.routing.changes import record_change, snapshot
-from app.schemas import Page, PageDep, paginate
+from app.schemas import Page, PageDep, RowId, paginate
 
+CalendarYearParam = Annotated[int, Path(ge=1949, le=2200, description="A calendar year.")]
 router = APIRouter(
     prefix="/api/v1/admin/calendar",
     tags=["admin: calendar"],
@@ -64,7 +67,7 @@ async def _read(session: SessionDep, year: int) -> CalendarYearRead:
 @router.get(
     "/{year}", summary="One year's days off and 调休 days", responses=problems.doc(YearNotFound)
 )
-async def read_year(year: int, _: AdminDep, session: SessionDep) -> CalendarYearRead:
+async def read_year(year: CalendarYearParam, _: AdminDep, session: SessionDep) -> CalendarYearRead:
     """The days that are not what their weekday says, with the year's source."""
     return await _read(session, year)
 
@@ -73,7 +76,7 @@ async def read_year(year: int, _: AdminDep, session: SessionDep) -> CalendarYear
     "/{year}", summary="Enter or correct a year from its notice", responses=problems.doc(StrayDate)
 )
 async def enter_year(
-    year: int, entry: YearEntry, _: AdminDep, session: SessionDep
+    year: CalendarYearParam, entry: YearEntry, _: AdminDep, session: SessionDep
 ) -> CalendarYearRead:
     """Replace the year's days with the notice's and mark it official (its version bumps).
     Every date must fall in the year. Open inquiries whose deadline was provisional are counted
@@ -139,7 +142,7 @@ async def create_rule(
     "/{rule_id}", summary="Change a deadline rule", responses=problems.doc(DeadlineRuleNotFound)
 )
 async def update_rule(
-    rule_id: int, data: DeadlineRuleUpdate, _: AdminDep, session: SessionDep
+    rule_id: RowId, data: DeadlineRuleUpdate, _: AdminDep, session: SessionDep
 ) -> DeadlineRuleRead:
     """Change unit, length, source or active flag (audited). Deadlines already set keep the rule
     they were set with; a change applies to inquiries routed afterwards."""

@@ -6,7 +6,7 @@ from app.db import SessionDep
 from app.departments import service as departments
 from app.people import service
 from app.people.schemas import PersonCreate, PersonRead, PersonUpdate
-from app.schemas import Page, PageDep, paginate
+from app.schemas import Page, PageDep, RowId, paginate
 
 router = APIRouter(
     prefix="/api/v1/admin", tags=["admin: people"], responses=problems.doc(problems.Unauthorized)
@@ -43,7 +43,7 @@ async def list_people(
 @router.get(
     "/people/{person_id}", summary="Read a person", responses=problems.doc(service.PersonNotFound)
 )
-async def read_person(person_id: int, _: AdminDep, session: SessionDep) -> PersonRead:
+async def read_person(person_id: RowId, _: AdminDep, session: SessionDep) -> PersonRead:
     """One person by id."""
     return PersonRead.model_validate(await service.get(session, person_id=person_id))
 
@@ -52,7 +52,7 @@ async def read_person(person_id: int, _: AdminDep, session: SessionDep) -> Perso
     "/people/{person_id}", summary="Update a person", responses=problems.doc(service.PersonNotFound)
 )
 async def update_person(
-    person_id: int, data: PersonUpdate, _: AdminDep, session: SessionDep
+    person_id: RowId, data: PersonUpdate, _: AdminDep, session: SessionDep
 ) -> PersonRead:
     """Change name, contact, roles or active flag; omitted fields stay."""
     person = await service.get(session, person_id=person_id)
@@ -65,7 +65,7 @@ async def update_person(
     summary="Deactivate a person",
     responses=problems.doc(service.PersonNotFound),
 )
-async def deactivate_person(person_id: int, _: AdminDep, session: SessionDep) -> PersonRead:
+async def deactivate_person(person_id: RowId, _: AdminDep, session: SessionDep) -> PersonRead:
     """Deactivate (never delete: the audit trail names them); their API keys stop working."""
     person = await service.get(session, person_id=person_id)
     await service.update(session, person, data=PersonUpdate(active=False))

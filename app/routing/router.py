@@ -19,7 +19,7 @@ from app.routing.schemas import (
     RuleAccuracy,
     RuleChangeRead,
 )
-from app.schemas import Page, PageDep, paginate
+from app.schemas import Page, PageDep, RowId, paginate
 
 router = APIRouter(
     prefix="/api/v1/admin/routing",
@@ -55,7 +55,7 @@ async def list_rules(_: AdminDep, session: SessionDep, page: PageDep) -> Page[Ro
     summary="Read a routing rule",
     responses=problems.doc(service.RoutingRuleNotFound),
 )
-async def read_rule(rule_id: int, _: AdminDep, session: SessionDep) -> RoutingRuleRead:
+async def read_rule(rule_id: RowId, _: AdminDep, session: SessionDep) -> RoutingRuleRead:
     """One rule by id."""
     return RoutingRuleRead.model_validate(await service.get_rule(session, rule_id=rule_id))
 
@@ -66,7 +66,7 @@ async def read_rule(rule_id: int, _: AdminDep, session: SessionDep) -> RoutingRu
     responses=problems.doc(service.RoutingRuleNotFound, DepartmentNotFound, service.InactiveTarget),
 )
 async def update_rule(
-    rule_id: int, data: RoutingRuleUpdate, _: AdminDep, session: SessionDep
+    rule_id: RowId, data: RoutingRuleUpdate, _: AdminDep, session: SessionDep
 ) -> RoutingRuleRead:
     """Change priority, words, pattern, target, explanation or active flag; decisions already
     made keep the rule and explanation they were made with."""
@@ -87,7 +87,7 @@ async def create_kind_rule(data: KindRuleCreate, _: AdminDep, session: SessionDe
     responses=problems.doc(service.KindRuleNotFound),
 )
 async def update_kind_rule(
-    rule_id: int, data: KindRuleUpdate, _: AdminDep, session: SessionDep
+    rule_id: RowId, data: KindRuleUpdate, _: AdminDep, session: SessionDep
 ) -> KindRuleRead:
     """Change priority, words or pattern, or switch it off with `active: false`."""
     rule = await service.update_kind_rule(session, rule_id=rule_id, data=data)

@@ -110,6 +110,9 @@ async def _with_database(
     try:
         async with connections.connection(timeout=budget.left()) as connection:
             return await work(connection)
+    except psycopg.DataError as exc:
+        # A value PostgreSQL cannot take (the parsers refuse what they know of first).
+        raise Rejected(400, "unstorable", "a field holds a value that cannot be stored") from exc
     except (psycopg.Error, PoolTimeout) as exc:
         refusal = _unavailable(exc)
         if refusal is None:
@@ -320,6 +323,7 @@ async def weibo_message(
             body,
             now=now,
             tolerance=config.webhook_timestamp_tolerance_seconds,
+            window=timedelta(days=config.webhook_sent_at_window_days),
         )
         return delivery, lambda stored: weibo.answer(account, delivery, stored), "application/json"
 

@@ -4,6 +4,7 @@ The webhook path talks to psycopg directly (two prepared statements, no ORM, no 
 request): it is the one path the platforms time, and bench/intake.py measures it against pgbench.
 """
 
+import re
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from app.accounts.models import Platform
+from app.accounts.schemas import ACCOUNT_CODE_PATTERN
 from app.inquiries.models import Channel
 
 
@@ -69,10 +71,15 @@ async def _fetch_one(
         return await cursor.fetchone()
 
 
+_ACCOUNT_CODE = re.compile(ACCOUNT_CODE_PATTERN)
+
+
 async def account(
     connection: Connection, platform: Platform, code: str, *, seconds: float
 ) -> WebhookAccount:
     """The active account a webhook URL names; Rejected (404) if there is none."""
+    if not _ACCOUNT_CODE.fullmatch(code):
+        raise Rejected(404, "unknown_account", "no account has such a code")
     found = await _fetch_one(
         connection,
         ACCOUNT_SQL,

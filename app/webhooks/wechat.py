@@ -41,7 +41,10 @@ def _check_signature(
         crypto.signature(account.wechat_token, timestamp, nonce), signature
     ):
         raise Rejected(403, "bad_signature", "signature does not match")
-    if not timestamp.isdigit() or abs(now.timestamp() - int(timestamp)) > tolerance:
+    if not (_EPOCH.fullmatch(timestamp) and NONCE.fullmatch(nonce)):
+        # Signed, yet not what WeChat sends ("²" passes str.isdigit; the nonce is stored).
+        raise Rejected(400, "bad_parameters", "timestamp or nonce malformed")
+    if abs(now.timestamp() - int(timestamp)) > tolerance:
         raise Rejected(403, "stale_timestamp", "timestamp outside the accepted window")
     return timestamp, nonce
 
@@ -132,6 +135,7 @@ _NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 _EVENT = re.compile(r"[A-Za-z0-9_]{1,64}")
 _EPOCH = re.compile(r"[0-9]{1,10}")
 _MSG_ID = re.compile(r"[0-9]{1,20}")
+NONCE = re.compile(r"[A-Za-z0-9]{1,64}")  # what inbox_event.reply_nonce holds
 
 
 def _content(fields: Mapping[str, str], msg_type: str) -> str | None:

@@ -174,6 +174,9 @@ def encrypted_reply(
     ).encode()
 
 
+_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
+
+
 def parse_xml(body: bytes, *, max_bytes: int) -> dict[str, str]:
     """Parse a callback body into {tag: text}, refusing DTDs, entities and oversize bodies.
 
@@ -183,6 +186,10 @@ def parse_xml(body: bytes, *, max_bytes: int) -> dict[str, str]:
     """
     if len(body) > max_bytes:
         raise XmlRejected("body too large")
+    declared = _DECLARED_ENCODING.match(body)
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        # WeChat sends UTF-8; honouring another declaration stores Chinese as mojibake.
+        raise XmlRejected("the XML declares an encoding other than UTF-8")
     try:
         root: Element = SafeElementTree.fromstring(
             body, forbid_dtd=True, forbid_entities=True, forbid_external=True

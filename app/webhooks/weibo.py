@@ -7,14 +7,16 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from app.webhooks import wechat_crypto as crypto
 from app.webhooks.service import Delivery, Rejected, Stored, WebhookAccount
+from app.webhooks.wechat import NONCE
 
 _CREATED_AT = "%a %b %d %H:%M:%S %z %Y"  # "Mon Jul 16 18:09:20 +0800 2012"
+_MILLIS = re.compile(r"[0-9]{1,13}")
 _FOLLOW_EVENTS = {"follow": "subscribe", "unfollow": "unsubscribe"}
 
 
@@ -34,7 +36,9 @@ def _check_signature(
         crypto.signature(account.weibo_app_secret, timestamp, nonce), signature
     ):
         raise Rejected(403, "bad_signature", "signature does not match")
-    if not timestamp.isdigit() or abs(now.timestamp() - int(timestamp) / 1000) > tolerance:
+    if not (_MILLIS.fullmatch(timestamp) and NONCE.fullmatch(nonce)):
+        raise Rejected(400, "bad_parameters", "timestamp or nonce malformed")
+    if abs(now.timestamp() - int(timestamp) / 1000) > tolerance:
         raise Rejected(403, "stale_timestamp", "timestamp outside the accepted window")
 
 
@@ -76,8 +80,37 @@ def _storable(value: str) -> bool:
     return "\x00" not in value and value.encode("utf-8", "replace").decode("utf-8") == value
 
 
+def _uid(value: object) -> str:
+    """A Weibo uid as text: Weibo writes them as numbers or strings; anything else is no uid."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return ""
+    return str(value)
+
+
+def _sent_at(created: object, *, now: datetime, window: timedelta) -> datetime:
+    """created_at, exactly in Weibo's form and near now: a year 9999 or 0001 date could be stored
+    but never read back, and its jobs would fail forever."""
+    if not isinstance(created, str):
+        raise Rejected(400, "bad_json", "created_at is not in Weibo's format")
+    try:
+        sent_at = datetime.strptime(created, _CREATED_AT)
+    except ValueError as exc:
+        raise Rejected(400, "bad_json", "created_at is not in Weibo's format") from exc
+    if sent_at.strftime(_CREATED_AT) != created:  # strptime forgives spaces; the key would not
+        raise Rejected(400, "bad_json", "created_at is not in Weibo's format")
+    if abs(sent_at - now) > window:
+        raise Rejected(400, "bad_json", "created_at is too far from now")
+    return sent_at
+
+
 def read(
-    account: WebhookAccount, query: Mapping[str, str], body: bytes, *, now: datetime, tolerance: int
+    account: WebhookAccount,
+    query: Mapping[str, str],
+    body: bytes,
+    *,
+    now: datetime,
+    tolerance: int,
+    window: timedelta,
 ) -> Delivery:
     """Verify and normalise a message POST; raise Rejected with the answer's status."""
     _check_signature(account, query, now=now, tolerance=tolerance)
@@ -88,19 +121,19 @@ def read(
         raise Rejected(400, "bad_json", "the body is not UTF-8 JSON") from exc
     if not isinstance(message, dict):
         raise Rejected(400, "bad_json", "the body is not a JSON object")
-    kind, sender = str(message.get("type", "")), str(message.get("sender_id", ""))
-    receiver, created = str(message.get("receiver_id", "")), str(message.get("created_at", ""))
-    raw_data, raw_text = message.get("data"), message.get("text")
-    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
-    text: str = raw_text if isinstance(raw_text, str) else ""
-    if not (_NAME.fullmatch(kind) and _UID.fullmatch(sender)):
-        raise Rejected(400, "bad_json", "type and a numeric sender_id are required")
+    kind, created = message.get("type"), message.get("created_at")
+    sender, receiver = _uid(message.get("sender_id")), _uid(message.get("receiver_id"))
+    raw_data, raw_text = message.get("data"), message.get("text", "")
+    if not (isinstance(kind, str) and _NAME.fullmatch(kind) and _UID.fullmatch(sender)):
+        raise Rejected(400, "bad_json", "a string type and a numeric sender_id are required")
+    if not (isinstance(raw_text, str) and isinstance(raw_data, dict | None)):
+        # A number where Weibo sends text would open an empty inquiry.
+        raise Rejected(400, "bad_json", "text must be a string and data an object")
+    data: dict[str, Any] = raw_data or {}
+    text: str = raw_text
     if account.weibo_uid and receiver != account.weibo_uid:
         raise Rejected(403, "wrong_account", "receiver_id is not this account")
-    try:
-        sent_at = datetime.strptime(created, _CREATED_AT)
-    except ValueError as exc:
-        raise Rejected(400, "bad_json", "created_at is not in Weibo's format") from exc
+    sent_at = _sent_at(created, now=now, window=window)
     subtype = str(data.get("subtype", "")) if kind == "event" else None
     content = _content(kind, text, data)
     if (subtype is not None and not _SUBTYPE.fullmatch(subtype)) or not _storable(content or ""):
