@@ -44,23 +44,31 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await sessionmaker().kw["bind"].dispose()
 
 
-VALIDATION_EXAMPLE = {
-    "type": "/problems/validation-failed",
-    "title": "Validation failed",
-    "status": 422,
-    "detail": "body.region_code: String should match pattern '^[0-9]{6}$'",
-    "errors": [
-        {
-            "loc": ["body", "region_code"],
-            "msg": "String should match pattern '^[0-9]{6}$'",
-            "type": "string_pattern_mismatch",
-        }
-    ],
-}
+def _validation_example(operation: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """A 422 example in this operation's own terms: its first required body field, else its
+    first parameter (an example about another operation's field misleads integrators)."""
+    loc: list[str] = ["body"]
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = body.get("schema", {}).get("$ref", "")
+    required = schemas.get(ref.rpartition("/")[2], {}).get("required", [])
+    if required:
+        loc = ["body", required[0]]
+    elif operation.get("parameters"):
+        parameter = operation["parameters"][0]
+        loc = [parameter["in"], parameter["name"]]
+    error = {"loc": loc, "msg": "Field required", "type": "missing"}
+    return {
+        "type": "/problems/validation-failed",
+        "title": "Validation failed",
+        "status": 422,
+        "detail": f"{'.'.join(loc)}: Field required",
+        "errors": [error],
+    }
 
 
 def _validation_as_problem(schema: dict[str, Any]) -> None:
     """FastAPI documents 422 as its own JSON; ours is problem+json (app/problems.py)."""
+    schemas = schema.get("components", {}).get("schemas", {})
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             if "422" in operation.get("responses", {}):
@@ -69,7 +77,7 @@ def _validation_as_problem(schema: dict[str, Any]) -> None:
                     "content": {
                         "application/problem+json": {
                             "schema": {"$ref": "#/components/schemas/Problem"},
-                            "example": VALIDATION_EXAMPLE,
+                            "example": _validation_example(operation, schemas),
                         }
                     },
                 }

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.db import DatabaseNotConfigured
@@ -143,6 +144,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc.errors())
+        if _unauthenticated_before_parsing(request, errors):
+            return problem_response(
+                Unauthorized(Unauthorized.example_detail).body(request.url.path),
+                {"WWW-Authenticate": "Bearer"},
+            )
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(part) for part in first["loc"])
         return problem_response(
@@ -158,6 +164,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:
+            # FastAPI's 400 for a body that is not even text (not UTF-8): the same problem as
+            # malformed JSON, so integrators meet one documented answer.
+            return await _invalid(
+                request,
+                RequestValidationError(
+                    [{"type": "json_invalid", "loc": ("body",), "msg": "the body is not UTF-8"}]
+                ),
+            )
+        if exc.status_code == 405:
+            return _method_not_allowed(request)
         phrase = HTTPStatus(exc.status_code).phrase
         return problem_response(
             problem_body(
@@ -219,6 +236,43 @@ def install(app: FastAPI) -> None:
                 {"Retry-After": "5"},
             )
         raise exc
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+UNPARSABLE_BODY = "There was an error parsing the body"  # FastAPI's detail
+
+
+def _unauthenticated_before_parsing(request: Request, errors: list[dict[str, Any]]) -> bool:
+    """FastAPI parses a JSON body before any dependency runs, so malformed JSON would answer 422
+    before authentication did: without a bearer token, the API says 401 first."""
+    return (
+        request.url.path.startswith("/api/")
+        and any(error["type"] == "json_invalid" for error in errors)
+        and not request.headers.get("authorization", "").startswith("Bearer ")
+    )
+
+
+def _method_not_allowed(request: Request) -> JSONResponse:
+    """405 with every method the path has: Starlette lists only the first route that matched
+    the path, and the API has a route per method."""
+    allowed = {
+        method
+        for method in HTTP_METHODS
+        for route in request.app.router.routes
+        if route.matches({**request.scope, "method": method})[0] is Match.FULL
+    }
+    listed = ", ".join(sorted(allowed))
+    return problem_response(
+        problem_body(
+            status=405,
+            title="Method Not Allowed",
+            detail=f"{request.method} is not allowed here; allowed: {listed}.",
+            type_="/problems/method-not-allowed",
+            instance=request.url.path,
+            allowed=sorted(allowed),
+        ),
+        {"Allow": listed},
+    )
 
 
 class RefuseNulInPath:

@@ -48,3 +48,50 @@ async def test_unknown_routes_have_a_stable_problem_type(admin: httpx.AsyncClien
     assert missing.json()["type"] == "/problems/not-found"
     wrong = await admin.put("/api/v1/admin/departments")
     assert wrong.json()["type"] == "/problems/method-not-allowed"
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "false", "no"])
+async def test_booleans_are_strict(admin: httpx.AsyncClient, value: object) -> None:
+    # Before: `"active": 0` was taken as false.
+    created = await admin.post(
+        "/api/v1/admin/departments",
+        json={
+            "code": "hefei-office",
+            "name": "合肥市人民政府办公室",
+            "level": "city",
+            "region_code": "340100",
+            "is_supervising_office": True,
+        },
+    )
+    assert created.status_code == 201, created.text
+    response = await admin.patch("/api/v1/admin/departments/hefei-office", json={"active": value})
+    assert response.status_code == 422, response.text
+
+
+async def test_405_lists_every_method_of_the_path(admin: httpx.AsyncClient) -> None:
+    response = await admin.put("/api/v1/admin/departments")
+    assert response.status_code == 405
+    assert (
+        response.headers["allow"] == "GET, HEAD, POST" or response.headers["allow"] == "GET, POST"
+    )
+    assert set(response.json()["allowed"]) >= {"GET", "POST"}
+
+
+async def test_malformed_json_without_a_token_is_401_first(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/admin/departments",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_body_that_is_not_utf8_is_422_like_malformed_json(admin: httpx.AsyncClient) -> None:
+    response = await admin.post(
+        "/api/v1/admin/departments",
+        content=b'{"code": "\xff\xfe"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["type"] == "/problems/validation-failed"

@@ -1,7 +1,7 @@
 from datetime import date, datetime
 from typing import Annotated, Self
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, StrictBool, field_validator, model_validator
 
 from app.accounts.models import AccountType, Platform
 from app.departments.models import Level
@@ -80,7 +80,7 @@ class AccountCreate(AccountSecrets):
     code: AccountCode
     platform: Platform
     account_type: AccountType
-    verified: bool = Field(default=False, description="认证: verified by the platform.")
+    verified: StrictBool = Field(default=False, description="认证: verified by the platform.")
     display_name: str = Field(min_length=1, max_length=200, examples=["合肥发布"])
     department_code: str = Field(description="The owning department.")
     level: Level | None = Field(default=None, description="Defaults to the department's level.")
@@ -90,7 +90,7 @@ class AccountCreate(AccountSecrets):
     filing_number: str | None = Field(default=None, max_length=100, description="备案编号")
     filing_date: date | None = Field(default=None, description="备案日期")
     operator_ids: list[int] = Field(default_factory=list, description="People who run it.")
-    ack_enabled: bool = False
+    ack_enabled: StrictBool = False
     ack_text: AckText | None = Field(default=None, description="Defaults to a standard text.")
 
     _ack = field_validator("ack_text")(_check_ack_text)
@@ -119,7 +119,7 @@ class AccountCreate(AccountSecrets):
 class AccountUpdate(AccountSecrets):
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     account_type: AccountType | None = None
-    verified: bool | None = None
+    verified: StrictBool | None = None
     department_code: str | None = None
     wechat_original_id: WeChatOriginalId | None = None
     wechat_app_id: WeChatAppId | None = None
@@ -127,12 +127,12 @@ class AccountUpdate(AccountSecrets):
     filing_number: str | None = Field(default=None, max_length=100)
     filing_date: date | None = None
     operator_ids: list[int] | None = None
-    ack_enabled: bool | None = None
+    ack_enabled: StrictBool | None = None
     ack_text: AckText | None = None
-    end_key_rotation: bool = Field(
+    end_key_rotation: StrictBool = Field(
         default=False, description="Forget the previous EncodingAESKey: the rotation is over."
     )
-    active: bool | None = None
+    active: StrictBool | None = None
 
     _ack = field_validator("ack_text")(_check_ack_text)
 
@@ -175,7 +175,7 @@ class AccountRead(Schema):
     code: str
     platform: Platform
     account_type: AccountType
-    verified: bool
+    verified: StrictBool
     display_name: str
     department_code: str
     level: Level
@@ -184,20 +184,22 @@ class AccountRead(Schema):
     weibo_uid: str | None
     filing_number: str | None
     filing_date: date | None
-    active: bool
+    active: StrictBool
     operator_ids: list[int]
-    ack_enabled: bool = Field(description="Answer the message that opens an inquiry with ack_text.")
+    ack_enabled: StrictBool = Field(
+        description="Answer the message that opens an inquiry with ack_text."
+    )
     ack_text: str
     operators_required: int = Field(
         description="2 for provincial-department and city accounts, 1 for county."
     )
-    staffing_ok: bool = Field(description="Enough active operators for the staffing rule.")
-    has_wechat_token: bool
-    has_wechat_encoding_aes_key: bool
-    key_rotation_in_progress: bool = Field(
+    staffing_ok: StrictBool = Field(description="Enough active operators for the staffing rule.")
+    has_wechat_token: StrictBool
+    has_wechat_encoding_aes_key: StrictBool
+    key_rotation_in_progress: StrictBool = Field(
         description="A previous EncodingAESKey is still accepted."
     )
-    has_wechat_app_secret: bool
-    has_weibo_app_secret: bool
+    has_wechat_app_secret: StrictBool
+    has_weibo_app_secret: StrictBool
     created_at: datetime
     updated_at: datetime

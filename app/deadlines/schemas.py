@@ -1,7 +1,7 @@
 from datetime import date, datetime
 from typing import Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from app.deadlines.models import DayKind, Unit, YearStatus
 from app.schemas import Schema
@@ -113,7 +113,7 @@ class DeadlineRuleUpdate(Schema):
     unit: Unit | None = None
     length: int | None = Field(default=None, ge=1, le=366)
     source: str | None = Field(default=None, min_length=4, max_length=500)
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class DeadlineRuleRead(Schema):
@@ -142,5 +142,5 @@ class DeadlineRuleRead(Schema):
     unit: Unit
     length: int
     source: str
-    is_default: bool
-    active: bool
+    is_default: StrictBool
+    active: StrictBool

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from app.departments.models import Level
 from app.schemas import Schema
@@ -47,7 +47,7 @@ class DepartmentCreate(Schema):
         description="What the department is responsible for (职责), in plain words.",
         examples=["社会保险参保缴费、劳动保障监察、就业服务"],
     )
-    is_supervising_office: bool = Field(
+    is_supervising_office: StrictBool = Field(
         default=False, description="The general office (办公厅/办公室) of its level and region."
     )
 
@@ -61,8 +61,8 @@ class DepartmentUpdate(Schema):
     name: str | None = Field(default=None, min_length=2, max_length=200)
     parent_code: DepartmentCode | None = None
     duties: str | None = Field(default=None, max_length=20_000)
-    is_supervising_office: bool | None = None
-    active: bool | None = None
+    is_supervising_office: StrictBool | None = None
+    active: StrictBool | None = None
 
 
 class DepartmentRead(Schema):
@@ -91,8 +91,8 @@ class DepartmentRead(Schema):
     region_code: str
     parent_code: str | None
     duties: str
-    is_supervising_office: bool
-    active: bool
+    is_supervising_office: StrictBool
+    active: StrictBool
     created_at: datetime
     updated_at: datetime
 

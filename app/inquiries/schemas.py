@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
 from app.accounts.models import Platform
 from app.deadlines.models import PauseReason
@@ -68,18 +68,18 @@ class InquiryRead(Schema):
     channel: Channel
     kind: InquiryKind
     status: InquiryStatus
-    urgent: bool = Field(description="Life-and-safety content was found.")
+    urgent: StrictBool = Field(description="Life-and-safety content was found.")
     received_at: datetime
     reply_due_at: datetime | None = Field(
         description="End of the period, UTC (23:59:59 in Beijing)."
     )
     original_due_at: datetime | None = Field(description="Before an approved extension.")
-    due_provisional: bool = Field(
+    due_provisional: StrictBool = Field(
         description="The deadline reaches a year whose holiday notice is not entered yet."
     )
     routed_at: datetime | None
     routing_explanation: str | None = Field(description="Why it came to this department.")
-    awaiting_arbitration: bool = Field(
+    awaiting_arbitration: StrictBool = Field(
         description="Returned twice: the supervising office decides who handles it."
     )
     messages: list[MessageRead]
@@ -147,7 +147,7 @@ class ExtensionRequest(Schema):
 
 
 class ExtensionDecision(Schema):
-    approve: bool
+    approve: StrictBool
     note: str = Field(min_length=2, max_length=2000, examples=["同意延期5个工作日"])
 
 

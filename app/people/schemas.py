@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
 from app.people.models import Role
 from app.schemas import Schema
@@ -16,7 +16,7 @@ class PersonUpdate(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     contact: str | None = Field(default=None, max_length=200)
     roles: list[Role] | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class PersonRead(Schema):
@@ -42,6 +42,6 @@ class PersonRead(Schema):
     name: str
     contact: str
     roles: list[Role]
-    active: bool
+    active: StrictBool
     created_at: datetime
     updated_at: datetime

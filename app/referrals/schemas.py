@@ -2,7 +2,7 @@ import string
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, StrictBool, field_validator
 
 from app.referrals.models import ReferralChannel
 from app.schemas import Schema
@@ -65,13 +65,13 @@ class ReferralEntryUpdate(Schema):
     contact: str | None = Field(default=None, min_length=2, max_length=300)
     basis: str | None = Field(default=None, min_length=2, max_length=1000)
     template: Template | None = None
-    verified: bool | None = Field(
+    verified: StrictBool | None = Field(
         default=None, description="Set true once someone has checked name, contact and basis."
     )
     verification_note: str | None = Field(
         default=None, max_length=1000, description="Who checked it, how, when."
     )
-    active: bool | None = None
+    active: StrictBool | None = None
 
     _template = field_validator("template")(check_template)
 
@@ -105,9 +105,9 @@ class ReferralEntryRead(Schema):
     contact: str
     basis: str
     template: str
-    verified: bool
+    verified: StrictBool
     verification_note: str
-    active: bool
+    active: StrictBool
     created_at: datetime
     updated_at: datetime
 

@@ -84,7 +84,7 @@ async def create_kind_rule(data: KindRuleCreate, _: AdminDep, session: SessionDe
 @router.patch(
     "/kind-rules/{rule_id}",
     summary="Change a kind rule",
-    responses=problems.doc(service.KindRuleNotFound),
+    responses=problems.doc(service.KindRuleNotFound, service.KindRuleMatchesNothing),
 )
 async def update_kind_rule(
     rule_id: RowId, data: KindRuleUpdate, _: AdminDep, session: SessionDep

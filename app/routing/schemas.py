@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from app.inquiries.models import Channel, InquiryKind
 from app.routing.rules import PatternError, compile_pattern
@@ -46,6 +46,12 @@ class KindRuleCreate(Schema):
 
     _pattern = field_validator("pattern")(_valid_pattern)
 
+    @model_validator(mode="after")
+    def _matches_something(self) -> Self:
+        if not self.keywords and not self.pattern:
+            raise ValueError("a kind rule needs keywords or a pattern")
+        return self
+
 
 class KindRuleRead(Schema):
     model_config = ConfigDict(
@@ -70,7 +76,7 @@ class KindRuleRead(Schema):
     priority: int
     keywords: list[str]
     pattern: str | None
-    active: bool
+    active: StrictBool
     created_at: datetime
     updated_at: datetime
 
@@ -121,7 +127,7 @@ class RoutingRuleUpdate(Schema):
     department_code: str | None = None
     referral_entry_code: str | None = None
     explanation: str | None = Field(default=None, min_length=4, max_length=500)
-    active: bool | None = None
+    active: StrictBool | None = None
 
     _pattern = field_validator("pattern")(_valid_pattern)
 
@@ -136,7 +142,7 @@ class KindRuleUpdate(Schema):
     priority: int | None = Field(default=None, ge=0, le=100_000)
     keywords: Keywords | None = None
     pattern: Pattern | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
     _pattern = field_validator("pattern")(_valid_pattern)
 
@@ -178,7 +184,7 @@ class RoutingRuleRead(Schema):
     department_code: str | None
     referral_entry_code: str | None
     explanation: str
-    active: bool
+    active: StrictBool
     created_at: datetime
     updated_at: datetime
 

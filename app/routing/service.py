@@ -485,6 +485,13 @@ async def create_kind_rule(session: AsyncSession, *, data: KindRuleCreate) -> Ki
     return rule
 
 
+class KindRuleMatchesNothing(Problem):
+    status = 422
+    title = "Kind rule matches nothing"
+    slug = "kind-rule-matches-nothing"
+    example_detail = "A kind rule needs keywords or a pattern; this change leaves neither."
+
+
 class KindRuleNotFound(NotFound):
     title = "Kind rule not found"
     slug = "kind-rule-not-found"
@@ -502,6 +509,10 @@ async def update_kind_rule(
     for field, value in data.model_dump(exclude_unset=True).items():
         if value is not None or field == "pattern":
             setattr(rule, field, value)
+    if not rule.keywords and not rule.pattern:
+        raise KindRuleMatchesNothing(
+            "A kind rule needs keywords or a pattern; this change leaves neither."
+        )
     await changes.record_change(session, rule, before=before)
     return rule
 

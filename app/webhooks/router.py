@@ -46,9 +46,53 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
         "nothing was stored; `Retry-After` says when to retry (the platform retries anyway)."
     },
 }
+VERIFY_REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: REFUSALS[status] for status in (400, 403, 404, 503)
+}
 RETRY_AFTER = "5"  # as the API's own 503s
 _checks: set[asyncio.Task[None]] = set()  # a running check of the pool's idle connections
 T = TypeVar("T")
+
+# The query parameters the platforms sign and send: declared for integrators, read by the
+# platform modules (they are checked there, in the platform's own order and convention).
+Parameter = tuple[str, bool, dict[str, Any], str]
+WECHAT_SIGNED: list[Parameter] = [
+    ("signature", True, {"type": "string"}, "sha1 of the sorted token, timestamp and nonce."),
+    ("timestamp", True, {"type": "string", "pattern": "^[0-9]{1,10}$"}, "Unix seconds."),
+    ("nonce", True, {"type": "string", "pattern": "^[A-Za-z0-9]{1,64}$"}, "Random."),
+]
+WECHAT_MESSAGE: list[Parameter] = [
+    ("openid", False, {"type": "string"}, "The sender (not trusted: the body says it)."),
+    ("encrypt_type", False, {"type": "string", "enum": ["raw", "aes"]}, "aes: safe mode."),
+    ("msg_signature", False, {"type": "string"}, "In compatible and safe modes."),
+]
+WEIBO_SIGNED: list[Parameter] = [
+    ("signature", True, {"type": "string"}, "sha1 of the sorted app secret, timestamp, nonce."),
+    ("timestamp", True, {"type": "string", "pattern": "^[0-9]{1,13}$"}, "Unix milliseconds."),
+    ("nonce", True, {"type": "string", "pattern": "^[A-Za-z0-9]{1,64}$"}, "Random."),
+]
+ECHOSTR: list[Parameter] = [("echostr", True, {"type": "string"}, "Echoed when verified.")]
+WEIBO_MESSAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "sender_id", "receiver_id", "created_at"],
+    "properties": {
+        "type": {"type": "string", "examples": ["text"]},
+        "sender_id": {"type": ["integer", "string"]},
+        "receiver_id": {"type": ["integer", "string"]},
+        "created_at": {"type": "string", "examples": ["Tue Nov 24 10:00:00 +0800 2026"]},
+        "text": {"type": "string"},
+        "data": {"type": ["object", "null"]},
+    },
+}
+
+
+def _query(*groups: list[Parameter]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "in": "query", "required": required, "schema": schema, "description": text}
+        for group in groups
+        for name, required, schema, text in group
+    ]
+
 
 # Reads the verified delivery out of a request body, and says how to answer once it is stored.
 Reader = Callable[[WebhookAccount, bytes], tuple[Delivery, Callable[[Stored], bytes], str]]
@@ -212,7 +256,13 @@ async def _receive(
     return Response(content, media_type=media_type)
 
 
-@router.get("/wechat/{account_code}", summary="WeChat URL verification", response_class=Response)
+@router.get(
+    "/wechat/{account_code}",
+    summary="WeChat URL verification",
+    response_class=Response,
+    responses={200: {"description": "The `echostr`, echoed as text."}, **VERIFY_REFUSALS},
+    openapi_extra={"parameters": _query(WECHAT_SIGNED, ECHOSTR)},
+)
 async def wechat_verify(
     account_code: str,
     request: Request,
@@ -244,6 +294,15 @@ async def wechat_verify(
         },
         **REFUSALS,
     },
+    openapi_extra={
+        "parameters": _query(WECHAT_SIGNED, WECHAT_MESSAGE),
+        "requestBody": {
+            "required": True,
+            "description": "The message or event as WeChat's XML; in safe mode an `Encrypt` "
+            "envelope (protocol brief §1–2).",
+            "content": {"text/xml": {"schema": {"type": "string", "maxLength": 65536}}},
+        },
+    },
 )
 async def wechat_message(
     account_code: str,
@@ -274,7 +333,13 @@ async def wechat_message(
     return await _receive(Platform.wechat, account_code, request, connections, config, now, read)
 
 
-@router.get("/weibo/{account_code}", summary="Weibo URL verification", response_class=Response)
+@router.get(
+    "/weibo/{account_code}",
+    summary="Weibo URL verification",
+    response_class=Response,
+    responses={200: {"description": "The `echostr`, echoed as text."}, **VERIFY_REFUSALS},
+    openapi_extra={"parameters": _query(WEIBO_SIGNED, ECHOSTR)},
+)
 async def weibo_verify(
     account_code: str,
     request: Request,
@@ -303,6 +368,14 @@ async def weibo_verify(
     responses={
         200: {"description": "Empty (stops retries), or a passive text reply as JSON."},
         **REFUSALS,
+    },
+    openapi_extra={
+        "parameters": _query(WEIBO_SIGNED),
+        "requestBody": {
+            "required": True,
+            "description": "The fan-service message as JSON (protocol brief §5).",
+            "content": {"application/json": {"schema": WEIBO_MESSAGE}},
+        },
     },
 )
 async def weibo_message(

@@ -321,3 +321,25 @@ async def test_a_later_message_with_danger_words_is_flagged_and_advised(
     await session.flush()
     advice = (await session.scalars(select(Reply).where(Reply.inquiry_id == inquiry.id))).one()
     assert (advice.purpose, advice.priority) == (ReplyPurpose.urgent_advice, 0)
+
+
+@pytest.mark.usefixtures("account", "hrss")
+async def test_a_kind_rule_that_matches_nothing_is_422_not_a_retry(
+    admin: httpx.AsyncClient,
+) -> None:
+    # Before: the database's check constraint answered 409 "read it again and retry".
+    empty = await admin.post(
+        "/api/v1/admin/routing/kind-rules", json={"kind": "report", "priority": 1}
+    )
+    assert empty.status_code == 422, empty.text
+    created = (
+        await admin.post(
+            "/api/v1/admin/routing/kind-rules",
+            json={"kind": "report", "priority": 1, "keywords": ["举报"]},
+        )
+    ).json()
+    emptied = await admin.patch(
+        f"/api/v1/admin/routing/kind-rules/{created['id']}", json={"keywords": []}
+    )
+    assert emptied.status_code == 422
+    assert emptied.json()["type"] == "/problems/kind-rule-matches-nothing"
