@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import problems
@@ -21,7 +21,7 @@ from app.observability import RequestLog, configure_logging
 from app.people.router import router as people_router
 from app.referrals.router import router as referrals_router
 from app.routing.router import router as routing_router
-from app.schemas import ProblemDetails
+from app.schemas import ProblemDetails, known_query_only
 from app.settings import settings_or_exit
 from app.webhooks.router import router as webhooks_router
 
@@ -86,6 +86,7 @@ def _validation_as_problem(schema: dict[str, Any]) -> None:
 def create_app() -> FastAPI:
     configure_logging(settings_or_exit().log_level)
     app = FastAPI(
+        dependencies=[Depends(known_query_only)],
         title="govinbox",
         version="0.1.0",
         description=DESCRIPTION,

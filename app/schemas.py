@@ -2,7 +2,10 @@
 
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Path, Query, Request, params
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,3 +88,33 @@ async def paginate(
         limit=page.limit,
         offset=page.offset,
     )
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters an operation declares, computed once and kept on the route (routes
+    are not hashable, so no cache can key on them)."""
+    names: frozenset[str] | None = getattr(route, "govinbox_query_names", None)
+    if names is None:
+        fields = get_flat_params(route.dependant)
+        names = frozenset(f.alias for f in fields if isinstance(f.field_info, params.Query))
+        route.govinbox_query_names = names  # type: ignore[attr-defined]  # see the docstring
+    return names
+
+
+async def known_query_only(request: Request) -> None:
+    """An API call with a query parameter its operation does not have is a 422: a misspelt
+    filter must not quietly answer everything. Webhooks keep the platforms' own conventions, and
+    a call without a bearer token is left to authentication, which answers first."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.url.path.startswith("/api/"):
+        return
+    if not request.headers.get("authorization", "").startswith("Bearer "):
+        return
+    unknown = sorted(set(request.query_params) - _query_names(route))
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown parameter"}
+                for name in unknown
+            ]
+        )

@@ -95,3 +95,11 @@ async def test_a_body_that_is_not_utf8_is_422_like_malformed_json(admin: httpx.A
     )
     assert response.status_code == 422, response.text
     assert response.json()["type"] == "/problems/validation-failed"
+
+
+async def test_an_unknown_query_parameter_is_422(admin: httpx.AsyncClient) -> None:
+    # A misspelt filter must not quietly answer everything.
+    response = await admin.get("/api/v1/admin/departments?levle=city")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "levle"]
+    assert (await admin.get("/api/v1/admin/departments?limit=5")).status_code == 200

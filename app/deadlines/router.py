@@ -139,7 +139,9 @@ async def create_rule(
 
 
 @rules_router.patch(
-    "/{rule_id}", summary="Change a deadline rule", responses=problems.doc(DeadlineRuleNotFound)
+    "/{rule_id}",
+    summary="Change a deadline rule",
+    responses=problems.doc(DeadlineRuleNotFound, LastFallbackRule),
 )
 async def update_rule(
     rule_id: RowId, data: DeadlineRuleUpdate, _: AdminDep, session: SessionDep
