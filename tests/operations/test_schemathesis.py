@@ -9,16 +9,18 @@ database of its own, so destructive calls (deactivations) touch nothing else.
 
 import asyncio
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from app.embedded import create_database, drop_database
+from app.embedded import create_database, drop_database, libpq_url
 from app.main import create_app
 from tests.operations import harness
 
@@ -66,7 +68,9 @@ def service(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     base = f"http://127.0.0.1:{port}"
     try:
         key = asyncio.run(_seed(base, processes.env["DATABASE_URL"]))
-        yield {"base": base, "key": key}
+        with psycopg.connect(libpq_url(processes.env["DATABASE_URL"])) as connection:
+            rows = connection.execute("SELECT reference FROM inquiry ORDER BY id").fetchall()
+        yield {"base": base, "key": key, "references": " ".join(row[0] for row in rows)}
     finally:
         processes.stop()
         drop_database(server_url, name)
@@ -75,7 +79,7 @@ def service(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 async def _seed(base: str, database_url: str) -> str:
     await harness.wait_until_ready(base)
     await harness.set_up_account(base)
-    await harness.replay([base], 5, per_second=50.0, sends=1)
+    await harness.replay([base], 12, per_second=50.0, sends=1)
     await harness.wait_until_routed(database_url, within=60.0)
     admin = {"Authorization": f"Bearer {harness.ADMIN_TOKEN}"}
     async with httpx.AsyncClient(base_url=f"{base}/api/v1/admin", headers=admin) as client:
@@ -101,18 +105,33 @@ OPERATIONS = [
 ]
 
 
-def _exercise(api: schemathesis.BaseSchema, path: str, method: str, token: str) -> None:
+def _exercise(
+    api: schemathesis.BaseSchema,
+    path: str,
+    method: str,
+    token: str,
+    references: Sequence[str] = (),
+) -> None:
     operation = api[path][method]
+    cases = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(
+        GenerationMode.NEGATIVE
+    )
+    if references and "{reference}" in path:
+        # Half the calls act on the department's real inquiries, not only on unknown ones.
+        cases = st.one_of(cases, st.tuples(cases, st.sampled_from(references)).map(_on))
 
     @EXAMPLES
-    @given(
-        case=operation.as_strategy(GenerationMode.POSITIVE)
-        | operation.as_strategy(GenerationMode.NEGATIVE)
-    )
+    @given(case=cases)
     def run(case: schemathesis.Case) -> None:
         case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
 
     run()
+
+
+def _on(pair: tuple[schemathesis.Case, str]) -> schemathesis.Case:
+    case, reference = pair
+    case.path_parameters = {**(case.path_parameters or {}), "reference": reference}
+    return case
 
 
 @pytest.mark.parametrize(("path", "method"), OPERATIONS)
@@ -124,7 +143,7 @@ def test_with_the_admin_token(api: schemathesis.BaseSchema, path: str, method: s
 def test_with_a_department_key(
     api: schemathesis.BaseSchema, service: dict[str, str], path: str, method: str
 ) -> None:
-    _exercise(api, path, method, service["key"])
+    _exercise(api, path, method, service["key"], service["references"].split())
 
 
 def test_the_document_is_served(service: dict[str, str]) -> None:

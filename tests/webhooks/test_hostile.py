@@ -67,3 +67,9 @@ async def test_hostile_input_is_refused_and_stores_nothing(
     assert response.status_code == case.status, response.text
     assert b"success" not in response.content
     assert await _rows(session) == before
+
+
+async def test_a_webhook_answers_405_for_other_methods(client: httpx.AsyncClient) -> None:
+    response = await client.put(f"{WECHAT}?signature=x")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
