@@ -56,6 +56,25 @@ async def account(
     return await accounts.create(session, data=AccountCreate(code=code, **data))
 
 
+async def weibo_account(
+    session: AsyncSession, owner: Department, *, uid: str, app_secret: str
+) -> Account:
+    """A Weibo account, `hefei-weibo`, with the app secret its webhook is signed with."""
+    return await account(
+        session,
+        owner,
+        code="hefei-weibo",
+        platform="weibo",
+        account_type="weibo",
+        wechat_original_id=None,
+        wechat_app_id=None,
+        wechat_token=None,
+        wechat_encoding_aes_key=None,
+        weibo_uid=uid,
+        weibo_app_secret=app_secret,
+    )
+
+
 async def api_key(
     session: AsyncSession, department: Department, holder: Person | None = None
 ) -> str:

@@ -28,18 +28,8 @@ async def accounts(session: AsyncSession) -> None:
         wechat_app_id=None,
         wechat_encoding_aes_key=None,
     )
-    await factories.account(
-        session,
-        owner,
-        code="hefei-weibo",
-        platform="weibo",
-        account_type="weibo",
-        wechat_original_id=None,
-        wechat_app_id=None,
-        wechat_token=None,
-        wechat_encoding_aes_key=None,
-        weibo_uid=peers.WEIBO_UID,
-        weibo_app_secret=peers.WEIBO_SECRET,
+    await factories.weibo_account(
+        session, owner, uid=peers.WEIBO_UID, app_secret=peers.WEIBO_SECRET
     )
     await session.flush()
 

@@ -23,19 +23,7 @@ pytestmark = pytest.mark.usefixtures("account")
 @pytest.fixture
 async def account(session: AsyncSession) -> Account:
     owner = await factories.department(session, "hefei-office", is_supervising_office=True)
-    return await factories.account(
-        session,
-        owner,
-        code="hefei-weibo",
-        platform="weibo",
-        account_type="weibo",
-        wechat_original_id=None,
-        wechat_app_id=None,
-        wechat_token=None,
-        wechat_encoding_aes_key=None,
-        weibo_uid=WEIBO_UID,
-        weibo_app_secret=WEIBO_SECRET,
-    )
+    return await factories.weibo_account(session, owner, uid=WEIBO_UID, app_secret=WEIBO_SECRET)
 
 
 @pytest.fixture
