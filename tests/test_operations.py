@@ -112,3 +112,22 @@ def test_database_url_uses_psycopg() -> None:
     assert Settings(database_url="").database_url is None
     with pytest.raises(ValidationError):
         Settings(database_url="sqlite:///x.db")
+
+
+def test_each_operations_422_example_names_its_own_field() -> None:
+    # Before: 55 operations showed the same example about body.region_code.
+    paths = create_app().openapi()["paths"]
+
+    def example(path: str, method: str) -> dict[str, object]:
+        content = paths[path][method]["responses"]["422"]["content"]["application/problem+json"]
+        return content["example"]  # type: ignore[no-any-return]
+
+    assert example("/api/v1/admin/departments", "post")["errors"][0]["loc"] == ["body", "code"]
+    assert example("/api/v1/admin/accounts/{code}", "get")["errors"][0]["loc"] == ["path", "code"]
+    examples = {
+        str(example(path, method)["errors"])
+        for path, methods in paths.items()
+        for method, operation in methods.items()
+        if "422" in operation["responses"]
+    }
+    assert len(examples) > 10
