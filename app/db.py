@@ -150,7 +150,7 @@ async def webhook_connections() -> Connections:
     if pool is None:
         pool = _webhook_pools[url] = AsyncConnectionPool(
             url,
-            min_size=2,
+            min_size=min(2, settings().database_pool_size),
             max_size=settings().database_pool_size,
             kwargs={"autocommit": True},
             open=False,

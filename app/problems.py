@@ -248,7 +248,7 @@ def _unauthenticated_before_parsing(request: Request, errors: list[dict[str, Any
     return (
         request.url.path.startswith("/api/")
         and any(error["type"] == "json_invalid" for error in errors)
-        and not request.headers.get("authorization", "").startswith("Bearer ")
+        and not request.headers.get("authorization", "").lower().startswith("bearer ")
     )
 
 

@@ -108,7 +108,7 @@ async def known_query_only(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.url.path.startswith("/api/"):
         return
-    if not request.headers.get("authorization", "").startswith("Bearer "):
+    if not request.headers.get("authorization", "").lower().startswith("bearer "):
         return
     unknown = sorted(set(request.query_params) - _query_names(route))
     if unknown:

@@ -2,7 +2,6 @@
 API and the job worker in one process. Production runs them apart (README, Production)."""
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -109,11 +108,13 @@ async def _serve(url: str, host: str, port: int) -> None:
     )
     server = uvicorn.Server(config)
     jobs = asyncio.create_task(worker.run(url))
+    failed: list[BaseException | None] = []
 
     def worker_ended(task: asyncio.Task[None]) -> None:
         # The worker rides out database outages by itself (app.worker.run); if it still ends, the
         # API must not go on answering `success` with nobody working the queue.
         if not task.cancelled():
+            failed.append(task.exception())
             logger.error("job worker stopped; stopping the server", exc_info=task.exception())
             server.should_exit = True
 
@@ -122,8 +123,10 @@ async def _serve(url: str, host: str, port: int) -> None:
         await server.serve()  # returns on Ctrl-C / SIGTERM
     finally:
         jobs.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await jobs
+        # Bounded: the worker's own grace for running jobs, and a little more.
+        await asyncio.wait({jobs}, timeout=worker.SHUTDOWN_GRACE_SECONDS + 5)
+    if failed:
+        raise SystemExit(1)  # a supervisor that restarts on failure must see one
 
 
 if __name__ == "__main__":

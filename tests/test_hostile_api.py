@@ -3,6 +3,8 @@
 import httpx
 import pytest
 
+from tests.conftest import ADMIN_TOKEN
+
 
 @pytest.mark.parametrize(
     "path",
@@ -103,3 +105,12 @@ async def test_an_unknown_query_parameter_is_422(admin: httpx.AsyncClient) -> No
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["query", "levle"]
     assert (await admin.get("/api/v1/admin/departments?limit=5")).status_code == 200
+
+
+async def test_the_bearer_scheme_is_case_insensitive_for_the_query_check(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(
+        "/api/v1/admin/departments?levle=city", headers={"Authorization": f"bearer {ADMIN_TOKEN}"}
+    )
+    assert response.status_code == 422

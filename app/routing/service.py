@@ -311,8 +311,12 @@ async def check_urgent(
     return inquiry.urgent
 
 
-async def citizen_answered(session: AsyncSession, *, inquiry_id: int, seq: int) -> bool:
-    """The citizen's next message ends an "awaiting citizen" pause by itself, as of its time."""
+async def citizen_answered(
+    session: AsyncSession, *, inquiry_id: int, seq: int, now: datetime
+) -> bool:
+    """The citizen's next message ends an "awaiting citizen" pause by itself, as of its time
+    (never later than now: the platform's send time is the sender's word, and a future one
+    would credit the pause with days that have not passed)."""
     inquiry = await session.scalar(
         select(Inquiry).where(Inquiry.id == inquiry_id).with_for_update()
     )
@@ -326,7 +330,7 @@ async def citizen_answered(session: AsyncSession, *, inquiry_id: int, seq: int) 
     added = await deadlines.end_pause(
         session,
         inquiry,
-        now=message.sent_at,
+        now=min(message.sent_at, now),
         actor="system:intake",
         note=f"the citizen answered (message {seq})",
         only_reason=PauseReason.awaiting_citizen,
@@ -376,6 +380,11 @@ _REQUEUE_URGENT = text(
                 WHERE j.task_name = 'check_urgent' AND j.status IN ('todo', 'doing')
                   AND j.args ->> 'inquiry_id' = m.inquiry_id::text
                   AND j.args ->> 'seq' = m.seq::text)
+           -- A message whose check failed three times over is left to the failed-jobs metric.
+           AND (SELECT count(*) FROM procrastinate_jobs j
+                 WHERE j.task_name = 'check_urgent' AND j.status = 'failed'
+                   AND j.args ->> 'inquiry_id' = m.inquiry_id::text
+                   AND j.args ->> 'seq' = m.seq::text) < 3
          ORDER BY m.id
          LIMIT :batch
     ))), 0)

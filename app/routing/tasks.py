@@ -51,15 +51,12 @@ async def route_or_fall_back(inquiry_id: int, *, attempt: int) -> None:
 async def check_urgent(inquiry_id: int, seq: int) -> None:
     """Runs for every message appended to an open inquiry (and again from the sweep for a
     message no check has read)."""
+    now = datetime.now(UTC)
     async with sessionmaker().begin() as session:
         await service.check_urgent(
-            session,
-            inquiry_id=inquiry_id,
-            seq=seq,
-            keywords=settings().urgent_keywords,
-            now=datetime.now(UTC),
+            session, inquiry_id=inquiry_id, seq=seq, keywords=settings().urgent_keywords, now=now
         )
-        await service.citizen_answered(session, inquiry_id=inquiry_id, seq=seq)
+        await service.citizen_answered(session, inquiry_id=inquiry_id, seq=seq, now=now)
 
 
 @app.periodic(cron="* * * * *")

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import Counter
 from psycopg import errors
 from psycopg_pool import PoolTimeout
+from starlette.requests import ClientDisconnect
 
 from app.accounts.models import Platform
 from app.clock import NowDep
@@ -114,6 +115,8 @@ async def _body(request: Request, limit: int, within: float) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise Rejected(408, "slow_body", "body not received in time") from None
+    except ClientDisconnect:
+        raise Rejected(400, "client_disconnected", "the client left before the body") from None
     return b"".join(chunks)
 
 
@@ -140,10 +143,17 @@ def _unavailable(exc: Exception) -> Rejected | None:
         return Rejected(503, "deadline", "the database did not finish in time")
     if isinstance(exc, errors.LockNotAvailable):
         return Rejected(503, "lock_timeout", "a lock was held too long")
-    if isinstance(exc, errors.UniqueViolation):
-        return Rejected(503, "conflict", "a concurrent delivery stored it first")
+    # Class 40 (serialization failure, deadlock): psycopg has no common base class for them.
+    if isinstance(exc, errors.UniqueViolation) or (
+        isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("40")
+    ):
+        return Rejected(503, "conflict", "a concurrent delivery or transaction came first")
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return Rejected(503, "database_unreachable", "the database is unreachable")
+    if isinstance(exc, psycopg.DatabaseError):
+        # Anything else the database says (a read-only standby after a failover, say): nothing
+        # was stored, and the platform's retry may find it well again. Never a 500.
+        return Rejected(503, "database_error", f"the database refused it: {type(exc).__name__}")
     return None
 
 

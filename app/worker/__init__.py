@@ -52,10 +52,19 @@ async def opened(url: str) -> AsyncIterator[procrastinate.App]:
             await connector.close_async()
 
 
+# On a stop, jobs in progress get this long to finish; then they are cancelled (and a job left
+# `doing` is put back by the sweep). procrastinate's default would wait for ever.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
 async def _run_once(url: str, *, wait: bool) -> None:
     async with opened(url):
         await app.run_worker_async(
-            queues=QUEUES, wait=wait, install_signal_handlers=False, concurrency=CONCURRENCY
+            queues=QUEUES,
+            wait=wait,
+            install_signal_handlers=False,
+            concurrency=CONCURRENCY,
+            shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
         )
 
 
@@ -77,6 +86,11 @@ async def run(url: str, *, wait: bool = True) -> None:
         try:
             await _run_once(url, wait=True)
         except Exception as exc:
+            # A stop asked for while the database is away ends in a database error (the worker
+            # cannot unregister), not CancelledError: it must still stop, not start again.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from exc
             error = exc
         if loop.time() - started > HEALTHY_RUN_SECONDS:
             delay = BACKOFF_FIRST_SECONDS

@@ -1,15 +1,16 @@
 """Pauses: enumerated reasons; a pause from day S to day E adds the working days in (S, E]."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines import service as deadlines
 from app.deadlines.calendar import CHINA, due_at
 from app.departments.models import Department
-from app.inquiries.models import Inquiry
+from app.inquiries.models import Inquiry, InquiryMessage
 from app.routing import service as routing
 from tests import factories
 from tests.conftest import Clock
@@ -98,12 +99,15 @@ async def test_only_enumerated_reasons_and_only_a_stopped_clock_resumes(
     assert (await client.post(f"{path}/resume", json={}, headers=headers)).status_code == 409
 
 
+# The second case: a send time a year ahead (the sender's word) credits only the time that passed.
+@pytest.mark.parametrize("sent_ahead", [timedelta(0), timedelta(days=365)])
 async def test_the_citizens_next_message_ends_an_awaiting_citizen_pause(
     client: httpx.AsyncClient,
     session: AsyncSession,
     owner: Department,
     headers: dict[str, str],
     clock: Clock,
+    sent_ahead: timedelta,
 ) -> None:
     account = await factories.account(
         session, owner, code="pause-wechat", wechat_original_id="gh_000000000008"
@@ -121,7 +125,14 @@ async def test_the_citizens_next_message_ends_an_awaiting_citizen_pause(
     assert paused.status_code == 200
     appended = await factories.inquiry(session, account, content="材料已补充", received_at=at(12))
     assert appended.id == inquiry.id  # the citizen's answer joins the inquiry
-    assert await routing.citizen_answered(session, inquiry_id=inquiry.id, seq=2)
+    message = await session.scalar(
+        select(InquiryMessage).where(
+            InquiryMessage.inquiry_id == inquiry.id, InquiryMessage.seq == 2
+        )
+    )
+    assert message is not None
+    message.sent_at = at(12) + sent_ahead
+    assert await routing.citizen_answered(session, inquiry_id=inquiry.id, seq=2, now=at(12))
     await session.refresh(inquiry)
     work = await deadlines.load(session)
     assert due_before is not None
@@ -129,7 +140,9 @@ async def test_the_citizens_next_message_ends_an_awaiting_citizen_pause(
     # Two working days inside (10-09, 10-12]: the due date moves two working days later.
     moved = work.add_working_days(due_before.astimezone(CHINA).date(), 2)[0]
     assert inquiry.reply_due_at.astimezone(CHINA).date() == moved
-    assert not await routing.citizen_answered(session, inquiry_id=inquiry.id, seq=2)  # once
+    assert not await routing.citizen_answered(
+        session, inquiry_id=inquiry.id, seq=2, now=at(12)
+    )  # once
 
 
 async def test_an_hours_deadline_gets_the_pause_back_even_within_a_day(

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -137,3 +138,46 @@ async def test_a_trickled_body_is_408_before_any_connection_is_taken(
         response = await client.post(f"/webhooks/{platform}/any?timestamp=1", content=trickle())
     assert response.status_code == 408
     assert connections.taken == 0
+
+
+async def test_a_client_that_leaves_mid_body_is_400_not_500(clock: Clock) -> None:
+    app = create_app()
+    app.dependency_overrides[db.webhook_connections] = CountingConnections
+    sent: list[dict[str, Any]] = []
+    messages = iter(
+        [{"type": "http.request", "body": b"<xml>", "more_body": True}, {"type": "http.disconnect"}]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": PATH,
+        "raw_path": PATH.encode(),
+        "root_path": "",
+        "query_string": b"timestamp=1",
+        "headers": [(b"host", b"test")],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 400
+
+
+def test_any_other_database_refusal_is_a_503_never_a_500() -> None:
+    from app.webhooks.router import _unavailable
+
+    refusal = _unavailable(errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only"))
+    assert refusal is not None
+    assert (refusal.status, refusal.reason) == (503, "database_error")
+    deadlock = _unavailable(errors.DeadlockDetected("deadlock detected"))
+    assert deadlock is not None
+    assert deadlock.reason == "conflict"
