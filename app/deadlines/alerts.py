@@ -4,12 +4,12 @@
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.calendar import CHINA, WorkCalendar
-from app.deadlines.models import AlertKind, DeadlineAlert
+from app.deadlines.models import AlertKind, DeadlineAlert, DeadlinePause
 from app.deadlines.service import load
 from app.departments import service as departments
 from app.departments.models import Department
@@ -17,12 +17,20 @@ from app.inquiries.models import EventAction, Inquiry, InquiryStatus
 from app.inquiries.service import record
 
 OPEN = (InquiryStatus.new, InquiryStatus.assigned)
+ONE_DAY = timedelta(days=1)
 SWEEPER = "system:deadlines"
 
 
+def _clock_running() -> ColumnElement[bool]:
+    """No pause is open: a stopped clock is never a breach, nor worth a warning."""
+    return ~exists().where(DeadlinePause.inquiry_id == Inquiry.id, DeadlinePause.ended_at.is_(None))
+
+
 def overdue(now: datetime) -> Select[Inquiry]:
-    """Open inquiries past their due time."""
-    return select(Inquiry).where(Inquiry.status.in_(OPEN), Inquiry.reply_due_at < now)
+    """Open inquiries past their due time, their clock running."""
+    return select(Inquiry).where(
+        Inquiry.status.in_(OPEN), Inquiry.reply_due_at < now, _clock_running()
+    )
 
 
 def _clock(value: str) -> time:
@@ -62,22 +70,20 @@ def elapsed_share(
 
 
 def escalation_level(inquiry: Inquiry, now: datetime, calendar: WorkCalendar) -> int:
-    """0 before the deadline; 1 at the breach; one more for each further period of its length."""
+    """0 before the deadline; 1 at the breach; one more for each further period of its length
+    that has ended: a period of days ends at the end of its last day, so only days wholly past
+    count (today does not)."""
     due = inquiry.reply_due_at
     if due is None or now <= due:
         return 0
     length = max(1, inquiry.deadline_length or 1)
+    due_day, yesterday = due.astimezone(CHINA).date(), now.astimezone(CHINA).date() - ONE_DAY
     if inquiry.deadline_unit == "hours":
         over = (now - due) / timedelta(hours=length)
     elif inquiry.deadline_unit == "calendar_days":
-        over = (now.astimezone(CHINA).date() - due.astimezone(CHINA).date()).days / length
+        over = max(0, (yesterday - due_day).days) / length
     else:
-        over = (
-            calendar.working_days_between(
-                due.astimezone(CHINA).date(), now.astimezone(CHINA).date()
-            )
-            / length
-        )
+        over = calendar.working_days_between(due_day, yesterday) / length
     return 1 + int(over)
 
 
@@ -138,6 +144,7 @@ async def sweep(
                     Inquiry.status.in_(OPEN),
                     Inquiry.reply_due_at.is_not(None),
                     Inquiry.department_id.is_not(None),
+                    _clock_running(),
                     Inquiry.id > after_id,
                 )
                 .order_by(Inquiry.id)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.deadlines import alerts
 from app.deadlines.calendar import CHINA
-from app.deadlines.models import DeadlineAlert
+from app.deadlines.models import DeadlineAlert, DeadlinePause
 from app.departments.models import Department
 from app.inquiries.models import Inquiry, InquiryEvent
 from app.routing import service as routing
@@ -172,3 +172,38 @@ async def test_hours_rules_warn_around_the_clock(session: AsyncSession, inquiry:
     inquiry.received_at, inquiry.reply_due_at = beijing(24, 22), beijing(25, 0)
     await session.flush()
     assert await sweep(session, beijing(24, 23, 40)) == 2  # 83 % at night: both warnings fire
+
+
+@pytest.mark.parametrize("unit", ["working_days", "calendar_days"])
+async def test_a_further_period_escalates_only_once_it_has_ended(
+    session: AsyncSession, inquiry: Inquiry, unit: str
+) -> None:
+    # Issue 11, defect 6. Before: a 1-day rule fired levels 1 and 2 together the day after.
+    inquiry.deadline_unit, inquiry.deadline_length = unit, 1  # due Wednesday 25th, 23:59:59
+    await session.flush()
+    await sweep(session, beijing(26, 9))  # Thursday: breached; Thursday itself not over yet
+    assert [a for a in await actions(session, inquiry) if a[0] == "escalated"] == [("escalated", 1)]
+    await sweep(session, beijing(26, 23, 59))
+    assert ("escalated", 2) not in await actions(session, inquiry)
+    await sweep(session, beijing(27, 0, 1))  # Thursday, the further day, has ended
+    assert ("escalated", 2) in await actions(session, inquiry)
+    assert ("escalated", 3) not in await actions(session, inquiry)
+
+
+async def test_a_stopped_clock_is_never_warned_about_nor_escalated(
+    session: AsyncSession, inquiry: Inquiry
+) -> None:
+    # Issue 11, defect 1. Before: the sweep read reply_due_at only, so a paused inquiry whose
+    # un-moved due time passed was warned about, escalated and listed overdue.
+    session.add(
+        DeadlinePause(
+            inquiry_id=inquiry.id,
+            reason="awaiting_citizen",
+            started_at=beijing(24, 9),
+            started_by="test",
+        )
+    )
+    await session.flush()
+    assert await sweep(session, beijing(25, 14)) == 0  # would be the 50 % and 80 % warnings
+    assert await sweep(session, beijing(30, 9)) == 0  # would be levels 1 and 2
+    assert list(await session.scalars(alerts.overdue(beijing(30, 9)))) == []
