@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import chinese_calendar
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
@@ -119,27 +119,35 @@ async def enter_year(
 _cache: dict[str, WorkCalendar] = {}
 
 
+# The calendar's identity: each year's status and version, and the transaction that last wrote it
+# (xmin: never reused, unlike a version number that a rolled-back entry had already taken); and
+# whether this very transaction wrote it (then it is not committed, and must not be cached).
+_STAMP = text(
+    "SELECT string_agg(year || ':' || status || ':' || version || ':' || xmin, ','"
+    "                  ORDER BY year),"
+    " coalesce(bool_or(xmin = pg_current_xact_id_if_assigned()::xid), false)"
+    " FROM calendar_year"
+)
+
+
 async def load(session: AsyncSession) -> WorkCalendar:
-    """The calendar in memory; rebuilt only when a year has changed since the last load."""
-    stamp = (
-        await session.execute(
-            select(
-                func.string_agg(
-                    func.concat(
-                        CalendarYear.year, ":", CalendarYear.status, ":", CalendarYear.version
-                    ),
-                    ",",
-                )
-            )
-        )
-    ).scalar_one() or ""
-    version = hashlib.sha256(stamp.encode()).hexdigest()[:12]
+    """The calendar in memory; rebuilt only when a year has changed since the last load, and
+    cached only from committed data."""
+    stamp, uncommitted = (await session.execute(_STAMP)).one()
+    version = hashlib.sha256((stamp or "").encode()).hexdigest()[:12]
+    if uncommitted:
+        return await _build(session, version)
     if version not in _cache:
-        years = {row.year: row.status for row in await session.scalars(select(CalendarYear))}
-        days = [(row.day, row.kind) for row in await session.scalars(select(CalendarDay))]
+        calendar = await _build(session, version)
         _cache.clear()
-        _cache[version] = WorkCalendar.build(years, days, version)
+        _cache[version] = calendar
     return _cache[version]
+
+
+async def _build(session: AsyncSession, version: str) -> WorkCalendar:
+    years = {row.year: row.status for row in await session.scalars(select(CalendarYear))}
+    days = [(row.day, row.kind) for row in await session.scalars(select(CalendarDay))]
+    return WorkCalendar.build(years, days, version)
 
 
 async def first_unofficial_year(session: AsyncSession) -> int | None:

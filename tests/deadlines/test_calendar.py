@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import chinese_calendar
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.deadlines import service as calendar
 from app.deadlines.calendar import WorkCalendar, due_in_working_days, statutory_days
@@ -84,3 +84,33 @@ async def test_entering_a_year_makes_it_official(session: AsyncSession) -> None:
     assert after.version != before.version
     assert after.is_working_day(date(2027, 2, 13))  # a Saturday, 调休
     assert not after.provisional(date(2027, 6, 1))
+
+
+@pytest.mark.committing
+async def test_a_rolled_back_year_is_never_served_from_the_cache(
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    # Issue 11, defect 7. Before: the rolled-back entry's days were cached under version n+1, and
+    # the next entry that committed reused n+1 and was served the rolled-back days.
+    async with committing_maker() as session:
+        await calendar.enter_year(
+            session,
+            2027,
+            source="通知（rolled back）",
+            days_off=[(date(2027, 3, 3), "x")],
+            workdays=[],
+        )
+        assert not (await calendar.load(session)).is_working_day(date(2027, 3, 3))
+        await session.rollback()
+    async with committing_maker.begin() as session:
+        await calendar.enter_year(
+            session,
+            2027,
+            source="通知（committed）",
+            days_off=[(date(2027, 3, 4), "y")],
+            workdays=[],
+        )
+    async with committing_maker() as session:
+        loaded = await calendar.load(session)
+    assert loaded.is_working_day(date(2027, 3, 3))
+    assert not loaded.is_working_day(date(2027, 3, 4))

@@ -28,8 +28,10 @@ from tests.webhooks.peers import WeChat, text_xml
 
 PATH = "/webhooks/wechat/hefei-wechat"
 DEADLINE = 1.5
-# The answer leaves within the deadline; the margin is for this machine's scheduling only.
-MARGIN = 0.75
+# The answer leaves within the deadline; the margin is for scheduling on a loaded 2-core machine
+# (seen: 0.86 s with two suites running at once). Before the fix each queued message waited its
+# own 3 s lock timeout, so the bound still tells the two apart.
+MARGIN = 1.45
 
 
 @pytest.fixture
