@@ -10,7 +10,7 @@ from datetime import date
 
 from prometheus_client import start_http_server
 
-from app import models, worker
+from app import models, worker  # noqa: F401  # every model, so the mappers configure
 from app.db import wait_for_database
 from app.deadlines import service as calendar
 from app.observability import configure_logging
@@ -32,8 +32,6 @@ async def _main(url: str) -> None:
 
 
 def main() -> None:
-    # Every model, so the mappers configure (the API gets them through its routers).
-    assert models.Base is not None
     config = settings_or_exit()
     configure_logging(config.log_level)
     if config.database_url is None:

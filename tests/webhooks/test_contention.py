@@ -66,6 +66,26 @@ async def _timed(client: httpx.AsyncClient, query: str, body: bytes) -> tuple[in
     return response.status_code, time.monotonic() - started
 
 
+async def _while_held(
+    maker: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    lock: str,
+    requests: list[tuple[str, bytes]],
+) -> list[tuple[int, float]]:
+    """Every request sent at once while another transaction holds `lock`."""
+    async with maker() as holder:
+        await holder.execute(text(lock))
+        answers = await _all(client, requests)
+        await holder.rollback()
+    return answers
+
+
+async def _all(
+    client: httpx.AsyncClient, requests: list[tuple[str, bytes]]
+) -> list[tuple[int, float]]:
+    return list(await asyncio.gather(*(_timed(client, q, b) for q, b in requests)))
+
+
 @pytest.mark.committing
 async def test_messages_behind_a_held_follower_lock_each_answer_within_the_deadline(
     contended: httpx.AsyncClient, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
@@ -73,14 +93,13 @@ async def test_messages_behind_a_held_follower_lock_each_answer_within_the_deadl
     wechat = WeChat(PATH, clock)
     await wechat.post(contended, text_xml("你好", create_time=1))  # the citizen's follower row
     requests = [wechat.request(text_xml(f"第{n}条", create_time=2 + n)) for n in range(8)]
-    async with committing_maker() as holder:
-        await holder.execute(text("SELECT 1 FROM follower FOR UPDATE"))
-        answers = await asyncio.gather(*(_timed(contended, q, b) for q, b in requests))
-        await holder.rollback()
+    answers = await _while_held(
+        committing_maker, contended, "SELECT 1 FROM follower FOR UPDATE", requests
+    )
     assert {status for status, _ in answers} == {503}
     assert max(elapsed for _, elapsed in answers) < DEADLINE + MARGIN, answers
     # The platform retries the same deliveries once the lock is gone: each stored once.
-    again = await asyncio.gather(*(_timed(contended, q, b) for q, b in requests))
+    again = await _all(contended, requests)
     assert {status for status, _ in again} == {200}
     async with committing_maker() as session:
         assert await session.scalar(select(func.count()).select_from(InboxEvent)) == 9
@@ -95,13 +114,12 @@ async def test_a_stalled_table_and_an_exhausted_pool_answer_within_the_deadline(
         wechat.request(text_xml("你好", sender=f"o_citizen_{n:04d}", create_time=1))
         for n in range(12)  # three times the pool: most wait for a connection first
     ]
-    async with committing_maker() as holder:
-        await holder.execute(text("LOCK TABLE inbox_event IN ACCESS EXCLUSIVE MODE"))
-        answers = await asyncio.gather(*(_timed(contended, q, b) for q, b in requests))
-        await holder.rollback()
+    answers = await _while_held(
+        committing_maker, contended, "LOCK TABLE inbox_event IN ACCESS EXCLUSIVE MODE", requests
+    )
     assert {status for status, _ in answers} == {503}
     assert max(elapsed for _, elapsed in answers) < DEADLINE + MARGIN, answers
-    again = await asyncio.gather(*(_timed(contended, q, b) for q, b in requests))
+    again = await _all(contended, requests)
     assert {status for status, _ in again} == {200}
 
 
