@@ -24,9 +24,11 @@ EXPOSE 8000
 # with --no-healthcheck and a restart policy.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)" || exit 1
-# The same entry point as `make run`: it migrates (failing fast on a lock), then serves the API
-# with the job worker beside it. DATABASE_URL and ADMIN_TOKEN are required; it refuses to start
-# without them (one line naming the setting, exit code 2). To scale apart: `alembic upgrade head`
-# once, `python -m uvicorn app.main:create_app --factory` for the API and `python -m app.worker`
-# for jobs (README, Production).
+# The same entry point as `make run`: it migrates (failing fast on a table lock; under an advisory
+# lock, so replicas starting together migrate once), keeps the provisional calendar years, then
+# serves the API with the job worker beside it. DATABASE_URL and ADMIN_TOKEN are required; it
+# refuses to start without them (one line naming the setting, exit code 2). To scale apart:
+# `alembic upgrade head` once per release (it brings the official calendar years),
+# `python -m uvicorn app.main:create_app --factory` for the API and `python -m app.worker` for
+# jobs (it keeps the provisional years; README, Production and Calendar life cycle).
 CMD ["python", "-m", "app.serve"]

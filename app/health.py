@@ -88,19 +88,25 @@ def _pool_check(maker: async_sessionmaker[AsyncSession]) -> str:
 @router.get(
     "/readyz",
     summary="Readiness",
-    responses={503: {"description": "Database unreachable or migrations not at head."}},
+    responses={
+        503: {
+            "description": "Database unreachable, migrations not at head, or no calendar for "
+            "this or next year."
+        }
+    },
 )
 async def readyz(maker: MakerDep, now: NowDep) -> JSONResponse:
-    """The database answers (on a connection of its own, within 2.5 s) and its migrations are at
-    the head this code expects. 503 takes the replica out of rotation; it is not a liveness
-    signal (that is /healthz), so an outage never gets replicas restarted."""
+    """The database answers (on a connection of its own, within 2.5 s), its migrations are at
+    the head this code expects, and the calendar has this year and next. 503 takes the replica
+    out of rotation; it is not a liveness signal (that is /healthz), so an outage never gets
+    replicas restarted."""
     body: dict[str, Any] = {"status": "ok", "checks": {}}
     try:
         async with asyncio.timeout(PROBE_SECONDS):
             async with AsyncSession(_probe_engine(_database_url(maker))) as session:
                 rows = await session.execute(text("SELECT version_num FROM alembic_version"))
                 current = frozenset(row[0] for row in rows)
-                warning = await calendar_warning(session, now)
+                missing, warning = await calendar_state(session, now)
     except TimeoutError:
         body["status"] = "unavailable"
         body["checks"]["database"] = f"no answer within {PROBE_SECONDS} s"
@@ -118,6 +124,13 @@ async def readyz(maker: MakerDep, now: NowDep) -> JSONResponse:
         )
         return JSONResponse(body, status_code=503)
     body["checks"]["migrations"] = "ok"
+    if missing:
+        # Without a year's row its holidays and 调休 are ignored: deadlines would fall on rest days
+        # and skip working Saturdays. Such a replica must not serve.
+        body["status"] = "unavailable"
+        body["checks"]["calendar"] = missing
+        return JSONResponse(body, status_code=503)
+    body["checks"]["calendar"] = "ok"
     NEXT_YEAR_MISSING.set(1 if warning else 0)
     if warning:
         # Still ready: deadlines into next year are computed, flagged provisional.
@@ -126,17 +139,26 @@ async def readyz(maker: MakerDep, now: NowDep) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def calendar_warning(session: AsyncSession, now: datetime) -> str | None:
-    """From 1 November (China time), a warning while next year has no official notice."""
+async def calendar_state(session: AsyncSession, now: datetime) -> tuple[str | None, str | None]:
+    """This year and next (China time): what is missing (no row at all: not ready), and from
+    1 November a warning while next year has no official notice (provisional: still ready)."""
     today = now.astimezone(CHINA).date()
-    if today.month < 11:
-        return None
-    status = await session.scalar(
-        select(CalendarYear.status).where(CalendarYear.year == today.year + 1)
+    rows = await session.execute(
+        select(CalendarYear.year, CalendarYear.status).where(
+            CalendarYear.year.in_([today.year, today.year + 1])
+        )
     )
-    if status is YearStatus.official:
-        return None
-    return (
+    status = {year: status for year, status in rows}
+    absent = [year for year in (today.year, today.year + 1) if year not in status]
+    if absent:
+        return (
+            f"no calendar for {', '.join(map(str, absent))}: run `alembic upgrade head` and the "
+            "worker (it keeps provisional years), or PUT /api/v1/admin/calendar/{year}",
+            None,
+        )
+    if today.month < 11 or status[today.year + 1] is YearStatus.official:
+        return None, None
+    return None, (
         f"the {today.year + 1} holiday notice is not entered: deadlines reaching into "
         f"{today.year + 1} are provisional (PUT /api/v1/admin/calendar/{today.year + 1})"
     )

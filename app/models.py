@@ -23,7 +23,8 @@ from app.inquiries.models import (
 from app.people.models import Person, Role
 from app.referrals.models import Referral, ReferralEntry
 from app.replies.models import Reply
-from app.routing.models import KindRule, RoutingRule, RuleChange
+from app.routing.models import KindRule, RoutingRule
+from app.rule_changes import RuleChange
 from app.webhooks.models import InboxEvent
 
 __all__ = [

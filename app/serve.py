@@ -7,14 +7,14 @@ import os
 import secrets
 import signal
 import sys
-from datetime import date
+from datetime import UTC, datetime
 from types import FrameType
 
 import uvicorn
 
 from app import embedded, worker
 from app.db import migrate, wait_for_database
-from app.deadlines import service as calendar
+from app.deadlines import store as calendar
 from app.settings import configuration_error, settings, settings_or_exit
 
 logger = logging.getLogger("govinbox.serve")
@@ -58,8 +58,9 @@ def prepare_database() -> tuple[str, str]:
     settings.cache_clear()
     wait_for_database(url)
     migrate(url)
-    # The working-day calendar: official years from the pinned package, provisional ones after.
-    asyncio.run(calendar.seed_database(url, through_year=date.today().year + 2))
+    # Official years come with the migrations (0014); provisional ones up to today + 2 are kept by
+    # the daily job, and written here too so a new database is ready at once (idempotent).
+    asyncio.run(calendar.seed_provisional(url, now=datetime.now(UTC)))
     return url, source
 
 

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     warning_fractions: list[float] = Field(
         default=[0.5, 0.8], description="Shares of the working time at which a warning fires."
     )
+    pause_max_count: int = Field(
+        default=2,
+        ge=0,
+        description="Pauses per inquiry at most; together they credit no more than the rule's "
+        "own length.",
+    )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "var",
         description="Local state for development: embedded database, generated admin token.",

@@ -4,7 +4,7 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -25,7 +25,25 @@ def include_object(
     return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
 
 
+# Replicas that start together (or a release step racing `make run`) migrate one at a time: each
+# takes this session-level advisory lock on its migration connection first, so the others wait,
+# then find the database at head and do nothing. The key is "govinbox" in ASCII.
+MIGRATION_LOCK_KEY = int.from_bytes(b"govinbox", "big")
+
+
 def run_migrations(connection: Connection) -> None:
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    connection.commit()  # a session lock outlives the transaction; each migration has its own
+    try:
+        _run_migrations(connection)
+    finally:
+        if connection.in_transaction():
+            connection.rollback()  # a failed migration's transaction, so the unlock can run
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()
+
+
+def _run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,11 +1,14 @@
 """The migrations build exactly the models, and go down and up again cleanly."""
 
 import asyncio
+import sys
 import uuid
 
+import psycopg
 from alembic import command
 
-from app import db, embedded
+from app import db, embedded, health
+from app.settings import PROJECT_ROOT
 
 
 async def test_models_and_migrations_agree(database_url: str) -> None:
@@ -22,5 +25,65 @@ async def test_stairway_upgrade_downgrade_upgrade(server_url: str) -> None:
         await asyncio.to_thread(command.downgrade, config, "base")
         await asyncio.to_thread(command.upgrade, config, "head")
         await asyncio.to_thread(command.check, config)
+    finally:
+        embedded.drop_database(server_url, name)
+
+
+# migrations/env.py takes this advisory lock ("govinbox" in ASCII) around every run.
+MIGRATION_LOCK_KEY = int.from_bytes(b"govinbox", "big")
+MIGRATE = "import sys; from app import db; db.migrate(sys.argv[1])"
+
+
+async def _migrate_in_processes(url: str, count: int) -> list[tuple[int | None, bytes]]:
+    """`count` processes migrating at once, as replicas starting together would (Alembic's
+    context is process-global, so threads would not be independent runs)."""
+    started = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", MIGRATE, url, cwd=PROJECT_ROOT, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(count)
+    ]
+    results = []
+    for process in started:
+        _, stderr = await process.communicate()
+        results.append((process.returncode, stderr))
+    return results
+
+
+async def test_replicas_migrating_together_migrate_once_and_all_succeed(server_url: str) -> None:
+    # Before the lock: both created the same tables and one failed ("already exists").
+    name = f"govinbox_race_{uuid.uuid4().hex[:12]}"
+    url = embedded.create_database(server_url, name)
+    try:
+        results = await _migrate_in_processes(url, 3)
+        assert [code for code, _ in results] == [0, 0, 0], [e.decode()[-2000:] for _, e in results]
+        with psycopg.connect(embedded.libpq_url(url)) as connection:
+            versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+            frozen = connection.execute("SELECT count(*) FROM calendar_year").fetchone()
+        assert {v for (v,) in versions} == set(health.migration_heads())
+        assert frozen == (23,)  # 2004–2026 written once
+    finally:
+        embedded.drop_database(server_url, name)
+
+
+async def test_a_migration_waits_for_the_lock_then_finds_nothing_to_do(server_url: str) -> None:
+    name = f"govinbox_lock_{uuid.uuid4().hex[:12]}"
+    url = embedded.create_database(server_url, name)
+    try:
+        with psycopg.connect(embedded.libpq_url(url), autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK_KEY])
+            waiting = asyncio.create_task(_migrate_in_processes(url, 1))
+            await asyncio.sleep(5)  # long enough to import the app and migrate, were it free
+            assert not waiting.done()
+            tables = holder.execute("SELECT to_regclass('alembic_version')").fetchone()
+            assert tables == (None,)  # nothing ran while the lock was held
+            holder.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK_KEY])
+            [(code, stderr)] = await asyncio.wait_for(waiting, timeout=60)
+            assert code == 0, stderr.decode()[-2000:]
+            # Released after the run: free again, and the next run has nothing to do.
+            free = holder.execute("SELECT pg_try_advisory_lock(%s)", [MIGRATION_LOCK_KEY])
+            assert free.fetchone() == (True,)
+            holder.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK_KEY])
+        await asyncio.wait_for(asyncio.to_thread(db.migrate, url), timeout=30)
     finally:
         embedded.drop_database(server_url, name)

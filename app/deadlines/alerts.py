@@ -1,16 +1,20 @@
 """Warnings and escalation, fired by a periodic sweep (durable, idempotent), never by timers.
-"Overdue" is a query over due times, not a stored flag."""
+"Overdue" is a query over due times, not a stored flag. Each inquiry has two clocks: the first
+response (never stopped) and the reply (stopped by a running pause: a stopped clock is never a
+breach, nor worth a warning)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.calendar import CHINA, WorkCalendar
-from app.deadlines.models import AlertKind, DeadlineAlert, DeadlinePause
-from app.deadlines.service import load
+from app.deadlines.models import AlertKind, Clock, DeadlineAlert, DeadlinePause, PauseStatus
+from app.deadlines.store import load
 from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries.models import EventAction, Inquiry, InquiryStatus
@@ -21,16 +25,72 @@ ONE_DAY = timedelta(days=1)
 SWEEPER = "system:deadlines"
 
 
-def _clock_running() -> ColumnElement[bool]:
-    """No pause is open: a stopped clock is never a breach, nor worth a warning."""
-    return ~exists().where(DeadlinePause.inquiry_id == Inquiry.id, DeadlinePause.ended_at.is_(None))
+def clock_running() -> ColumnElement[bool]:
+    """No pause is running on the inquiry."""
+    return ~exists().where(
+        DeadlinePause.inquiry_id == Inquiry.id, DeadlinePause.status == PauseStatus.running
+    )
 
 
 def overdue(now: datetime) -> Select[Inquiry]:
-    """Open inquiries past their due time, their clock running."""
+    """Open inquiries past their reply due time, their clock running."""
     return select(Inquiry).where(
-        Inquiry.status.in_(OPEN), Inquiry.reply_due_at < now, _clock_running()
+        Inquiry.status.in_(OPEN), Inquiry.reply_due_at < now, clock_running()
     )
+
+
+def breached(now: datetime) -> Select[Inquiry]:
+    """Open inquiries past either due time: the reply's (clock running), or the first
+    response's while no person has responded."""
+    return select(Inquiry).where(
+        Inquiry.status.in_(OPEN),
+        or_(
+            and_(Inquiry.reply_due_at < now, clock_running()),
+            and_(Inquiry.first_response_due_at < now, Inquiry.first_responded_at.is_(None)),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Span:
+    """One clock of one inquiry: from when it counts, when it is due, by which period."""
+
+    clock: Clock
+    start: datetime
+    due: datetime
+    unit: str
+    length: int
+
+
+def spans(inquiry: Inquiry, *, paused: bool) -> list[Span]:
+    """The clocks the sweep looks at: the first response until a person has responded, the
+    reply unless its clock is stopped."""
+    found = []
+    if (
+        inquiry.first_response_due_at is not None
+        and inquiry.first_responded_at is None
+        and inquiry.first_response_unit is not None
+    ):
+        found.append(
+            Span(
+                Clock.first_response,
+                inquiry.urgent_at or inquiry.received_at,
+                inquiry.first_response_due_at,
+                inquiry.first_response_unit,
+                inquiry.first_response_length or 1,
+            )
+        )
+    if inquiry.reply_due_at is not None and inquiry.deadline_unit is not None and not paused:
+        found.append(
+            Span(
+                Clock.reply,
+                inquiry.received_at,
+                inquiry.reply_due_at,
+                inquiry.deadline_unit,
+                inquiry.deadline_length or 1,
+            )
+        )
+    return found
 
 
 def _clock(value: str) -> time:
@@ -46,16 +106,15 @@ def in_office_hours(now: datetime, calendar: WorkCalendar, hours: tuple[str, str
 
 
 def elapsed_share(
-    inquiry: Inquiry, now: datetime, calendar: WorkCalendar, hours: tuple[str, str]
+    span: Span, now: datetime, calendar: WorkCalendar, hours: tuple[str, str]
 ) -> float:
-    """How much of the working time has passed: whole working days since receipt plus the
+    """How much of the working time has passed: whole working days since the start plus the
     share of today's office hours; wall-clock for hours rules."""
-    assert inquiry.reply_due_at is not None
-    if inquiry.deadline_unit == "hours":
-        total = (inquiry.reply_due_at - inquiry.received_at).total_seconds()
-        return (now - inquiry.received_at).total_seconds() / total if total > 0 else 1.0
-    received = inquiry.received_at.astimezone(CHINA).date()
-    due = inquiry.reply_due_at.astimezone(CHINA).date()
+    if span.unit == "hours":
+        total = (span.due - span.start).total_seconds()
+        return (now - span.start).total_seconds() / total if total > 0 else 1.0
+    received = span.start.astimezone(CHINA).date()
+    due = span.due.astimezone(CHINA).date()
     local = now.astimezone(CHINA)
     total = calendar.working_days_between(received, due)
     if total <= 0:
@@ -64,32 +123,35 @@ def elapsed_share(
     if calendar.is_working_day(local.date()) and local.date() > received:
         start, end = _clock(hours[0]), _clock(hours[1])
         day = datetime.combine(local.date(), start, CHINA)
-        span = (datetime.combine(local.date(), end, CHINA) - day).total_seconds()
-        done += min(1.0, max(0.0, (local - day).total_seconds() / span))
+        length = (datetime.combine(local.date(), end, CHINA) - day).total_seconds()
+        done += min(1.0, max(0.0, (local - day).total_seconds() / length))
     return done / total
 
 
-def escalation_level(inquiry: Inquiry, now: datetime, calendar: WorkCalendar) -> int:
+def escalation_level(span: Span, now: datetime, calendar: WorkCalendar) -> int:
     """0 before the deadline; 1 at the breach; one more for each further period of its length
     that has ended: a period of days ends at the end of its last day, so only days wholly past
     count (today does not)."""
-    due = inquiry.reply_due_at
-    if due is None or now <= due:
+    if now <= span.due:
         return 0
-    length = max(1, inquiry.deadline_length or 1)
-    due_day, yesterday = due.astimezone(CHINA).date(), now.astimezone(CHINA).date() - ONE_DAY
-    if inquiry.deadline_unit == "hours":
-        over = (now - due) / timedelta(hours=length)
-    elif inquiry.deadline_unit == "calendar_days":
+    length = max(1, span.length)
+    due_day, yesterday = span.due.astimezone(CHINA).date(), now.astimezone(CHINA).date() - ONE_DAY
+    if span.unit == "hours":
+        over = (now - span.due) / timedelta(hours=length)
+    elif span.unit == "calendar_days":
         over = max(0, (yesterday - due_day).days) / length
     else:
         over = calendar.working_days_between(due_day, yesterday) / length
     return 1 + int(over)
 
 
+_NAMES = {Clock.first_response: "first response", Clock.reply: "reply"}
+
+
 async def _fire(
     session: AsyncSession,
     inquiry: Inquiry,
+    span: Span,
     *,
     kind: AlertKind,
     level: int,
@@ -101,12 +163,13 @@ async def _fire(
         insert(DeadlineAlert)
         .values(
             inquiry_id=inquiry.id,
+            clock=span.clock,
             kind=kind,
             level=level,
             department_id=department.id if department else None,
             fired_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["inquiry_id", "kind", "level"])
+        .on_conflict_do_nothing(index_elements=["inquiry_id", "clock", "kind", "level"])
         .returning(DeadlineAlert.id)
     )
     if inserted is None:
@@ -118,71 +181,120 @@ async def _fire(
         action=EventAction.escalated
         if kind is AlertKind.escalation
         else EventAction.deadline_warning,
-        reason=reason,
-        details={"level": level, "department": department.code if department else None},
+        reason=f"{_NAMES[span.clock]}: {reason}",
+        details={
+            "clock": span.clock.value,
+            "level": level,
+            "department": department.code if department else None,
+        },
     )
     return True
 
 
+Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
 async def sweep(
-    session: AsyncSession,
+    transaction: Transaction,
     *,
     now: datetime,
     office_hours: tuple[str, str],
     fractions: Sequence[float],
     batch: int = 1000,
 ) -> int:
-    """Fire what is due for every open inquiry with a deadline; returns how many alerts fired."""
+    """Fire what is due for every open inquiry with a deadline; returns how many alerts fired.
+    Each page is its own transaction, so intake never waits on a whole sweep."""
+    fired, after_id = 0, 0
+    while True:
+        async with transaction() as session:
+            count, last = await sweep_page(
+                session,
+                after_id=after_id,
+                now=now,
+                office_hours=office_hours,
+                fractions=fractions,
+                batch=batch,
+            )
+        fired += count
+        if last is None:
+            return fired
+        after_id = last
+
+
+async def sweep_page(
+    session: AsyncSession,
+    *,
+    after_id: int,
+    now: datetime,
+    office_hours: tuple[str, str],
+    fractions: Sequence[float],
+    batch: int,
+) -> tuple[int, int | None]:
+    """One keyset page of open inquiries (over the partial index ix_inquiry_open_clock); returns
+    the alerts fired and the last id looked at (None: no page left)."""
     calendar = await load(session)
     office_time = in_office_hours(now, calendar, office_hours)
-    fired, after_id = 0, 0
-    while True:  # keyset pages: every open inquiry is looked at in every sweep
-        page = list(
-            await session.scalars(
-                select(Inquiry)
-                .where(
-                    Inquiry.status.in_(OPEN),
-                    Inquiry.reply_due_at.is_not(None),
-                    Inquiry.department_id.is_not(None),
-                    _clock_running(),
-                    Inquiry.id > after_id,
+    page = list(
+        await session.scalars(
+            select(Inquiry)
+            .where(
+                Inquiry.status.in_(OPEN),
+                Inquiry.department_id.is_not(None),
+                Inquiry.reply_due_at.is_not(None),
+                Inquiry.id > after_id,
+            )
+            .order_by(Inquiry.id)
+            .limit(batch)
+        )
+    )
+    if not page:
+        return 0, None
+    ids = [inquiry.id for inquiry in page]
+    # What fired already and which clocks stand still, for the whole page in one query each: a
+    # sweep every minute must not redo the work (or the office look-ups) for settled alerts.
+    fired_before = await session.execute(
+        select(
+            DeadlineAlert.inquiry_id, DeadlineAlert.clock, DeadlineAlert.kind, DeadlineAlert.level
+        ).where(DeadlineAlert.inquiry_id.in_(ids))
+    )
+    done = {tuple(row) for row in fired_before}
+    paused = set(
+        await session.scalars(
+            select(DeadlinePause.inquiry_id).where(
+                DeadlinePause.inquiry_id.in_(ids), DeadlinePause.status == PauseStatus.running
+            )
+        )
+    )
+    fired = 0
+    for inquiry in page:
+        for span in spans(inquiry, paused=inquiry.id in paused):
+            if office_time or span.unit == "hours":
+                fired += await _warn(
+                    session, inquiry, span, now, calendar, office_hours, fractions, done
                 )
-                .order_by(Inquiry.id)
-                .limit(batch)
-            )
-        )
-        if not page:
-            break
-        after_id = page[-1].id
-        # What fired already, for the whole page in one query: a sweep every minute must not
-        # redo the work (or the office look-ups) for alerts that are long settled.
-        fired_before = await session.execute(
-            select(DeadlineAlert.inquiry_id, DeadlineAlert.kind, DeadlineAlert.level).where(
-                DeadlineAlert.inquiry_id.in_([i.id for i in page])
-            )
-        )
-        done = {(inquiry_id, kind, level) for inquiry_id, kind, level in fired_before}
-        for inquiry in page:
-            if office_time or inquiry.deadline_unit == "hours":
-                fired += await _warn(session, inquiry, now, calendar, office_hours, fractions, done)
-            fired += await _escalate(session, inquiry, now, calendar, done)
+            fired += await _escalate(session, inquiry, span, now, calendar, done)
     await session.flush()
-    return fired
+    return fired, page[-1].id
 
 
 async def _warn(
     session: AsyncSession,
     inquiry: Inquiry,
+    span: Span,
     now: datetime,
     calendar: WorkCalendar,
     office_hours: tuple[str, str],
     fractions: Sequence[float],
-    done: set[tuple[int, AlertKind, int]],
+    done: set[tuple[object, ...]],
 ) -> int:
-    pending = [f for f in fractions if (inquiry.id, AlertKind.warning, round(f * 100)) not in done]
+    pending = [
+        f
+        for f in fractions
+        if (inquiry.id, span.clock, AlertKind.warning, round(f * 100)) not in done
+    ]
     if not pending:
         return 0
-    share = elapsed_share(inquiry, now, calendar, office_hours)
+    share = elapsed_share(span, now, calendar, office_hours)
     fired = 0
     for fraction in pending:
         if share >= fraction:
@@ -190,6 +302,7 @@ async def _warn(
             fired += await _fire(
                 session,
                 inquiry,
+                span,
                 kind=AlertKind.warning,
                 level=percent,
                 department=None,
@@ -202,12 +315,17 @@ async def _warn(
 async def _escalate(
     session: AsyncSession,
     inquiry: Inquiry,
+    span: Span,
     now: datetime,
     calendar: WorkCalendar,
-    done: set[tuple[int, AlertKind, int]],
+    done: set[tuple[object, ...]],
 ) -> int:
-    level = escalation_level(inquiry, now, calendar)
-    missing = [s for s in range(1, level + 1) if (inquiry.id, AlertKind.escalation, s) not in done]
+    level = escalation_level(span, now, calendar)
+    missing = [
+        s
+        for s in range(1, level + 1)
+        if (inquiry.id, span.clock, AlertKind.escalation, s) not in done
+    ]
     if not missing:
         return 0
     holder = await session.get(Department, inquiry.department_id)
@@ -224,6 +342,7 @@ async def _escalate(
         fired += await _fire(
             session,
             inquiry,
+            span,
             kind=AlertKind.escalation,
             level=step,
             department=reader,

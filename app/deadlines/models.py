@@ -89,17 +89,29 @@ class PauseReason(enum.StrEnum):
     citizen_unreachable = "citizen_unreachable"
 
 
+class PauseStatus(enum.StrEnum):
+    requested = "requested"  # awaits the supervising office (consulting_agency, unreachable)
+    refused = "refused"
+    running = "running"  # the clock is stopped
+    ended = "ended"
+
+
+# These need the supervising office's approval, as an extension does; the clock stops from it.
+NEEDS_APPROVAL = frozenset({PauseReason.consulting_agency, PauseReason.citizen_unreachable})
+
+
 class DeadlinePause(Base):
-    """A stopped clock: from start to end, the working days in (start, end] are added back."""
+    """A stopped clock. It credits the working days wholly inside it (after the day it started,
+    before the day it ended); see deadlines/clock.py."""
 
     __tablename__ = "deadline_pause"
     __table_args__ = (
-        # One stopped clock at a time.
+        # One pause asked for or running at a time.
         Index(
             "uq_deadline_pause_open",
             "inquiry_id",
             unique=True,
-            postgresql_where=text("ended_at IS NULL"),
+            postgresql_where=text("status IN ('requested', 'running')"),
         ),
     )
 
@@ -108,9 +120,18 @@ class DeadlinePause(Base):
         ForeignKey("inquiry.id", ondelete="RESTRICT"), index=True
     )
     reason: Mapped[PauseReason] = mapped_column(Enum(PauseReason, native_enum=False, length=24))
+    status: Mapped[PauseStatus] = mapped_column(Enum(PauseStatus, native_enum=False, length=16))
     note: Mapped[str] = mapped_column(Text, default="")
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    started_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    # The office that decides a pause needing approval (the holder's nearest supervising office).
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    # The clock is stopped from started_at (the request, or the approval) to ended_at.
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_by: Mapped[str | None] = mapped_column(String(200))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_by: Mapped[str | None] = mapped_column(String(200))
     working_days_added: Mapped[int | None] = mapped_column(Integer)
@@ -149,14 +170,24 @@ class AlertKind(enum.StrEnum):
     escalation = "escalation"  # the deadline passed: one level up per further period
 
 
+class Clock(enum.StrEnum):
+    """The two due times every inquiry has."""
+
+    first_response = "first_response"  # a person's first response (acknowledge, or urgent)
+    reply = "reply"  # the substantive answer, by the kind's rule
+
+
 class DeadlineAlert(Base):
     """A warning or escalation that fired; unique, so repeated or concurrent sweeps fire once."""
 
     __tablename__ = "deadline_alert"
-    __table_args__ = (UniqueConstraint("inquiry_id", "kind", "level"),)
+    __table_args__ = (UniqueConstraint("inquiry_id", "clock", "kind", "level"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id", ondelete="RESTRICT"))
+    clock: Mapped[Clock] = mapped_column(
+        Enum(Clock, native_enum=False, length=16), server_default=Clock.reply.value
+    )
     kind: Mapped[AlertKind] = mapped_column(Enum(AlertKind, native_enum=False, length=16))
     level: Mapped[int] = mapped_column(Integer)  # warning: percent; escalation: 1, 2, …
     # Escalations: the department that may now read it (parent, then the offices above).
@@ -164,3 +195,26 @@ class DeadlineAlert(Base):
         ForeignKey("department.id", ondelete="RESTRICT"), index=True
     )
     fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RecountStatus(enum.StrEnum):
+    running = "running"
+    done = "done"
+
+
+class CalendarRecount(Base):
+    """A year was entered: its open inquiries are counted again by a batched job, whose progress
+    the admin reads."""
+
+    __tablename__ = "calendar_recount"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    status: Mapped[RecountStatus] = mapped_column(Enum(RecountStatus, native_enum=False, length=16))
+    total: Mapped[int] = mapped_column(Integer)  # open inquiries it found to count again
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    # Keyset position: inquiries with a larger id are still to do.
+    after_id: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

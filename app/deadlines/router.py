@@ -8,20 +8,28 @@ from app import problems
 from app.auth import AdminDep, CurrentPrincipal
 from app.clock import NowDep
 from app.db import SessionDep
-from app.deadlines import alerts, service
-from app.deadlines.models import AlertKind, CalendarDay, CalendarYear, DeadlineAlert, DeadlineRule
+from app.deadlines import alerts, service, store
+from app.deadlines.models import (
+    AlertKind,
+    CalendarDay,
+    CalendarRecount,
+    CalendarYear,
+    DeadlineAlert,
+    DeadlineRule,
+)
 from app.deadlines.schemas import (
     CalendarDayRead,
     CalendarYearRead,
     DeadlineRuleCreate,
     DeadlineRuleRead,
     DeadlineRuleUpdate,
+    RecountRead,
     YearEntry,
 )
 from app.inquiries.models import Inquiry
 from app.inquiries.schemas import InquiryRead
 from app.inquiries.service import visible_to
-from app.routing.changes import record_change, snapshot
+from app.rule_changes import record_change, snapshot
 from app.schemas import Page, PageDep, RowId, paginate
 
 CalendarYearParam = Annotated[int, Path(ge=1949, le=2200, description="A calendar year.")]
@@ -61,6 +69,13 @@ async def _read(session: SessionDep, year: int) -> CalendarYearRead:
     )
     read = CalendarYearRead.model_validate(row)
     read.days = [CalendarDayRead.model_validate(day) for day in days]
+    recount = await session.scalar(
+        select(CalendarRecount)
+        .where(CalendarRecount.year == year)
+        .order_by(CalendarRecount.id.desc())
+        .limit(1)
+    )
+    read.recount = RecountRead.model_validate(recount) if recount else None
     return read
 
 
@@ -76,26 +91,26 @@ async def read_year(year: CalendarYearParam, _: AdminDep, session: SessionDep) -
     "/{year}", summary="Enter or correct a year from its notice", responses=problems.doc(StrayDate)
 )
 async def enter_year(
-    year: CalendarYearParam, entry: YearEntry, _: AdminDep, session: SessionDep
+    year: CalendarYearParam, entry: YearEntry, _: AdminDep, session: SessionDep, now: NowDep
 ) -> CalendarYearRead:
     """Replace the year's days with the notice's and mark it official (its version bumps).
-    Every date must fall in the year. Open inquiries whose deadline was provisional are counted
-    again (audited: old and new due time)."""
+    Every date must fall in the year. Open inquiries whose deadline was provisional, or whose
+    period touches the year, are counted again (audited: old and new due times) by a batched
+    job queued with the entry; `recount` shows its progress (read the year again)."""
     if stray := [d.day for d in [*entry.days_off, *entry.workdays] if d.day.year != year]:
         raise StrayDate(f"{stray[0]} is not in {year}.")
     known = list(await session.scalars(select(CalendarYear.year)))
     if known and not (min(known) <= year <= max(known) + 1):
         # A gap of years with no rows would have no working days at all.
         raise StrayDate(f"Enter a year from {min(known)} to {max(known) + 1}; {year} leaves a gap.")
-    await service.enter_year(
+    await store.enter_year(
         session,
         year,
         source=entry.source,
         days_off=[(d.day, d.name) for d in entry.days_off],
         workdays=[(d.day, d.name) for d in entry.workdays],
     )
-    # Deadlines counted provisionally are counted again, audited, in the same transaction.
-    await service.recompute_for_year(session, year, actor=f"admin: calendar {year} entered")
+    await service.start_recount(session, year, now=now, actor=f"admin: calendar {year} entered")
     return await _read(session, year)
 
 
@@ -185,7 +200,9 @@ async def list_escalations(
     principal: CurrentPrincipal, session: SessionDep, page: PageDep, now: NowDep
 ) -> Page[InquiryRead]:
     """For a supervising office, every overdue, escalated inquiry of its region; for a parent
-    department, those escalated to it. Most overdue first. Reading is not acting."""
+    department, those escalated to it. Overdue: past the reply due time (clock running), or
+    past the first-response due time with no person's response yet. Earliest reply due first.
+    Reading is not acting."""
     escalated = (
         select(DeadlineAlert.id)
         .where(DeadlineAlert.inquiry_id == Inquiry.id, DeadlineAlert.kind == AlertKind.escalation)
@@ -193,7 +210,7 @@ async def list_escalations(
     )
     statement = (
         visible_to(principal.department)
-        .where(Inquiry.id.in_(alerts.overdue(now).with_only_columns(Inquiry.id)), escalated)
+        .where(Inquiry.id.in_(alerts.breached(now).with_only_columns(Inquiry.id)), escalated)
         .options(joinedload(Inquiry.account), selectinload(Inquiry.messages))
         .order_by(Inquiry.reply_due_at)
     )

@@ -3,7 +3,7 @@ from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, StrictBool, model_validator
 
-from app.deadlines.models import DayKind, Unit, YearStatus
+from app.deadlines.models import DayKind, RecountStatus, Unit, YearStatus
 from app.schemas import Schema
 
 PURPOSES = (
@@ -83,6 +83,35 @@ class CalendarYearRead(Schema):
     version: int
     updated_at: datetime
     days: list[CalendarDayRead] = Field(default_factory=list)
+    recount: "RecountRead | None" = Field(
+        default=None, description="The latest recount of open inquiries after an entry."
+    )
+
+
+class RecountRead(Schema):
+    """Open inquiries counted again after a year was entered, by a batched job."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "year": 2027,
+                    "status": "running",
+                    "total": 1200,
+                    "done": 400,
+                    "requested_at": "2026-12-01T02:00:00Z",
+                    "finished_at": None,
+                }
+            ]
+        }
+    )
+
+    year: int
+    status: RecountStatus
+    total: int = Field(description="Open inquiries touched by the year when it was entered.")
+    done: int
+    requested_at: datetime
+    finished_at: datetime | None
 
 
 class DeadlineRuleCreate(Schema):

@@ -78,6 +78,8 @@ class EventAction(enum.StrEnum):
     routing_marked_wrong = "routing_marked_wrong"
     deadline_set = "deadline_set"
     deadline_recomputed = "deadline_recomputed"
+    pause_requested = "pause_requested"  # awaits the supervising office
+    pause_decided = "pause_decided"
     paused = "paused"
     resumed = "resumed"
     deadline_warning = "deadline_warning"
@@ -120,6 +122,15 @@ class Inquiry(Timestamped, Base):
         ),
         # The sweep that re-queues routing left undone.
         Index("ix_inquiry_unrouted", "created_at", postgresql_where=text("routed_at IS NULL")),
+        # The deadline sweep pages through open inquiries only (bench/sweep_plan.py).
+        Index(
+            "ix_inquiry_open_clock",
+            "id",
+            postgresql_where=text(
+                "status IN ('new', 'assigned') AND department_id IS NOT NULL"
+                " AND reply_due_at IS NOT NULL"
+            ),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -152,6 +163,16 @@ class Inquiry(Timestamped, Base):
     due_provisional: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # With an approved extension: the due time before it; reply_due_at is then the extended one.
     original_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A person's first response is due by the `acknowledge` rule, or by `urgent` (hours, around
+    # the clock, from urgent_at) once life-and-safety words arrived; met by a person, never by
+    # automatic text. All of these come from deadlines/clock.py.
+    first_response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_response_rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deadline_rule.id", ondelete="RESTRICT")
+    )
+    first_response_unit: Mapped[str | None] = mapped_column(String(16))
+    first_response_length: Mapped[int | None] = mapped_column(Integer)
+    first_responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Conversation threading: set while the citizen's next private message joins this inquiry.
     accepts_messages: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -160,6 +181,7 @@ class Inquiry(Timestamped, Base):
         ForeignKey("inquiry.id", ondelete="RESTRICT")
     )
     urgent: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    urgent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When routing decided, by which rule (None with routed_at set: the fallback to the account's
     # owning department), and why; routed_at None means the routing job has yet to run.
     routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

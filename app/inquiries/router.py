@@ -4,6 +4,7 @@ from app import problems
 from app.auth import CurrentPrincipal
 from app.clock import NowDep
 from app.db import SessionDep
+from app.deadlines import extensions, pauses
 from app.deadlines import service as deadlines
 from app.departments import service as departments
 from app.inquiries import service
@@ -15,6 +16,7 @@ from app.inquiries.schemas import (
     ExtensionRequest,
     InquiryRead,
     KindCorrection,
+    PauseDecision,
     PauseRequest,
     ResumeRequest,
     ReturnRequest,
@@ -25,6 +27,7 @@ from app.referrals import service as referrals
 from app.referrals.schemas import ReferRequest
 from app.routing import transfers
 from app.schemas import Page, PageDep, paginate
+from app.settings import settings
 
 router = APIRouter(
     prefix="/api/v1/inquiries",
@@ -132,7 +135,11 @@ async def correct_kind(
     ),
 )
 async def refer(
-    reference: str, data: ReferRequest, principal: CurrentPrincipal, session: SessionDep
+    reference: str,
+    data: ReferRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
 ) -> InquiryRead:
     """Outside your duties: the citizen is told who handles it and how to reach them (from the
     entry's verified template, plus your note), the reply is queued and the inquiry ends
@@ -141,6 +148,7 @@ async def refer(
     transfers.ensure_free(inquiry)  # an office's binding decision is not undone by a referral
     entry = await referrals.get_entry(session, code=data.entry_code)
     await referrals.refer(session, inquiry, entry, note=data.note, **principal.audit)
+    deadlines.responded(inquiry, at=now)  # a person's referral is their response
     return InquiryRead.model_validate(inquiry)
 
 
@@ -224,8 +232,8 @@ async def arbitrate(
 
 @router.post(
     "/{reference}/pause",
-    summary="Stop the clock",
-    responses=problems.doc(deadlines.PauseConflict),
+    summary="Stop the clock, or ask the supervising office to",
+    responses=problems.doc(pauses.PauseConflict),
 )
 async def pause(
     reference: str,
@@ -234,12 +242,48 @@ async def pause(
     session: SessionDep,
     now: NowDep,
 ) -> InquiryRead:
-    """Only for awaiting the citizen's material, formal consultation of another agency, or a
-    citizen who cannot be reached. The citizen's next message ends an "awaiting citizen" pause
-    by itself."""
+    """Only while the inquiry is open (new or assigned), awaits no arbitration and is before its
+    due time; at most PAUSE_MAX_COUNT (2) pauses, crediting together no more than the rule's
+    length. `awaiting_citizen` stops the clock now, and the citizen's next message ends it (the
+    conversation stays open to it meanwhile). `consulting_agency` and `citizen_unreachable` are
+    asked of the holder's nearest supervising office; the clock stops from its approval. A pause
+    credits the working days wholly inside it."""
     inquiry = await service.get_owned(session, principal.department, reference=reference)
-    await deadlines.start_pause(
-        session, inquiry, reason=data.reason, note=data.note, now=now, **principal.audit
+    await pauses.start_pause(
+        session,
+        inquiry,
+        reason=data.reason,
+        note=data.note,
+        now=now,
+        max_count=settings().pause_max_count,
+        **principal.audit,
+    )
+    return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/pause/decision",
+    summary="Approve or refuse a pause (supervising office)",
+    responses=problems.doc(pauses.PauseConflict, pauses.NotYourOffice),
+)
+async def decide_pause(
+    reference: str,
+    data: PauseDecision,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+) -> InquiryRead:
+    """The nearest supervising office of the department holding the inquiry now decides; an
+    approval stops the clock from now, if the inquiry can still be paused."""
+    inquiry = await service.get_readable(session, principal.department, reference=reference)
+    await pauses.decide_pause(
+        session,
+        inquiry,
+        principal.department,
+        approve=data.approve,
+        note=data.note,
+        now=now,
+        **principal.audit,
     )
     return InquiryRead.model_validate(inquiry)
 
@@ -247,7 +291,7 @@ async def pause(
 @router.post(
     "/{reference}/resume",
     summary="Restart the clock",
-    responses=problems.doc(deadlines.PauseConflict),
+    responses=problems.doc(pauses.PauseConflict),
 )
 async def resume(
     reference: str,
@@ -256,19 +300,19 @@ async def resume(
     session: SessionDep,
     now: NowDep,
 ) -> InquiryRead:
-    """End the pause: the due date moves later by the working days in (start, end]; a pause
-    that starts and ends on the same day moves nothing."""
+    """End the pause: the due times are counted again; the pause credits the working days wholly
+    inside it (none for a pause within one day or overnight)."""
     inquiry = await service.get_owned(session, principal.department, reference=reference)
-    added = await deadlines.end_pause(session, inquiry, now=now, note=data.note, **principal.audit)
+    added = await pauses.end_pause(session, inquiry, now=now, note=data.note, **principal.audit)
     if added is None:
-        raise deadlines.PauseConflict(f"The clock of {reference} is not stopped.")
+        raise pauses.PauseConflict(f"The clock of {reference} is not stopped.")
     return InquiryRead.model_validate(inquiry)
 
 
 @router.post(
     "/{reference}/extension",
     summary="Ask for more time",
-    responses=problems.doc(deadlines.ExtensionRefused),
+    responses=problems.doc(extensions.ExtensionRefused),
 )
 async def request_extension(
     reference: str,
@@ -280,10 +324,9 @@ async def request_extension(
     """Before the due time, at most once, no longer than the original period; the nearest
     supervising office decides."""
     inquiry = await service.get_owned(session, principal.department, reference=reference)
-    await deadlines.request_extension(
+    await extensions.request_extension(
         session,
         inquiry,
-        principal.department,
         working_days=data.working_days,
         reason=data.reason,
         now=now,
@@ -295,7 +338,7 @@ async def request_extension(
 @router.post(
     "/{reference}/extension/decision",
     summary="Approve or refuse an extension (supervising office)",
-    responses=problems.doc(deadlines.ExtensionRefused, deadlines.NotYourOffice),
+    responses=problems.doc(extensions.ExtensionRefused, pauses.NotYourOffice),
 )
 async def decide_extension(
     reference: str,
@@ -304,10 +347,12 @@ async def decide_extension(
     session: SessionDep,
     now: NowDep,
 ) -> InquiryRead:
-    """The nearest supervising office of the holding department decides; the original and the
-    extended due times are both kept."""
+    """The nearest supervising office of the department holding the inquiry now decides (after a
+    transfer, the new holder's); refused (409) once the inquiry has ended or been answered. The
+    due times are counted again under the inquiry's lock; the original and the extended due
+    times are both kept."""
     inquiry = await service.get_readable(session, principal.department, reference=reference)
-    await deadlines.decide_extension(
+    await extensions.decide_extension(
         session,
         inquiry,
         principal.department,

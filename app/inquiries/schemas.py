@@ -43,6 +43,8 @@ class InquiryRead(Schema):
                     "status": "assigned",
                     "urgent": False,
                     "received_at": "2026-11-24T02:00:00Z",
+                    "first_response_due_at": "2026-11-25T15:59:59Z",
+                    "first_responded_at": None,
                     "reply_due_at": "2026-11-26T15:59:59Z",
                     "original_due_at": None,
                     "due_provisional": False,
@@ -70,8 +72,16 @@ class InquiryRead(Schema):
     status: InquiryStatus
     urgent: StrictBool = Field(description="Life-and-safety content was found.")
     received_at: datetime
+    first_response_due_at: datetime | None = Field(
+        description="A person's first response is due: the `acknowledge` rule from receipt, or "
+        "the `urgent` rule (hours, around the clock) from when life-and-safety words arrived."
+    )
+    first_responded_at: datetime | None = Field(
+        description="When a person first responded (never an automatic text)."
+    )
     reply_due_at: datetime | None = Field(
-        description="End of the period, UTC (23:59:59 in Beijing)."
+        description="The substantive answer's due time, by the kind's rule: end of the period, "
+        "UTC (23:59:59 in Beijing)."
     )
     original_due_at: datetime | None = Field(description="Before an approved extension.")
     due_provisional: StrictBool = Field(
@@ -144,6 +154,13 @@ class ResumeRequest(Schema):
 class ExtensionRequest(Schema):
     working_days: int = Field(ge=1, le=60, description="At most the original period.")
     reason: str = Field(min_length=4, max_length=2000, examples=["需现场核查，涉及多个部门"])
+
+
+class PauseDecision(Schema):
+    approve: StrictBool
+    note: str = Field(
+        min_length=2, max_length=2000, examples=["同意暂停：已正式征求市场监管局意见"]
+    )
 
 
 class ExtensionDecision(Schema):

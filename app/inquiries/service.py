@@ -106,8 +106,25 @@ async def get_readable(session: AsyncSession, department: Department, *, referen
 
 
 async def get_owned(session: AsyncSession, department: Department, *, reference: str) -> Inquiry:
-    """One inquiry `department` may act on, locked for the change."""
-    return await _one(session, owned_by(department).with_for_update(of=Inquiry), reference)
+    """One inquiry `department` may act on, locked for the change (FOR NO KEY UPDATE: the key
+    never changes, so audit and alert rows referring to it are not held up)."""
+    return await _one(
+        session, owned_by(department).with_for_update(of=Inquiry, key_share=True), reference
+    )
+
+
+async def lock(session: AsyncSession, inquiry: Inquiry) -> Inquiry:
+    """Lock an inquiry read without a lock, and read it again: what a concurrent change
+    committed meanwhile is what the caller then decides on."""
+    locked = await session.scalar(
+        select(Inquiry)
+        .where(Inquiry.id == inquiry.id)
+        .with_for_update(of=Inquiry, key_share=True)
+        .options(joinedload(Inquiry.account), selectinload(Inquiry.messages))
+        .execution_options(populate_existing=True)
+    )
+    assert locked is not None  # inquiries are never deleted
+    return locked
 
 
 def check_transition(current: InquiryStatus, target: InquiryStatus) -> None:

@@ -12,7 +12,7 @@ from app.problems import Conflict, NotFound, Problem
 from app.referrals.models import Referral, ReferralEntry
 from app.referrals.schemas import ReferralEntryCreate, ReferralEntryUpdate
 from app.replies.models import Reply, ReplyPurpose
-from app.routing.changes import record_change, snapshot
+from app.rule_changes import record_change, snapshot
 
 
 class ReferralEntryNotFound(NotFound):

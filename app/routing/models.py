@@ -1,19 +1,15 @@
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     Enum,
     ForeignKey,
     Integer,
     String,
     Text,
-    func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Timestamped
@@ -93,17 +89,3 @@ class RoutingRule(Timestamped, Base):
     @property
     def referral_entry_code(self) -> str | None:
         return self.referral_entry.code if self.referral_entry is not None else None
-
-
-class RuleChange(Base):
-    """Append-only record of every change to the rules that decide where inquiries go."""
-
-    __tablename__ = "rule_change"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    actor: Mapped[str] = mapped_column(String(200))
-    entity: Mapped[str] = mapped_column(String(32))  # routing_rule, kind_rule, referral_entry
-    entity_id: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(16))  # created, updated
-    changes: Mapped[dict[str, Any]] = mapped_column(JSONB)  # field -> [before, after]

@@ -1,11 +1,12 @@
 from fastapi import APIRouter, status
 
 from app import problems
+from app import rule_changes as changes
 from app.accounts import service as accounts
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.departments.service import DepartmentNotFound
-from app.routing import changes, service
+from app.routing import service
 from app.routing.schemas import (
     KindRuleCreate,
     KindRuleRead,

@@ -11,10 +11,13 @@ from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from app import rule_changes as changes
 from app.accounts import service as accounts
 from app.accounts.models import Account
+from app.deadlines import pauses
 from app.deadlines import service as deadlines
 from app.deadlines.models import PauseReason
+from app.deadlines.rules import NoDeadlineRule
 from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries.models import (
@@ -30,7 +33,7 @@ from app.problems import NotFound, Problem
 from app.referrals import service as referrals
 from app.referrals.models import ReferralEntry
 from app.replies.models import Reply, ReplyPurpose
-from app.routing import changes, rules
+from app.routing import rules
 from app.routing.models import KindRule, RoutingRule
 from app.routing.schemas import KindRuleCreate, KindRuleUpdate, RoutingRuleCreate, RoutingRuleUpdate
 
@@ -118,11 +121,18 @@ URGENT_PRIORITY = 0  # before every other reply
 
 
 def _flag_if_urgent(
-    session: AsyncSession, inquiry: Inquiry, message: InquiryMessage, keywords: Sequence[str]
-) -> None:
+    session: AsyncSession,
+    inquiry: Inquiry,
+    message: InquiryMessage,
+    keywords: Sequence[str],
+    now: datetime,
+) -> bool:
+    """Flag the inquiry urgent if the message carries life-and-safety words; True if it did."""
     found = urgent_words(message.content, keywords)
     if found and not inquiry.urgent:
         inquiry.urgent = True
+        # When the words arrived: the platform's send time, kept between receipt and now.
+        inquiry.urgent_at = max(inquiry.received_at, min(message.sent_at, now))
         session.add(
             Reply(
                 inquiry_id=inquiry.id,
@@ -140,6 +150,8 @@ def _flag_if_urgent(
             reason=f"life-and-safety words in message {message.seq}: {'、'.join(found)}",
             details={"seq": message.seq, "keywords": found},
         )
+        return True
+    return False
 
 
 async def _locked_unrouted(session: AsyncSession, inquiry_id: int) -> Inquiry | None:
@@ -148,7 +160,7 @@ async def _locked_unrouted(session: AsyncSession, inquiry_id: int) -> Inquiry | 
     return await session.scalar(
         select(Inquiry)
         .where(Inquiry.id == inquiry_id, Inquiry.routed_at.is_(None))
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
 
 
@@ -164,7 +176,7 @@ async def _checked_messages(
         )
     )
     for message in messages:
-        _flag_if_urgent(session, inquiry, message, keywords)
+        _flag_if_urgent(session, inquiry, message, keywords, now)
         message.urgent_checked_at = message.urgent_checked_at or now
     return messages
 
@@ -274,7 +286,7 @@ async def _apply(
             region_code=account.department.region_code,
             actor=ROUTER,
         )
-    except deadlines.NoDeadlineRule as exc:
+    except NoDeadlineRule as exc:
         # Routing goes on; the missing rule is visible in the trail and the log, not a retry loop.
         logger.error("no deadline rule", extra={"inquiry_id": inquiry.id, "detail": exc.detail})
         record(session, inquiry, actor=ROUTER, action=EventAction.deadline_set, reason=exc.detail)
@@ -295,7 +307,7 @@ async def check_urgent(
 ) -> bool:
     """Flag an inquiry urgent if a later message carries life-and-safety words."""
     inquiry = await session.scalar(
-        select(Inquiry).where(Inquiry.id == inquiry_id).with_for_update()
+        select(Inquiry).where(Inquiry.id == inquiry_id).with_for_update(key_share=True)
     )
     message = await session.scalar(
         select(InquiryMessage).where(
@@ -305,10 +317,11 @@ async def check_urgent(
     if inquiry is None or message is None:
         return False
     message.urgent_checked_at = message.urgent_checked_at or now
-    if inquiry.urgent:
+    if inquiry.urgent or not _flag_if_urgent(session, inquiry, message, keywords, now):
         return False
-    _flag_if_urgent(session, inquiry, message, keywords)
-    return inquiry.urgent
+    assert inquiry.urgent_at is not None
+    await deadlines.became_urgent(session, inquiry, at=inquiry.urgent_at, actor=ROUTER)
+    return True
 
 
 async def citizen_answered(
@@ -318,7 +331,7 @@ async def citizen_answered(
     (never later than now: the platform's send time is the sender's word, and a future one
     would credit the pause with days that have not passed)."""
     inquiry = await session.scalar(
-        select(Inquiry).where(Inquiry.id == inquiry_id).with_for_update()
+        select(Inquiry).where(Inquiry.id == inquiry_id).with_for_update(key_share=True)
     )
     message = await session.scalar(
         select(InquiryMessage).where(
@@ -327,7 +340,7 @@ async def citizen_answered(
     )
     if inquiry is None or message is None:
         return False
-    added = await deadlines.end_pause(
+    added = await pauses.end_pause(
         session,
         inquiry,
         now=min(message.sent_at, now),

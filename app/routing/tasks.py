@@ -6,7 +6,6 @@ from procrastinate import JobContext, RetryStrategy
 from procrastinate.manager import JobManager
 
 from app.db import sessionmaker
-from app.deadlines import alerts
 from app.routing import service
 from app.settings import settings
 from app.worker import app
@@ -69,20 +68,6 @@ async def sweep_unrouted(context: JobContext, timestamp: int) -> None:
     async with sessionmaker().begin() as session:
         await service.requeue_unrouted(session, now=now, grace=SWEEP_GRACE)
         await service.requeue_urgent_checks(session, now=now, grace=SWEEP_GRACE)
-
-
-@app.periodic(cron="* * * * *")
-@app.task(name="sweep_deadlines", queue="routing", queueing_lock="sweep_deadlines")
-async def sweep_deadlines(timestamp: int) -> None:
-    """Deadline warnings and escalation; idempotent (each alert is a unique row)."""
-    config = settings()
-    async with sessionmaker().begin() as session:
-        await alerts.sweep(
-            session,
-            now=datetime.fromtimestamp(timestamp, UTC),
-            office_hours=config.office_hours,
-            fractions=config.warning_fractions,
-        )
 
 
 async def retry_stalled(job_manager: JobManager) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
-from app.deadlines import service as calendar
+from app.deadlines import store as calendar
 from app.deadlines.calendar import CHINA, due_in_working_days
 from app.departments import service as departments
 from app.departments.models import Department

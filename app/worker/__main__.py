@@ -6,13 +6,13 @@ It runs until SIGTERM or SIGINT and never exits on a database outage (see `app.w
 import asyncio
 import logging
 import signal
-from datetime import date
+from datetime import UTC, datetime
 
 from prometheus_client import start_http_server
 
 from app import models, worker  # noqa: F401  # every model, so the mappers configure
 from app.db import wait_for_database
-from app.deadlines import service as calendar
+from app.deadlines import store as calendar
 from app.observability import configure_logging
 from app.settings import configuration_error, settings_or_exit
 
@@ -38,9 +38,10 @@ def main() -> None:
         configuration_error("DATABASE_URL", "is required for the worker")
     url = config.database_url
     wait_for_database(url)
-    # The working-day calendar, as `make run` seeds it (idempotent): the production layout runs
-    # `alembic upgrade head`, which creates the tables but cannot know today's year.
-    asyncio.run(calendar.seed_database(url, through_year=date.today().year + 2))
+    # Provisional calendar years up to today + 2, as the daily `keep_calendar` job keeps them
+    # (idempotent): a new deployment need not wait for its first run to be ready (/readyz).
+    # Official years come with `alembic upgrade head` (migration 0014), never from here.
+    asyncio.run(calendar.seed_provisional(url, now=datetime.now(UTC)))
     if config.worker_metrics_port is not None:
         start_http_server(config.worker_metrics_port)
     logger.info("job worker starting", extra={"queues": worker.QUEUES})

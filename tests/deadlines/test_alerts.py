@@ -2,6 +2,8 @@
 idempotent sweeps; overdue as a query."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -64,11 +66,19 @@ async def inquiry(session: AsyncSession, county: Department) -> Inquiry:
     assert await routing.route(session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=[])
     await session.flush()
     assert inquiry.reply_due_at == beijing(25, 23, 59).replace(second=59)
+    # These tests follow the reply clock; the first response's has its own (test_first_response).
+    inquiry.first_responded_at = inquiry.received_at
     return inquiry
 
 
 async def sweep(session: AsyncSession, now: datetime) -> int:
-    return await alerts.sweep(session, now=now, office_hours=HOURS, fractions=[0.5, 0.8])
+    """One sweep, its pages in the test's transaction."""
+
+    @asynccontextmanager
+    async def same() -> AsyncIterator[AsyncSession]:
+        yield session
+
+    return await alerts.sweep(same, now=now, office_hours=HOURS, fractions=[0.5, 0.8])
 
 
 async def actions(session: AsyncSession, inquiry: Inquiry) -> list[tuple[str, int | None]]:
@@ -155,10 +165,12 @@ async def test_concurrent_sweeps_fire_each_alert_once(
             session, account, content="你好", received_at=beijing(2, 10)
         )
         await routing.route(session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=[])
+        inquiry.first_responded_at = inquiry.received_at
 
     async def one() -> int:
-        async with committing_maker.begin() as session:
-            return await sweep(session, beijing(24, 10))
+        return await alerts.sweep(
+            committing_maker.begin, now=beijing(24, 10), office_hours=HOURS, fractions=[0.5, 0.8]
+        )
 
     results = await asyncio.gather(one(), one(), one())
     async with committing_maker() as session:
@@ -199,6 +211,9 @@ async def test_a_stopped_clock_is_never_warned_about_nor_escalated(
         DeadlinePause(
             inquiry_id=inquiry.id,
             reason="awaiting_citizen",
+            status="running",
+            requested_at=beijing(24, 9),
+            requested_by="test",
             started_at=beijing(24, 9),
             started_by="test",
         )
@@ -207,3 +222,29 @@ async def test_a_stopped_clock_is_never_warned_about_nor_escalated(
     assert await sweep(session, beijing(25, 14)) == 0  # would be the 50 % and 80 % warnings
     assert await sweep(session, beijing(30, 9)) == 0  # would be levels 1 and 2
     assert list(await session.scalars(alerts.overdue(beijing(30, 9)))) == []
+
+
+async def test_each_page_of_the_sweep_is_its_own_transaction(
+    session: AsyncSession, inquiry: Inquiry
+) -> None:
+    # Issue 11, defect 9. Before: one transaction held every page's alert rows until the end.
+    other = await factories.inquiry(
+        session,
+        await session.get_one(factories.Account, inquiry.account_id),
+        citizen_id="o_other",
+        content="怎么办",
+        received_at=beijing(23, 10),
+    )
+    assert await routing.route(session, inquiry_id=other.id, now=other.received_at, keywords=[])
+    opened: list[int] = []
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[AsyncSession]:
+        opened.append(len(opened))
+        async with session.begin_nested():
+            yield session
+
+    await alerts.sweep(
+        transaction, now=beijing(25, 14), office_hours=HOURS, fractions=[0.5], batch=1
+    )
+    assert len(opened) == 3  # a page per inquiry, then the empty page that ends it

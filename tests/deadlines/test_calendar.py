@@ -6,7 +6,7 @@ import chinese_calendar
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.deadlines import service as calendar
+from app.deadlines import store as calendar
 from app.deadlines.calendar import WorkCalendar, due_in_working_days, statutory_days
 from app.deadlines.models import YearStatus
 

@@ -4,10 +4,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
+from app.deadlines import rules, store
 from app.deadlines import service as deadlines
 from app.deadlines.calendar import due_at
 from app.deadlines.models import DeadlineRule, Unit
@@ -40,7 +41,7 @@ async def account(session: AsyncSession) -> Account:
 async def test_the_defaults_ship_marked_as_defaults(
     session: AsyncSession, purpose: str, unit: str, length: int
 ) -> None:
-    rule = await deadlines.rule_for(
+    rule = await rules.rule_for(
         session, purpose=purpose, region_code="340100", channel="private_message"
     )
     assert (rule.unit.value, rule.length, rule.is_default) == (unit, length, True)
@@ -60,24 +61,18 @@ async def test_the_most_specific_region_wins(session: AsyncSession) -> None:
         )
     await session.flush()
     assert (
-        await deadlines.rule_for(
-            session, purpose="consultation", region_code="340104", channel=None
-        )
+        await rules.rule_for(session, purpose="consultation", region_code="340104", channel=None)
     ).length == 3
     assert (
-        await deadlines.rule_for(
-            session, purpose="consultation", region_code="341100", channel=None
-        )
+        await rules.rule_for(session, purpose="consultation", region_code="341100", channel=None)
     ).length == 5
     assert (
-        await deadlines.rule_for(
-            session, purpose="consultation", region_code="110105", channel=None
-        )
+        await rules.rule_for(session, purpose="consultation", region_code="110105", channel=None)
     ).length == 2
 
 
 async def test_units(session: AsyncSession) -> None:
-    work = await deadlines.load(session)
+    work = await store.load(session)
     received = datetime(2026, 9, 30, 2, tzinfo=UTC)  # 10:00 in Beijing, the day before National Day
     assert due_at(received, "working_days", 5, work)[0] == datetime(
         2026, 10, 13, 15, 59, 59, tzinfo=UTC
@@ -92,7 +87,7 @@ async def test_units(session: AsyncSession) -> None:
 async def test_far_past_the_table_it_counts_weekdays_and_stays_provisional(
     session: AsyncSession,
 ) -> None:
-    work = await deadlines.load(session)
+    work = await store.load(session)
     end, provisional = work.add_working_days(datetime(2028, 12, 27).date(), 5)
     assert end.year == 2029
     assert end.weekday() < 5
@@ -121,7 +116,7 @@ async def test_routing_sets_the_deadline_with_its_provenance(
     event = (
         await session.scalars(select(InquiryEvent).where(InquiryEvent.action == "deadline_set"))
     ).one()
-    assert event.details["provisional"] is True
+    assert event.details["new"]["provisional"] is True
     assert event.details["rule_id"] == inquiry.deadline_rule_id
 
 
@@ -189,6 +184,25 @@ async def test_entering_the_year_recomputes_provisional_deadlines_of_open_inquir
         },
     )
     assert response.status_code == 200
+    # Issue 11, defect 9: the recount is a batched job queued with the entry, not work done under
+    # lock inside the request; the admin reads its progress on the year.
+    recount = response.json()["recount"]
+    assert (recount["status"], recount["total"], recount["done"]) == ("running", 1, 0)
+    queued = (
+        await session.execute(
+            text("SELECT task_name, args FROM procrastinate_jobs WHERE task_name = 'recount_year'")
+        )
+    ).one()
+    run_id = queued.args["recount_id"]
+    await session.refresh(open_one)
+    assert open_one.due_provisional  # nothing counted inside the request
+    # The worker's batches (each its own transaction in production; here the test's).
+    batches = 0
+    while await deadlines.recount_batch(session, run_id, now=open_one.received_at, batch=1):
+        batches += 1
+    assert batches == 1
+    recount = (await admin.get("/api/v1/admin/calendar/2027")).json()["recount"]
+    assert (recount["status"], recount["total"], recount["done"]) == ("done", 1, 1)
     await session.refresh(open_one)
     await session.refresh(ended)
     assert open_one.due_provisional is False
@@ -201,7 +215,7 @@ async def test_entering_the_year_recomputes_provisional_deadlines_of_open_inquir
             select(InquiryEvent).where(InquiryEvent.action == "deadline_recomputed")
         )
     ).one()
-    assert event.details["old_provisional"] is True
+    assert event.details["old"]["provisional"] is True
     assert event.inquiry_id == open_one.id
 
 

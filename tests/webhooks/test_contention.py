@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import db
 from app.embedded import libpq_url
+from app.inquiries.models import Inquiry
 from app.main import create_app
 from app.settings import Settings, current_settings
 from app.webhooks.models import InboxEvent
@@ -201,3 +202,28 @@ def test_any_other_database_refusal_is_a_503_never_a_500() -> None:
     deadlock = _unavailable(errors.DeadlockDetected("deadlock detected"))
     assert deadlock is not None
     assert deadlock.reason == "conflict"
+
+
+@pytest.mark.committing
+async def test_a_sweep_page_in_flight_never_holds_up_intake(
+    contended: httpx.AsyncClient, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    # Issue 11, defect 9. A sweep page that has written an alert for an inquiry holds a
+    # key-share lock on its row until it commits. Before: intake locked the inquiry FOR UPDATE,
+    # waited on it and answered 503 after the deadline; FOR NO KEY UPDATE does not wait.
+    wechat = WeChat(PATH, clock)
+    assert (await wechat.post(contended, text_xml("你好", create_time=1))).status_code == 200
+    async with committing_maker() as session:
+        inquiry_id = await session.scalar(select(Inquiry.id))
+    alert = (  # an integer id: nothing to inject
+        "INSERT INTO deadline_alert (inquiry_id, kind, level, fired_at)"  # noqa: S608
+        f" VALUES ({int(inquiry_id or 0)}, 'warning', 50, now())"
+    )
+    [(status, seconds)] = await _while_held(
+        committing_maker, contended, alert, [wechat.request(text_xml("补充一下", create_time=2))]
+    )
+    assert status == 200
+    assert seconds < MARGIN
+    async with committing_maker() as session:
+        inquiry = await session.get_one(Inquiry, inquiry_id)
+        assert inquiry.message_count == 2

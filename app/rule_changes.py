@@ -1,13 +1,31 @@
-"""The audit trail of the rules that decide where inquiries go (routing and kind rules, the
-referral directory): who changed what, from what, to what."""
+"""The audit trail of the rules that govern inquiries (routing and kind rules, the referral
+directory, deadline rules): who changed what, from what, to what. Any domain records its rule
+changes here without importing another domain."""
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BigInteger, DateTime, Integer, Select, String, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.routing.models import RuleChange
+from app.db import Base
+
+
+class RuleChange(Base):
+    """Append-only record of every change to the rules that decide where inquiries go."""
+
+    __tablename__ = "rule_change"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(200))
+    entity: Mapped[str] = mapped_column(String(32))  # routing_rule, kind_rule, referral_entry
+    entity_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))  # created, updated
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB)  # field -> [before, after]
+
 
 ADMIN = "admin"  # the bootstrap admin token is one credential, not a person
 _SKIP = {"created_at", "updated_at"}
