@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine
 
+import app.models  # noqa: F401  (every model, so the mappers configure)
 from app import embedded
 from app.db import migrate
-from app.deadlines.alerts import OPEN
-from app.models import Inquiry  # imports every model, so the mappers configure
+from app.deadlines.alerts import page_query
 from app.settings import settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,21 +72,9 @@ SELECT i, 'BENCH-' || i, a.id, 'wechat', 'private_message', 'citizen-' || i, t, 
 
 
 def page_sql(after_id: int) -> str:
-    """The page query of app.deadlines.alerts.sweep_page. It is inline there, not a function of
-    its own, so this reproduces its select() textually (same model, same OPEN statuses, same
-    conditions and order), compiled for PostgreSQL with the values inlined; the sweep sends the
-    same statement with bound parameters. Keep the two in step."""
-    statement = (
-        select(Inquiry)
-        .where(
-            Inquiry.status.in_(OPEN),
-            Inquiry.department_id.is_not(None),
-            Inquiry.reply_due_at.is_not(None),
-            Inquiry.id > after_id,
-        )
-        .order_by(Inquiry.id)
-        .limit(BATCH)
-    )
+    """The sweep's own page query (app.deadlines.alerts.page_query), compiled for PostgreSQL with
+    the values inlined; the sweep sends the same statement with bound parameters."""
+    statement = page_query(after_id, BATCH)
     compiled = statement.compile(dialect=DIALECT, compile_kwargs={"literal_binds": True})
     return str(compiled)
 

@@ -221,6 +221,21 @@ async def sweep(
         after_id = last
 
 
+def page_query(after_id: int, batch: int) -> Select[Inquiry]:
+    """The open inquiries after `after_id`, by id: what ix_inquiry_open_clock serves."""
+    return (
+        select(Inquiry)
+        .where(
+            Inquiry.status.in_(OPEN),
+            Inquiry.department_id.is_not(None),
+            Inquiry.reply_due_at.is_not(None),
+            Inquiry.id > after_id,
+        )
+        .order_by(Inquiry.id)
+        .limit(batch)
+    )
+
+
 async def sweep_page(
     session: AsyncSession,
     *,
@@ -234,19 +249,7 @@ async def sweep_page(
     the alerts fired and the last id looked at (None: no page left)."""
     calendar = await load(session)
     office_time = in_office_hours(now, calendar, office_hours)
-    page = list(
-        await session.scalars(
-            select(Inquiry)
-            .where(
-                Inquiry.status.in_(OPEN),
-                Inquiry.department_id.is_not(None),
-                Inquiry.reply_due_at.is_not(None),
-                Inquiry.id > after_id,
-            )
-            .order_by(Inquiry.id)
-            .limit(batch)
-        )
-    )
+    page = list(await session.scalars(page_query(after_id, batch)))
     if not page:
         return 0, None
     ids = [inquiry.id for inquiry in page]
