@@ -221,10 +221,12 @@ async def sweep(
         after_id = last
 
 
-def page_query(after_id: int, batch: int) -> Select[Inquiry]:
-    """The open inquiries after `after_id`, by id: what ix_inquiry_open_clock serves."""
+def page_query(after_id: int, batch: int) -> Select[Inquiry, bool]:
+    """The open inquiries after `after_id`, by id (what ix_inquiry_open_clock serves), each with
+    whether its clock stands still: read in the same statement, so a pause that ends meanwhile
+    is never seen as running on a stale due time, nor the reverse."""
     return (
-        select(Inquiry)
+        select(Inquiry, ~clock_running())
         .where(
             Inquiry.status.in_(OPEN),
             Inquiry.department_id.is_not(None),
@@ -249,25 +251,20 @@ async def sweep_page(
     the alerts fired and the last id looked at (None: no page left)."""
     calendar = await load(session)
     office_time = in_office_hours(now, calendar, office_hours)
-    page = list(await session.scalars(page_query(after_id, batch)))
-    if not page:
+    rows = (await session.execute(page_query(after_id, batch))).all()
+    if not rows:
         return 0, None
+    page = [inquiry for inquiry, _ in rows]
+    paused = {inquiry.id for inquiry, stopped in rows if stopped}
     ids = [inquiry.id for inquiry in page]
-    # What fired already and which clocks stand still, for the whole page in one query each: a
-    # sweep every minute must not redo the work (or the office look-ups) for settled alerts.
+    # What fired already, for the whole page in one query: a sweep every minute must not redo
+    # the work (or the office look-ups) for settled alerts.
     fired_before = await session.execute(
         select(
             DeadlineAlert.inquiry_id, DeadlineAlert.clock, DeadlineAlert.kind, DeadlineAlert.level
         ).where(DeadlineAlert.inquiry_id.in_(ids))
     )
     done = {tuple(row) for row in fired_before}
-    paused = set(
-        await session.scalars(
-            select(DeadlinePause.inquiry_id).where(
-                DeadlinePause.inquiry_id.in_(ids), DeadlinePause.status == PauseStatus.running
-            )
-        )
-    )
     fired = 0
     for inquiry in page:
         for span in spans(inquiry, paused=inquiry.id in paused):

@@ -197,15 +197,18 @@ async def end_pause(
 ) -> int | None:
     """Restart the clock and count the due times again; returns the days the pause credited,
     or None when no (matching) pause was running. The caller holds the inquiry's row lock."""
+    if inquiry.status not in PAUSABLE:
+        return None  # answered or ended: its clock is settled, and a resume moves nothing
     pause = next(
         (p for p in await _pauses(session, inquiry) if p.status is PauseStatus.running), None
     )
     if pause is None or (only_reason is not None and pause.reason is not only_reason):
         return None
     assert pause.started_at is not None
+    if now < pause.started_at:
+        return None  # a message sent before the pause began does not answer it
     pause.status = PauseStatus.ended
-    # A message sent before the pause began ends it at once.
-    pause.ended_at, pause.ended_by = max(now, pause.started_at), actor
+    pause.ended_at, pause.ended_by = now, actor
     await recount(
         session,
         inquiry,

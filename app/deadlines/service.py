@@ -8,7 +8,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines import clock, store
-from app.deadlines.calendar import WorkCalendar
+from app.deadlines.calendar import WorkCalendar, due_at
 from app.deadlines.models import (
     CalendarRecount,
     DeadlineExtension,
@@ -41,14 +41,17 @@ async def facts(session: AsyncSession, inquiry: Inquiry) -> clock.Facts | None:
             DeadlineExtension.status == ExtensionStatus.approved,
         )
     )
-    first = None
+    first, since = None, None
     if inquiry.first_response_unit is not None and inquiry.first_response_length is not None:
         first = clock.Period(inquiry.first_response_unit, inquiry.first_response_length)
+        rule = await session.get(DeadlineRule, inquiry.first_response_rule_id)
+        # The urgent rule counts from when the words arrived; acknowledge from receipt.
+        since = inquiry.urgent_at if rule is not None and rule.purpose == "urgent" else None
     return clock.Facts(
         received_at=inquiry.received_at,
         reply=clock.Period(inquiry.deadline_unit, inquiry.deadline_length),
         first_response=first,
-        first_response_from=inquiry.urgent_at if inquiry.urgent else None,
+        first_response_from=since,
         stops=[clock.Stop(p.started_at, p.ended_at) for p in stops if p.started_at is not None],
         extension_days=extension or 0,
     )
@@ -184,6 +187,14 @@ async def became_urgent(
     if inquiry.deadline_unit is None or inquiry.status in ENDED_STATUSES:
         return  # routing counts it, urgent already, when it decides
     first = await _first_response_rule(session, inquiry, await region_of(session, inquiry))
+    if first is None or first.purpose != "urgent":
+        return
+    sooner, _ = due_at(at, first.unit.value, first.length, await store.load(session))
+    due = inquiry.first_response_due_at
+    if inquiry.first_responded_at is None and due is not None and due <= sooner:
+        return  # the acknowledge due comes first (or has passed): it stands, breach and all
+    # A response given before the words arrived did not answer them: one is owed again.
+    inquiry.first_responded_at = None
     _use_first_response_rule(inquiry, first)
     await recount(session, inquiry, actor=actor, reason="urgent: the first response is due sooner")
 

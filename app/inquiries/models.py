@@ -78,6 +78,7 @@ class EventAction(enum.StrEnum):
     routing_marked_wrong = "routing_marked_wrong"
     deadline_set = "deadline_set"
     deadline_recomputed = "deadline_recomputed"
+    first_response_recorded = "first_response_recorded"  # a person answered by phone, in person…
     pause_requested = "pause_requested"  # awaits the supervising office
     pause_decided = "pause_decided"
     paused = "paused"

@@ -8,12 +8,13 @@ from app.deadlines import extensions, pauses
 from app.deadlines import service as deadlines
 from app.departments import service as departments
 from app.inquiries import service
-from app.inquiries.models import InquiryStatus
+from app.inquiries.models import EventAction, InquiryStatus
 from app.inquiries.schemas import (
     ArbitrationRequest,
     EventRead,
     ExtensionDecision,
     ExtensionRequest,
+    FirstResponse,
     InquiryRead,
     KindCorrection,
     PauseDecision,
@@ -226,6 +227,46 @@ async def arbitrate(
         note=data.note,
         now=now,
         **principal.audit,
+    )
+    return InquiryRead.model_validate(inquiry)
+
+
+class FutureResponse(problems.Problem):
+    status = 422
+    title = "Response in the future"
+    slug = "response-in-the-future"
+    example_detail = "2026-11-25T02:00:00Z is later than now."
+
+
+@router.post(
+    "/{reference}/first-response",
+    summary="Record a first response given by phone, in person or by letter",
+    responses=problems.doc(service.TransitionNotAllowed, FutureResponse),
+)
+async def record_first_response(
+    reference: str,
+    data: FirstResponse,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+) -> InquiryRead:
+    """A person's first response meets `first_response_due_at` (audited, with who gave it);
+    an earlier one stands. Only while the inquiry is open (new or assigned)."""
+    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    if data.at > now:
+        raise FutureResponse(f"{data.at.isoformat()} is later than now.")
+    if inquiry.status not in (InquiryStatus.new, InquiryStatus.assigned):
+        raise service.TransitionNotAllowed(f"{reference} is {inquiry.status}: nothing is owed.")
+    deadlines.responded(inquiry, at=data.at)
+    audit = principal.audit
+    service.record(
+        session,
+        inquiry,
+        actor=audit["actor"],
+        person_id=audit["person_id"],
+        action=EventAction.first_response_recorded,
+        reason=data.note,
+        details=audit["details"] | {"channel": data.channel, "at": data.at.isoformat()},
     )
     return InquiryRead.model_validate(inquiry)
 

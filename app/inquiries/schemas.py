@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Literal
 
 from pydantic import ConfigDict, Field, StrictBool
 
@@ -154,6 +155,14 @@ class ResumeRequest(Schema):
 class ExtensionRequest(Schema):
     working_days: int = Field(ge=1, le=60, description="At most the original period.")
     reason: str = Field(min_length=4, max_length=2000, examples=["需现场核查，涉及多个部门"])
+
+
+class FirstResponse(Schema):
+    """A person's first response given outside the platform (a call, a visit, a letter)."""
+
+    channel: Literal["phone", "in_person", "letter"]
+    at: datetime = Field(description="When it was given; not in the future.")
+    note: str = Field(min_length=2, max_length=2000, examples=["已电话联系市民，告知办理进度"])
 
 
 class PauseDecision(Schema):

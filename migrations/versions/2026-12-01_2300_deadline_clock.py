@@ -25,9 +25,11 @@ WINDOW = "IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window THEN"
 WINDOW_UNLESS_AWAITED = (
     "IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window\n"
     "           AND NOT EXISTS (SELECT 1 FROM deadline_pause p\n"
+    "                             JOIN inquiry q ON q.id = p.inquiry_id\n"
     "                            WHERE p.inquiry_id = v_inquiry_id\n"
     "                              AND p.reason = 'awaiting_citizen'\n"
-    "                              AND p.status = 'running') THEN"
+    "                              AND p.status = 'running'\n"
+    "                              AND q.status IN ('new', 'assigned')) THEN"
 )
 # Intake changes no key of the inquiry row: FOR NO KEY UPDATE does not wait on the key-share
 # locks that alert and audit rows (foreign keys to the inquiry) take.

@@ -166,3 +166,48 @@ async def test_a_persons_response_meets_it_and_automatic_text_never_does(
     assert referred.status_code == 200, referred.text
     assert referred.json()["first_responded_at"] == "2026-11-28T15:00:00Z"
     assert await sweep(session, datetime(2026, 11, 28, 17, tzinfo=UTC)) == 0
+
+
+@pytest.mark.usefixtures("office")
+async def test_urgent_words_after_the_acknowledge_breach_never_erase_it(
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock
+) -> None:
+    # Review: the urgent due counted from late words would move the due later than the
+    # acknowledge due that had already passed, and the breach would vanish.
+    inquiry = await arrive(client, session, clock, "你好")  # Tuesday 11-24, due 11-25 23:59:59
+    clock.now = datetime(2026, 11, 26, 2, tzinfo=UTC)  # Thursday 10:00: breached
+    await WeChat(PATH, clock).post(
+        client, text_xml("家里着火了", create_time=int(clock.now.timestamp()))
+    )
+    assert await routing.check_urgent(
+        session, inquiry_id=inquiry.id, seq=2, keywords=KEYWORDS, now=clock.now
+    )
+    assert inquiry.first_response_due_at == datetime(2026, 11, 25, 15, 59, 59, tzinfo=UTC)
+    listed = await session.scalars(alerts.breached(clock.now))
+    assert inquiry in list(listed)
+
+
+async def test_a_recorded_call_meets_it(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    clock: Clock,
+    office: Department,
+    headers: dict[str, str],
+) -> None:
+    inquiry = await arrive(client, session, clock, "社保断缴了怎么补缴")  # Tuesday 10:00
+    path = f"/api/v1/inquiries/{inquiry.reference}/first-response"
+    call = {"channel": "phone", "at": "2026-11-24T03:00:00Z", "note": "已电话联系市民"}
+    future = await client.post(path, json=call | {"at": "2026-11-25T03:00:00Z"}, headers=headers)
+    assert future.status_code == 422
+    clock.now = datetime(2026, 11, 24, 4, tzinfo=UTC)
+    recorded = await client.post(path, json=call, headers=headers)
+    assert recorded.status_code == 200, recorded.text
+    assert recorded.json()["first_responded_at"] == "2026-11-24T03:00:00Z"
+    events = (
+        await client.get(f"/api/v1/inquiries/{inquiry.reference}/events", headers=headers)
+    ).json()["items"]
+    assert events[-1]["action"] == "first_response_recorded"
+    # Thursday: the acknowledge due (Wednesday) has passed, and nothing fires for it.
+    await session.refresh(inquiry)  # the API wrote it through a session of its own
+    await sweep(session, datetime(2026, 11, 26, 2, tzinfo=UTC))
+    assert [c for c, _, _ in await fired(session, inquiry) if c == "first_response"] == []

@@ -290,3 +290,23 @@ async def test_an_hours_deadline_gets_the_pause_back_even_within_a_day(
     clock.now = datetime(2026, 10, 9, 4, 40, tzinfo=UTC)
     resumed = await client.post(f"{path}/resume", json={}, headers=headers)
     assert resumed.json()["reply_due_at"] == "2026-10-09T06:30:00Z"
+
+
+async def test_an_ended_inquiry_cannot_be_resumed_and_an_older_message_ends_nothing(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    inquiry: Inquiry,
+    headers: dict[str, str],
+    clock: Clock,
+) -> None:
+    # Review: a pause left running when the inquiry ended could still be resumed, moving the
+    # ended inquiry's due; and a message sent before the pause (a late job) ended it at once.
+    path = f"/api/v1/inquiries/{inquiry.reference}"
+    clock.now = at(9)
+    assert (await pause(client, path, headers)).status_code == 200
+    assert not await routing.citizen_answered(session, inquiry_id=inquiry.id, seq=1, now=at(9))
+    ended = await client.post(f"{path}/invalid", json={"reason": "重复的测试消息"}, headers=headers)
+    assert ended.status_code == 200
+    clock.now = at(30)
+    assert (await client.post(f"{path}/resume", json={}, headers=headers)).status_code == 409
+    assert await due(client, path, headers) == "2026-10-13T15:59:59Z"
