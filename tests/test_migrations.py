@@ -87,3 +87,67 @@ async def test_a_migration_waits_for_the_lock_then_finds_nothing_to_do(server_ur
         await asyncio.wait_for(asyncio.to_thread(db.migrate, url), timeout=30)
     finally:
         embedded.drop_database(server_url, name)
+
+
+OLD_INQUIRY = """
+INSERT INTO department (code, name, level, region_code, duties, is_supervising_office, active)
+VALUES ('hefei-hrss', '市人社局', 'city', '340100', '', false, true);
+INSERT INTO account (code, platform, account_type, verified, display_name, department_id, level,
+                     active)
+SELECT 'hefei-wechat', 'wechat', 'wechat_service', true, '合肥发布', id, 'city', true
+  FROM department WHERE code = 'hefei-hrss';
+-- Received Wednesday 2026-11-04 10:00 (Beijing), 2 working days: due Friday 11-06. An overnight
+-- pause credited a whole day under the old rule: stored due Monday 11-09.
+INSERT INTO inquiry (reference, account_id, platform, channel, citizen_id, received_at, kind,
+                     status, department_id, reply_due_at, deadline_unit, deadline_length,
+                     last_message_at, routed_at)
+SELECT 'WX20261104-000001', a.id, 'wechat', 'private_message', 'o_1', '2026-11-04T02:00:00Z',
+       'consultation', 'assigned', a.department_id, '2026-11-09T15:59:59Z', 'working_days', 2,
+       '2026-11-04T02:00:00Z', '2026-11-04T02:00:01Z'
+  FROM account a;
+INSERT INTO deadline_pause (inquiry_id, reason, note, started_at, started_by, ended_at, ended_by,
+                            working_days_added)
+SELECT id, 'citizen_unreachable', '', '2026-11-04T10:00:00Z', 'test', '2026-11-05T01:00:00Z',
+       'test', 1 FROM inquiry;
+"""
+
+
+async def test_the_upgrade_counts_every_open_inquiry_again_by_the_new_clock(
+    server_url: str,
+) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from app.deadlines import service
+    from app.deadlines.models import CalendarRecount
+    from app.inquiries.models import Inquiry
+
+    name = f"govinbox_recount_{uuid.uuid4().hex[:12]}"
+    url = embedded.create_database(server_url, name)
+    engine = create_async_engine(url)
+    try:
+        config = db.alembic_config(url)
+        await asyncio.to_thread(command.upgrade, config, "0014")
+        async with engine.begin() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            await raw.execute(OLD_INQUIRY)
+        await asyncio.to_thread(command.upgrade, config, "head")
+        async with async_sessionmaker(engine).begin() as session:
+            run = (await session.scalars(select(CalendarRecount))).one()
+            assert (run.year, run.total, run.done) == (None, 1, 0)
+            while await service.recount_batch(session, run.id, now=run.requested_at):
+                pass
+            inquiry = (await session.scalars(select(Inquiry))).one()
+            assert inquiry.reply_due_at is not None
+            assert inquiry.reply_due_at.isoformat() == "2026-11-06T15:59:59+00:00"
+            assert (run.status, run.done) == ("done", 1)
+            run_id = run.id
+        async with engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            cursor = await raw.execute(
+                "SELECT args FROM procrastinate_jobs WHERE task_name = 'recount_year'"
+            )
+            assert await cursor.fetchall() == [({"recount_id": run_id},)]
+    finally:
+        await engine.dispose()
+        embedded.drop_database(server_url, name)

@@ -204,12 +204,12 @@ class RecountStatus(enum.StrEnum):
 
 class CalendarRecount(Base):
     """A year was entered: its open inquiries are counted again by a batched job, whose progress
-    the admin reads."""
+    the admin reads. Without a year: every open inquiry (migration 0015 queued one such run)."""
 
     __tablename__ = "calendar_recount"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    year: Mapped[int] = mapped_column(Integer)
+    year: Mapped[int | None] = mapped_column(Integer)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     requested_by: Mapped[str] = mapped_column(String(200))
     status: Mapped[RecountStatus] = mapped_column(Enum(RecountStatus, native_enum=False, length=16))

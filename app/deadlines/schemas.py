@@ -106,7 +106,7 @@ class RecountRead(Schema):
         }
     )
 
-    year: int
+    year: int | None = Field(description="None: every open inquiry was counted again.")
     status: RecountStatus
     total: int = Field(description="Open inquiries touched by the year when it was entered.")
     done: int

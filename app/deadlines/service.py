@@ -224,12 +224,15 @@ async def recompute_for_kind(session: AsyncSession, inquiry: Inquiry, *, actor: 
     )
 
 
-def _touched_by(year: int) -> Any:
-    """Open inquiries whose due time was provisional, or whose period touches `year`."""
+def _touched_by(year: int | None) -> Any:
+    """Open inquiries whose due time was provisional, or whose period touches `year`; every
+    open inquiry with a due time when `year` is None."""
     local = "Asia/Shanghai"
+    counted = and_(Inquiry.deadline_unit.is_not(None), Inquiry.status.not_in(ENDED_STATUSES))
+    if year is None:
+        return counted
     return and_(
-        Inquiry.deadline_unit.is_not(None),
-        Inquiry.status.not_in(ENDED_STATUSES),
+        counted,
         or_(
             Inquiry.due_provisional,
             and_(
@@ -293,7 +296,9 @@ async def recount_batch(
             session,
             inquiry,
             actor=run.requested_by,
-            reason=f"the calendar for {run.year} changed: the deadline is counted again",
+            reason=f"the calendar for {run.year} changed: the deadline is counted again"
+            if run.year is not None
+            else "the deadline clock changed (migration 0015): the deadline is counted again",
             calendar=calendar,
         )
     if inquiries:

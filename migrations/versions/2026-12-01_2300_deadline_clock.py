@@ -37,6 +37,22 @@ LOCK = "AND i.accepts_messages\n           FOR UPDATE;"
 LOCK_NO_KEY = "AND i.accepts_messages\n           FOR NO KEY UPDATE;"
 
 
+RECOUNT_EVERY_OPEN_INQUIRY = """
+WITH open AS (
+    SELECT count(*) AS total FROM inquiry
+     WHERE deadline_unit IS NOT NULL AND status NOT IN ('closed', 'referred', 'invalid')
+), run AS (
+    INSERT INTO calendar_recount (year, requested_at, requested_by, status, total, done, after_id)
+    SELECT NULL, now(), 'system: migration 0015 (the deadline clock)', 'running', total, 0, 0
+      FROM open WHERE total > 0
+    RETURNING id
+)
+SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('routing', 'recount_year', 0, NULL, NULL,
+       jsonb_build_object('recount_id', id), NULL)::procrastinate_job_to_defer_v1])
+  FROM run
+"""
+
+
 def _intake_function_of_0013() -> str:
     """govinbox_intake() as migration 0013 left it (landed migrations are never edited)."""
     path = Path(__file__).with_name("2026-12-01_2000_references_grow_urgent_checks.py")
@@ -138,7 +154,7 @@ def upgrade() -> None:
     op.create_table(
         "calendar_recount",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=True),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("requested_by", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -151,6 +167,11 @@ def upgrade() -> None:
 
     landed = _intake_function_of_0013()
     op.execute(landed.replace(WINDOW, WINDOW_UNLESS_AWAITED).replace(LOCK, LOCK_NO_KEY))
+
+    # Open inquiries counted before this revision (maybe on an empty calendar, with pauses
+    # credited by the old rule) are counted again by the clock, in batches by the worker: a
+    # recount of every open inquiry (year NULL), audited like a calendar entry's.
+    op.execute(RECOUNT_EVERY_OPEN_INQUIRY)
 
 
 def downgrade() -> None:
