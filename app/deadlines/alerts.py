@@ -8,7 +8,17 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    Select,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,11 +70,23 @@ class Span:
     due: datetime
     unit: str
     length: int
+    # What ended pauses gave back: not time that has passed on the clock.
+    credited_days: int = 0
+    stopped: timedelta = timedelta(0)
 
 
-def spans(inquiry: Inquiry, *, paused: bool) -> list[Span]:
+@dataclass(frozen=True)
+class Stopped:
+    """An inquiry's ended pauses, summed."""
+
+    credited_days: int = 0
+    stopped: timedelta = timedelta(0)
+
+
+def spans(inquiry: Inquiry, *, paused: bool, ended: Stopped | None = None) -> list[Span]:
     """The clocks the sweep looks at: the first response until a person has responded, the
     reply unless its clock is stopped."""
+    ended = ended or Stopped()
     found = []
     if (
         inquiry.first_response_due_at is not None
@@ -74,7 +96,7 @@ def spans(inquiry: Inquiry, *, paused: bool) -> list[Span]:
         found.append(
             Span(
                 Clock.first_response,
-                inquiry.urgent_at or inquiry.received_at,
+                inquiry.first_response_from or inquiry.received_at,
                 inquiry.first_response_due_at,
                 inquiry.first_response_unit,
                 inquiry.first_response_length or 1,
@@ -88,6 +110,8 @@ def spans(inquiry: Inquiry, *, paused: bool) -> list[Span]:
                 inquiry.reply_due_at,
                 inquiry.deadline_unit,
                 inquiry.deadline_length or 1,
+                ended.credited_days,
+                ended.stopped,
             )
         )
     return found
@@ -111,13 +135,14 @@ def elapsed_share(
     """How much of the working time has passed: whole working days since the start plus the
     share of today's office hours; wall-clock for hours rules."""
     if span.unit == "hours":
-        total = (span.due - span.start).total_seconds()
-        return (now - span.start).total_seconds() / total if total > 0 else 1.0
+        total = (span.due - span.start - span.stopped).total_seconds()
+        gone = (now - span.start - span.stopped).total_seconds()
+        return gone / total if total > 0 else 1.0
     received = span.start.astimezone(CHINA).date()
     due = span.due.astimezone(CHINA).date()
     local = now.astimezone(CHINA)
     total = calendar.working_days_between(received, due)
-    if total <= 0:
+    if total - span.credited_days <= 0:
         return 1.0
     done: float = calendar.working_days_between(received, local.date() - timedelta(days=1))
     if calendar.is_working_day(local.date()) and local.date() > received:
@@ -125,7 +150,7 @@ def elapsed_share(
         day = datetime.combine(local.date(), start, CHINA)
         length = (datetime.combine(local.date(), end, CHINA) - day).total_seconds()
         done += min(1.0, max(0.0, (local - day).total_seconds() / length))
-    return done / total
+    return (done - span.credited_days) / (total - span.credited_days)
 
 
 def escalation_level(span: Span, now: datetime, calendar: WorkCalendar) -> int:
@@ -257,6 +282,20 @@ async def sweep_page(
     page = [inquiry for inquiry, _ in rows]
     paused = {inquiry.id for inquiry, stopped in rows if stopped}
     ids = [inquiry.id for inquiry in page]
+    ended = {
+        inquiry_id: Stopped(int(days or 0), length or timedelta(0))
+        for inquiry_id, days, length in await session.execute(
+            select(
+                DeadlinePause.inquiry_id,
+                func.sum(DeadlinePause.working_days_added),
+                type_coerce(
+                    func.sum(DeadlinePause.ended_at - DeadlinePause.started_at), Interval()
+                ),
+            )
+            .where(DeadlinePause.inquiry_id.in_(ids), DeadlinePause.status == PauseStatus.ended)
+            .group_by(DeadlinePause.inquiry_id)
+        )
+    }
     # What fired already, for the whole page in one query: a sweep every minute must not redo
     # the work (or the office look-ups) for settled alerts.
     fired_before = await session.execute(
@@ -267,7 +306,7 @@ async def sweep_page(
     done = {tuple(row) for row in fired_before}
     fired = 0
     for inquiry in page:
-        for span in spans(inquiry, paused=inquiry.id in paused):
+        for span in spans(inquiry, paused=inquiry.id in paused, ended=ended.get(inquiry.id)):
             if office_time or span.unit == "hours":
                 fired += await _warn(
                     session, inquiry, span, now, calendar, office_hours, fractions, done

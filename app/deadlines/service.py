@@ -98,6 +98,9 @@ async def recount(
         "calendar_version": inquiry.calendar_version,
     }
     inquiry.first_response_due_at = dues.first_response_due_at
+    inquiry.first_response_from = known.first_response_from or (
+        known.received_at if known.first_response else None
+    )
     inquiry.reply_due_at = dues.reply_due_at
     inquiry.original_due_at = dues.original_due_at
     inquiry.due_provisional = dues.provisional

@@ -172,6 +172,8 @@ class Inquiry(Timestamped, Base):
         ForeignKey("deadline_rule.id", ondelete="RESTRICT")
     )
     first_response_unit: Mapped[str | None] = mapped_column(String(16))
+    # Counted from: receipt (acknowledge), or when urgent words arrived (urgent).
+    first_response_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_response_length: Mapped[int | None] = mapped_column(Integer)
     first_responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Conversation threading: set while the citizen's next private message joins this inquiry.

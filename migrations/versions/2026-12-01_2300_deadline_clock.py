@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("first_response_due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_response_rule_id", sa.Integer(), nullable=True),
         sa.Column("first_response_unit", sa.String(length=16), nullable=True),
+        sa.Column("first_response_from", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_response_length", sa.Integer(), nullable=True),
         sa.Column("first_responded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("urgent_at", sa.DateTime(timezone=True), nullable=True),
@@ -214,6 +215,7 @@ def downgrade() -> None:
         "first_responded_at",
         "first_response_length",
         "first_response_unit",
+        "first_response_from",
         "first_response_rule_id",
         "first_response_due_at",
     ):

@@ -4,6 +4,8 @@ crediting together no more than the rule's length; `consulting_agency` and
 `citizen_unreachable` stop the clock only from the supervising office's approval; the
 citizen's answer ends an awaiting-citizen pause, whatever the conversation window."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
+from app.deadlines import alerts, store
 from app.deadlines import service as deadlines
-from app.deadlines import store
 from app.deadlines.calendar import CHINA
 from app.departments.models import Department
 from app.inquiries.models import Inquiry, InquiryMessage, InquiryStatus
@@ -310,3 +312,37 @@ async def test_an_ended_inquiry_cannot_be_resumed_and_an_older_message_ends_noth
     clock.now = at(30)
     assert (await client.post(f"{path}/resume", json={}, headers=headers)).status_code == 409
     assert await due(client, path, headers) == "2026-10-13T15:59:59Z"
+
+
+async def test_days_a_pause_gave_back_are_not_elapsed_time_for_warnings(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    inquiry: Inquiry,
+    headers: dict[str, str],
+    clock: Clock,
+) -> None:
+    # Review: the share of working time counted the paused days as elapsed, so a warning fired
+    # on the first day after a long pause.
+    path = f"/api/v1/inquiries/{inquiry.reference}"
+    clock.now = at(9)  # Friday; due Tuesday 10-13
+    assert (await pause(client, path, headers)).status_code == 200
+    clock.now = at(16)  # Friday a week later: 5 working days wholly inside, the whole length
+    assert (await client.post(f"{path}/resume", json={}, headers=headers)).status_code == 200
+    assert await due(client, path, headers) == "2026-10-20T15:59:59Z"
+    await session.refresh(inquiry)  # the API wrote it through a session of its own
+    inquiry.first_responded_at = inquiry.received_at  # this test follows the reply clock
+
+    @asynccontextmanager
+    async def same() -> AsyncIterator[AsyncSession]:
+        yield session
+
+    async def sweep(now: datetime) -> int:
+        return await alerts.sweep(
+            same, now=now, office_hours=("08:30", "17:30"), fractions=[0.5, 0.8]
+        )
+
+    # Friday 10-16, 10:00 in Beijing: of 9 working days (09-30, 10-20], 6 have passed by the
+    # calendar but 5 of them were given back: 1.2 of 4 working days, 30 %.
+    assert await sweep(datetime(2026, 10, 16, 2, tzinfo=UTC)) == 0
+    # Monday 10-19, 14:00: 2.6 of 4, 65 %: the 50 % warning only.
+    assert await sweep(datetime(2026, 10, 19, 6, tzinfo=UTC)) == 1
