@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deadlines.models import DeadlineExtension, ExtensionStatus
+from app.deadlines.models import DeadlineExtension, DeadlinePause, ExtensionStatus, PauseStatus
 from app.deadlines.pauses import NotYourOffice, deciding_office
 from app.deadlines.service import recount
 from app.departments.models import Department
@@ -47,7 +47,12 @@ async def request_extension(
     """Ask the supervising office for more time; the caller holds the inquiry's row lock."""
     _check_running(inquiry)
     assert inquiry.reply_due_at is not None
-    if now >= inquiry.reply_due_at:
+    stopped = await session.scalar(
+        select(DeadlinePause.id).where(
+            DeadlinePause.inquiry_id == inquiry.id, DeadlinePause.status == PauseStatus.running
+        )
+    )
+    if now >= inquiry.reply_due_at and stopped is None:  # a stopped clock is not late
         raise ExtensionRefused("An extension is asked for before the due time, not after.")
     if inquiry.deadline_unit == "hours":
         raise ExtensionRefused("An hours deadline (urgent first contact) is not extended.")

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.calendar import CHINA
@@ -19,7 +20,7 @@ from app.deadlines.models import NEEDS_APPROVAL, DeadlinePause, PauseReason, Pau
 from app.deadlines.service import recount
 from app.departments import service as departments
 from app.departments.models import Department
-from app.inquiries.models import EventAction, Inquiry, InquiryStatus
+from app.inquiries.models import Channel, EventAction, Inquiry, InquiryStatus
 from app.inquiries.service import lock, record
 from app.problems import Conflict
 
@@ -126,8 +127,8 @@ async def start_pause(
 async def _keep_conversation_open(session: AsyncSession, inquiry: Inquiry) -> None:
     """The citizen's answer must reach the inquiry that waits for it, whatever the window (the
     intake function keeps it open while the pause runs)."""
-    if inquiry.accepts_messages:
-        return
+    if inquiry.accepts_messages or inquiry.channel is not Channel.private_message:
+        return  # comments are never threaded: a pause on one is ended with …/resume
     other = await session.scalar(
         select(Inquiry.reference).where(
             Inquiry.account_id == inquiry.account_id,
@@ -139,7 +140,14 @@ async def _keep_conversation_open(session: AsyncSession, inquiry: Inquiry) -> No
         raise PauseConflict(
             f"The citizen's messages now go to {other}: ask there, or merge the two."
         )
-    inquiry.accepts_messages = True
+    try:
+        async with session.begin_nested():
+            inquiry.accepts_messages = True
+            await session.flush()
+    except IntegrityError:  # intake opened a new conversation for the citizen meanwhile
+        raise PauseConflict(
+            "The citizen has just written again, to a new inquiry: ask there, or merge the two."
+        ) from None
 
 
 async def decide_pause(

@@ -18,7 +18,7 @@ from app.deadlines import alerts, store
 from app.deadlines import service as deadlines
 from app.deadlines.calendar import CHINA
 from app.departments.models import Department
-from app.inquiries.models import Inquiry, InquiryMessage, InquiryStatus
+from app.inquiries.models import Channel, Inquiry, InquiryMessage, InquiryStatus
 from app.routing import service as routing
 from tests import factories
 from tests.conftest import Clock
@@ -346,3 +346,48 @@ async def test_days_a_pause_gave_back_are_not_elapsed_time_for_warnings(
     assert await sweep(datetime(2026, 10, 16, 2, tzinfo=UTC)) == 0
     # Monday 10-19, 14:00: 2.6 of 4, 65 %: the 50 % warning only.
     assert await sweep(datetime(2026, 10, 19, 6, tzinfo=UTC)) == 1
+
+
+async def test_an_extension_can_be_asked_for_while_the_clock_stands_still(
+    client: httpx.AsyncClient,
+    inquiry: Inquiry,
+    headers: dict[str, str],
+    office_headers: dict[str, str],
+    clock: Clock,
+) -> None:
+    # Review: the request compared now with the un-moved due time, so a paused inquiry past its
+    # original due date could not ask for more time.
+    path = f"/api/v1/inquiries/{inquiry.reference}"
+    clock.now = at(9)
+    assert (await pause(client, path, headers)).status_code == 200
+    clock.now = at(14)  # the original due date (10-13) has passed; the clock stands still
+    asked = await client.post(
+        f"{path}/extension", json={"working_days": 2, "reason": "需要现场核查"}, headers=headers
+    )
+    assert asked.status_code == 200, asked.text
+    assert (await client.post(f"{path}/resume", json={}, headers=headers)).status_code == 200
+    decided = await client.post(
+        f"{path}/extension/decision",
+        json={"approve": True, "note": "同意延期"},
+        headers=office_headers,
+    )
+    # (10-09, 10-14): 10-10 (调休), 10-12, 10-13 wholly inside: 3; then 2 more for the extension.
+    assert decided.json()["original_due_at"] == "2026-10-16T15:59:59Z"
+    assert decided.json()["reply_due_at"] == "2026-10-20T15:59:59Z"
+
+
+async def test_a_pause_on_a_comment_never_makes_it_the_citizens_conversation(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    inquiry: Inquiry,
+    headers: dict[str, str],
+    clock: Clock,
+) -> None:
+    # Review: the pause turned a comment into the thread the citizen's private messages join.
+    inquiry.channel = Channel.comment
+    inquiry.accepts_messages = False
+    await session.flush()
+    clock.now = at(9)
+    assert (await pause(client, f"/api/v1/inquiries/{inquiry.reference}", headers)).is_success
+    await session.refresh(inquiry)
+    assert inquiry.accepts_messages is False
