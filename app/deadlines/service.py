@@ -23,18 +23,27 @@ from app.inquiries.models import ENDED_STATUSES, EventAction, Inquiry, InquirySt
 from app.inquiries.service import record
 
 
-async def facts(session: AsyncSession, inquiry: Inquiry) -> clock.Facts | None:
+async def _stops(session: AsyncSession, inquiry: Inquiry) -> list[DeadlinePause]:
+    """The pauses that stopped the clock (running or ended), in the order they started."""
+    return list(
+        await session.scalars(
+            select(DeadlinePause)
+            .where(
+                DeadlinePause.inquiry_id == inquiry.id,
+                DeadlinePause.status.in_([PauseStatus.running, PauseStatus.ended]),
+                DeadlinePause.started_at.is_not(None),
+            )
+            .order_by(DeadlinePause.started_at, DeadlinePause.id)
+        )
+    )
+
+
+async def facts(
+    session: AsyncSession, inquiry: Inquiry, stops: list[DeadlinePause]
+) -> clock.Facts | None:
     """What the clock counts from; None before routing gave the inquiry a rule."""
     if inquiry.deadline_unit is None or inquiry.deadline_length is None:
         return None
-    stops = await session.scalars(
-        select(DeadlinePause)
-        .where(
-            DeadlinePause.inquiry_id == inquiry.id,
-            DeadlinePause.status.in_([PauseStatus.running, PauseStatus.ended]),
-        )
-        .order_by(DeadlinePause.started_at, DeadlinePause.id)
-    )
     extension = await session.scalar(
         select(DeadlineExtension.working_days).where(
             DeadlineExtension.inquiry_id == inquiry.id,
@@ -74,21 +83,13 @@ async def recount(
 ) -> None:
     """Run the clock on the inquiry's facts and store the due times; audited with old and new
     values. The caller holds the inquiry's row lock."""
-    known = await facts(session, inquiry)
+    stops = await _stops(session, inquiry)
+    known = await facts(session, inquiry, stops)
     if known is None:
         return
     calendar = calendar or await store.load(session)
     dues = clock.dues(known, calendar)
-    pauses = await session.scalars(
-        select(DeadlinePause)
-        .where(DeadlinePause.inquiry_id == inquiry.id, DeadlinePause.started_at.is_not(None))
-        .order_by(DeadlinePause.started_at, DeadlinePause.id)
-    )
-    for pause, credit in zip(
-        [p for p in pauses if p.status in (PauseStatus.running, PauseStatus.ended)],
-        dues.credits,
-        strict=True,
-    ):
+    for pause, credit in zip(stops, dues.credits, strict=True):
         pause.working_days_added = credit if pause.ended_at is not None else None
     old = {
         "first_response_due_at": _iso(inquiry.first_response_due_at),
