@@ -6,11 +6,10 @@ Create Date: 2026-11-24 17:01:57.803953+00:00
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
-import procrastinate
 import sqlalchemy as sa
 from alembic import op
-from procrastinate.schema import SchemaManager
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -143,13 +142,9 @@ def upgrade() -> None:
         ondelete="RESTRICT",
     )
     # ### end Alembic commands ###
-    # Procrastinate's own schema, from the pinned release. A later procrastinate upgrade applies
-    # its migration files (procrastinate/sql/migrations) in a migration of ours.
-    if not procrastinate.__version__.startswith("3.10."):
-        raise RuntimeError(
-            f"this migration applies procrastinate 3.10's schema, not {procrastinate.__version__}"
-        )
-    op.execute(SchemaManager.get_schema())
+    # Procrastinate's own schema as release 3.10.0 shipped it, frozen in this repository so that
+    # this migration builds the same database whatever procrastinate is installed.
+    op.execute(PROCRASTINATE_3_10_0_SCHEMA.read_text(encoding="utf-8"))
     op.drop_table("reference_counter")
     op.execute("CREATE SEQUENCE inquiry_reference_wechat")
     op.execute("CREATE SEQUENCE inquiry_reference_weibo")
@@ -195,6 +190,17 @@ def downgrade() -> None:
     op.drop_table("follower")
     # ### end Alembic commands ###
 
+
+# A byte-for-byte copy of procrastinate 3.10.0's procrastinate/sql/schema.sql, which this migration
+# applied (from the installed package) when it landed; tests/test_migration_0002_frozen.py pins its
+# sha256. Never edit it: databases already migrated hold exactly this. Upgrading procrastinate
+# takes a new migration of ours that applies, in order, the release's own migration scripts
+# (procrastinate/sql/migrations/{x.y.z}_{nn}_{pre|post}_*.sql) between the two versions, copied into
+# the repository like this file, as procrastinate's docs describe ("Migrate the Procrastinate
+# schema", docs/howto/production/migrations.md); this file and this migration stay as they are.
+PROCRASTINATE_3_10_0_SCHEMA = (
+    Path(__file__).resolve().parent.parent / "frozen" / "procrastinate_3_10_0_schema.sql"
+)
 
 DROP_PROCRASTINATE = """
 DO $$
