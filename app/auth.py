@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from app.api_keys.models import ApiKey
 from app.db import SessionDep
 from app.departments.models import Department
-from app.people.models import Person
+from app.people.models import Person, Role
 from app.problems import Unauthorized
+from app.roles import Action, require
 from app.settings import settings
 
 KEY_PREFIX = "gvk_"
@@ -54,6 +55,11 @@ class Principal:
     person: Person | None
     client_name: str | None
     api_key_id: int
+    roles: frozenset[Role]
+
+    def require(self, action: Action) -> None:
+        """Raise RoleRequired (403) unless the key carries the role `action` needs."""
+        require(self.roles, action)
 
     @property
     def audit(self) -> dict[str, Any]:
@@ -91,7 +97,26 @@ async def current_principal(credentials: BearerDep, session: SessionDep) -> Prin
     now = datetime.now(UTC)
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
         key.last_used_at = now
-    return Principal(department, person, key.client_name, key.id)
+    # A person's key acts with the person's roles (changed on the person, in effect at once).
+    roles = person.roles if person is not None else key.roles or []
+    return Principal(department, person, key.client_name, key.id, frozenset(map(Role, roles)))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+@dataclass(frozen=True)
+class Requires:
+    """A route dependency: the caller's key carries the role `action` needs (README "Roles").
+    It answers the same for every reference, so a refusal tells nothing about an inquiry."""
+
+    action: Action
+
+    def __call__(self, principal: CurrentPrincipal) -> Principal:
+        principal.require(self.action)
+        return principal
+
+
+def acting(action: Action) -> params.Depends:
+    """`dependencies=[acting(Action.transfer)]` on a route that does `action`."""
+    return params.Depends(Requires(action))

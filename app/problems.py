@@ -62,6 +62,12 @@ class Conflict(Problem):
     slug = "conflict"
 
 
+class Forbidden(Problem):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
 class Unprocessable(Problem):
     status = 422
     title = "Validation failed"

@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     warning_fractions: list[float] = Field(
         default=[0.5, 0.8], description="Shares of the working time at which a warning fires."
     )
+    routing_quiet_seconds: float = Field(
+        default=20,
+        ge=0,
+        le=3600,
+        description="Routing waits this long after a citizen's latest fragment (citizens write "
+        "in bursts); a later fragment moves it back.",
+    )
     pause_max_count: int = Field(
         default=2,
         ge=0,

@@ -1,6 +1,7 @@
 """Small builders that go through our own services, so test data obeys the same rules."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from app.departments.schemas import DepartmentCreate
 from app.inquiries import service as inquiries
 from app.inquiries.models import Channel, Inquiry, InquiryStatus
 from app.people import service as people
-from app.people.models import Person
+from app.people.models import Person, Role
 from app.people.schemas import PersonCreate
 from app.webhooks import service as intake
 
@@ -75,10 +76,23 @@ async def weibo_account(
     )
 
 
+# Every role but the operator's, which does nothing to inquiries: a test key may do any action.
+ACTING_ROLES = tuple(role for role in Role if role is not Role.operator)
+
+
 async def api_key(
-    session: AsyncSession, department: Department, holder: Person | None = None
+    session: AsyncSession,
+    department: Department,
+    holder: Person | None = None,
+    *,
+    roles: Sequence[Role] = ACTING_ROLES,
 ) -> str:
-    data = ApiKeyCreate(person_id=holder.id) if holder else ApiKeyCreate(client_name="test-client")
+    """A client system's key with `roles`, or `holder`'s key, which acts with the person's roles."""
+    data = (
+        ApiKeyCreate(person_id=holder.id)
+        if holder
+        else ApiKeyCreate(client_name="test-client", roles=list(roles))
+    )
     _, key = await api_keys.issue(session, department, data=data)
     return key
 
@@ -111,6 +125,7 @@ async def inquiry(
         ),
         now=now,
         open_window=timedelta(days=7),
+        quiet=timedelta(seconds=20),
         seconds=5,
     )
     opened = await session.get_one(Inquiry, stored.inquiry_id)

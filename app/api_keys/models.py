@@ -2,6 +2,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Timestamped
@@ -18,6 +19,10 @@ class ApiKey(Timestamped, Base):
         CheckConstraint(
             "(person_id IS NULL) <> (client_name IS NULL)", name="held_by_person_or_client"
         ),
+        # A person's key acts with the person's roles; only a client system's key has its own.
+        CheckConstraint(
+            "(client_name IS NULL) = (roles IS NULL)", name="roles_only_on_client_keys"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -26,6 +31,7 @@ class ApiKey(Timestamped, Base):
     )
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))
     client_name: Mapped[str | None] = mapped_column(String(100))
+    roles: Mapped[list[str] | None] = mapped_column(ARRAY(String(16)))
     label: Mapped[str] = mapped_column(String(100), default="")
     prefix: Mapped[str] = mapped_column(String(16))  # shown in lists so people can tell keys apart
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)

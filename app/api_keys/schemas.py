@@ -3,6 +3,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, JsonValue, model_validator
 
+from app.people.models import Role
 from app.schemas import Schema
 
 
@@ -14,11 +15,23 @@ class ApiKeyCreate(Schema):
         default=None, min_length=2, max_length=100, examples=["hefei-hrss-inbox-client"]
     )
     label: str = Field(default="", max_length=100, examples=["front desk PC"])
+    roles: list[Role] | None = Field(
+        default=None,
+        description="A client system's roles (default: responder). A person's key acts with the "
+        "person's roles, so give none for it.",
+        examples=[["responder"]],
+    )
 
     @model_validator(mode="after")
     def _one_holder(self) -> Self:
         if (self.person_id is None) == (self.client_name is None):
             raise ValueError("give exactly one of person_id or client_name")
+        if self.person_id is not None and self.roles is not None:
+            raise ValueError("a person's key acts with the person's roles: give no roles")
+        if self.client_name is not None:
+            self.roles = list(
+                dict.fromkeys(self.roles if self.roles is not None else [Role.responder])
+            )
         return self
 
 
@@ -27,6 +40,7 @@ _KEY_EXAMPLE: dict[str, JsonValue] = {
     "department_code": "hefei-hrss",
     "person_id": 12,
     "client_name": None,
+    "roles": None,
     "label": "front desk",
     "prefix": "gvk_Q2x5bWl0",
     "created_at": "2026-11-24T02:00:00Z",
@@ -41,6 +55,10 @@ class ApiKeyRead(Schema):
     department_code: str
     person_id: int | None
     client_name: str | None
+    roles: list[Role] | None = Field(
+        description="A client system's roles; null for a person's key, which acts with the "
+        "person's roles."
+    )
     label: str
     prefix: str = Field(description="The key's first characters, to tell keys apart.")
     created_at: datetime

@@ -40,6 +40,7 @@ async def issue(
         department=department,
         person_id=data.person_id,
         client_name=data.client_name,
+        roles=[role.value for role in data.roles] if data.roles is not None else None,
         label=data.label,
         prefix=key[:12],
         key_hash=hash_api_key(key),

@@ -16,7 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.calendar import CHINA
-from app.deadlines.models import NEEDS_APPROVAL, DeadlinePause, PauseReason, PauseStatus
+from app.deadlines.models import (
+    NEEDS_APPROVAL,
+    DeadlineExtension,
+    DeadlinePause,
+    ExtensionStatus,
+    PauseReason,
+    PauseStatus,
+)
 from app.deadlines.service import recount
 from app.departments import service as departments
 from app.departments.models import Department
@@ -227,3 +234,26 @@ async def end_pause(
         details=(details or {}) | {"pause_reason": pause.reason.value},
     )
     return pause.working_days_added
+
+
+async def follow_holder(session: AsyncSession, inquiry: Inquiry) -> None:
+    """After a change of holder, decisions still awaited (a pause, an extension) belong to the
+    new holder's office."""
+    pending_pause = [
+        p for p in await _pauses(session, inquiry) if p.status is PauseStatus.requested
+    ]
+    pending_extension = await session.scalar(
+        select(DeadlineExtension)
+        .where(
+            DeadlineExtension.inquiry_id == inquiry.id,
+            DeadlineExtension.status == ExtensionStatus.requested,
+        )
+        .with_for_update()
+    )
+    if not pending_pause and pending_extension is None:
+        return
+    office = await deciding_office(session, inquiry)
+    for pause in pending_pause:
+        pause.office_id = office.id
+    if pending_extension is not None:
+        pending_extension.office_id = office.id

@@ -211,7 +211,11 @@ async def list_escalations(
     statement = (
         visible_to(principal.department)
         .where(Inquiry.id.in_(alerts.breached(now).with_only_columns(Inquiry.id)), escalated)
-        .options(joinedload(Inquiry.account), selectinload(Inquiry.messages))
+        .options(
+            joinedload(Inquiry.account),
+            selectinload(Inquiry.messages),
+            selectinload(Inquiry.assignments),
+        )
         .order_by(Inquiry.reply_due_at)
     )
     return await paginate(session, statement, page, InquiryRead)

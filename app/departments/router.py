@@ -1,18 +1,21 @@
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from app import problems
 from app.auth import AdminDep
+from app.clock import NowDep
 from app.db import SessionDep
 from app.departments import service
-from app.departments.models import Level
+from app.departments.models import Department, Level
 from app.departments.schemas import (
     DepartmentCreate,
     DepartmentRead,
     DepartmentUpdate,
     SupervisingOffices,
 )
+from app.routing import transfers
 from app.schemas import Page, PageDep, paginate
 
 router = APIRouter(
@@ -66,23 +69,39 @@ async def read_department(code: str, _: AdminDep, session: SessionDep) -> Depart
     responses=problems.doc(service.DepartmentNotFound, service.OfficeExists, service.InvalidParent),
 )
 async def update_department(
-    code: str, data: DepartmentUpdate, _: AdminDep, session: SessionDep
+    code: str, data: DepartmentUpdate, _: AdminDep, session: SessionDep, now: NowDep
 ) -> DepartmentRead:
-    """Change name, duties, parent, office role or active flag; omitted fields stay."""
+    """Change name, duties, parent, office role or active flag; omitted fields stay.
+    Deactivating hands its open work on, as DELETE does."""
     department = await service.get(session, code=code)
-    await service.update(session, department, data=data)
+    await _update(session, department, data, now=now)
     return DepartmentRead.model_validate(department)
+
+
+async def _update(
+    session: SessionDep, department: Department, data: DepartmentUpdate, *, now: datetime
+) -> None:
+    was_active = department.active
+    await service.update(session, department, data=data)
+    if was_active and not department.active:
+        await transfers.hand_back_work(session, department, now=now, actor="admin")
 
 
 @router.delete(
     "/{code}",
     summary="Deactivate a department",
-    responses=problems.doc(service.DepartmentNotFound),
+    responses=problems.doc(service.DepartmentNotFound, transfers.WorkWithoutAHome),
 )
-async def deactivate_department(code: str, _: AdminDep, session: SessionDep) -> DepartmentRead:
-    """Deactivate (never delete: its inquiries and audit trail stay); its API keys stop working."""
+async def deactivate_department(
+    code: str, _: AdminDep, session: SessionDep, now: NowDep
+) -> DepartmentRead:
+    """Deactivate (never delete: its inquiries and audit trail stay); its API keys stop working.
+    In the same transaction its open inquiries go to their dispatcher (the account's owning
+    department; when that is this department, the nearest active office), inquiries awaiting its
+    arbitration go to the next office up, and pending extension and pause decisions follow the
+    new holder's office; each move is audited. 409 when some work has nowhere to go."""
     department = await service.get(session, code=code)
-    await service.update(session, department, data=DepartmentUpdate(active=False))
+    await _update(session, department, DepartmentUpdate(active=False), now=now)
     return DepartmentRead.model_validate(department)
 
 

@@ -57,6 +57,17 @@ def office_encloses(office: type[Department], department: type[Department]) -> C
     )
 
 
+REGION_LENGTH = {Level.province: 2, Level.city: 4, Level.county: 6}
+
+
+def in_region(office: Department, department: Department) -> bool:
+    """`department` lies in `office`'s region (the division-code prefix of its level), or is it."""
+    length = REGION_LENGTH.get(office.level, 6)
+    return department.id == office.id or department.region_code.startswith(
+        office.region_code[:length]
+    )
+
+
 def _with_parent() -> Select[Department]:
     return select(Department).options(joinedload(Department.parent))
 
@@ -157,6 +168,15 @@ async def update(session: AsyncSession, department: Department, *, data: Departm
         if value is not None:
             setattr(department, field, value)
     await session.flush()
+
+
+async def standing_in_for(session: AsyncSession, department: Department) -> Department:
+    """`department` while it is active; once deactivated, the nearest active supervising office
+    above it (itself when there is none: the caller decides what that means)."""
+    if department.active:
+        return department
+    offices = await enclosing_offices(session, department)
+    return offices[0] if offices else department
 
 
 async def enclosing_offices(session: AsyncSession, department: Department) -> list[Department]:

@@ -24,6 +24,7 @@ from app.db import Base, Timestamped
 
 if TYPE_CHECKING:
     from app.accounts.models import Account
+    from app.departments.models import Department
 
 
 class Channel(enum.StrEnum):
@@ -89,6 +90,7 @@ class EventAction(enum.StrEnum):
     extension_decided = "extension_decided"
     returned = "returned"  # 退单: a department says it should not have got it
     transferred = "transferred"
+    handed_back = "handed_back"  # its department was deactivated
     sent_to_arbitration = "sent_to_arbitration"
     arbitrated = "arbitrated"
 
@@ -204,6 +206,15 @@ class Inquiry(Timestamped, Base):
     messages: Mapped[list["InquiryMessage"]] = relationship(
         lazy="raise", order_by="InquiryMessage.seq", back_populates="inquiry"
     )
+    # The hand-overs, oldest first; the last one without `until` is the current holder's.
+    assignments: Mapped[list["InquiryAssignment"]] = relationship(
+        lazy="raise", order_by="InquiryAssignment.id"
+    )
+
+    @property
+    def assignment(self) -> "InquiryAssignment | None":
+        """Who holds it now, since when, by whose decision and why."""
+        return next((a for a in reversed(self.assignments) if a.until is None), None)
 
     @property
     def account_code(self) -> str:
@@ -242,6 +253,62 @@ class InquiryMessage(Base):
     urgent_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     inquiry: Mapped[Inquiry] = relationship(lazy="raise", back_populates="messages")
+
+
+class AssignmentDecision(enum.StrEnum):
+    """How an inquiry came to a department."""
+
+    routed = "routed"  # routing's decision (a rule, or the owner's fallback)
+    rerouted = "rerouted"  # a later fragment changed routing's decision before anyone acted
+    transferred = "transferred"  # the holder handed it over
+    returned = "returned"  # 退单: back to the dispatcher
+    sent_to_arbitration = "sent_to_arbitration"  # two disclaimers: the office decides
+    arbitrated = "arbitrated"  # the office's binding decision
+    handed_back = "handed_back"  # its department was deactivated: the dispatcher takes it
+
+
+ROUTING_DECISIONS = frozenset({AssignmentDecision.routed, AssignmentDecision.rerouted})
+# A holder saying "not ours": after MAX_DISCLAIMERS of these the supervising office decides.
+DISCLAIMERS = frozenset({AssignmentDecision.transferred, AssignmentDecision.returned})
+
+
+class InquiryAssignment(Base):
+    """Who holds an inquiry, since when, by whose decision and why: one row per hand-over, the
+    current one open (`until` NULL). The inquiry's department_id mirrors the current row."""
+
+    __tablename__ = "inquiry_assignment"
+    __table_args__ = (
+        Index(
+            "uq_inquiry_assignment_current",
+            "inquiry_id",
+            unique=True,
+            postgresql_where=text("until IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(
+        ForeignKey("inquiry.id", ondelete="RESTRICT"), index=True
+    )
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision: Mapped[AssignmentDecision] = mapped_column(
+        Enum(AssignmentDecision, native_enum=False, length=24)
+    )
+    # The department that left it (for a disclaimer: who disclaimed it).
+    from_department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT")
+    )
+    decided_by: Mapped[str] = mapped_column(String(200))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(Text)
+
+    department: Mapped["Department"] = relationship(foreign_keys=[department_id], lazy="joined")
+
+    @property
+    def department_code(self) -> str:
+        return self.department.code
 
 
 class InquiryEvent(Base):

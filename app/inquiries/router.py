@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 
 from app import problems
-from app.auth import CurrentPrincipal
+from app.auth import CurrentPrincipal, acting
 from app.clock import NowDep
 from app.db import SessionDep
 from app.deadlines import extensions, pauses
@@ -26,6 +26,7 @@ from app.inquiries.schemas import (
 )
 from app.referrals import service as referrals
 from app.referrals.schemas import ReferRequest
+from app.roles import Action, RoleRequired
 from app.routing import transfers
 from app.schemas import Page, PageDep, paginate
 from app.settings import settings
@@ -57,8 +58,9 @@ async def read_events(
 
 @router.post(
     "/{reference}/invalid",
+    dependencies=[acting(Action.mark_invalid)],
     summary="Mark an inquiry invalid (无效件)",
-    responses=problems.doc(service.TransitionNotAllowed),
+    responses=problems.doc(RoleRequired, service.NotHolder, service.TransitionNotAllowed),
 )
 async def mark_invalid(
     reference: str, change: StatusChange, principal: CurrentPrincipal, session: SessionDep
@@ -73,8 +75,9 @@ async def mark_invalid(
 
 @router.post(
     "/{reference}/close",
+    dependencies=[acting(Action.close)],
     summary="Close a replied inquiry",
-    responses=problems.doc(service.TransitionNotAllowed),
+    responses=problems.doc(RoleRequired, service.NotHolder, service.TransitionNotAllowed),
 )
 async def close(
     reference: str, change: StatusChange, principal: CurrentPrincipal, session: SessionDep
@@ -89,8 +92,11 @@ async def close(
 
 @router.post(
     "/{reference}/routing-wrong",
+    dependencies=[acting(Action.mark_routing_wrong)],
     summary="Say the routing was wrong",
-    responses=problems.doc(service.AlreadyMarkedWrong),
+    responses=problems.doc(
+        RoleRequired, service.NotHolder, service.AlreadyMarkedWrong, service.NotChangeable
+    ),
 )
 async def mark_routing_wrong(
     reference: str,
@@ -113,7 +119,12 @@ async def mark_routing_wrong(
     return InquiryRead.model_validate(inquiry)
 
 
-@router.post("/{reference}/kind", summary="Correct the inquiry's kind")
+@router.post(
+    "/{reference}/kind",
+    dependencies=[acting(Action.correct_kind)],
+    summary="Correct the inquiry's kind",
+    responses=problems.doc(RoleRequired, service.NotHolder, service.NotChangeable),
+)
 async def correct_kind(
     reference: str, change: KindCorrection, principal: CurrentPrincipal, session: SessionDep
 ) -> InquiryRead:
@@ -130,9 +141,14 @@ async def correct_kind(
 
 @router.post(
     "/{reference}/refer",
+    dependencies=[acting(Action.refer)],
     summary="Refer an inquiry out of scope",
     responses=problems.doc(
-        referrals.ReferralEntryNotFound, referrals.UnverifiedEntry, service.TransitionNotAllowed
+        RoleRequired,
+        service.NotHolder,
+        referrals.ReferralEntryNotFound,
+        referrals.UnverifiedEntry,
+        service.TransitionNotAllowed,
     ),
 )
 async def refer(
@@ -155,8 +171,9 @@ async def refer(
 
 @router.post(
     "/{reference}/return",
+    dependencies=[acting(Action.return_)],
     summary="Return an inquiry (退单)",
-    responses=problems.doc(transfers.CannotReturn),
+    responses=problems.doc(RoleRequired, service.NotHolder, transfers.CannotReturn),
 )
 async def return_inquiry(
     reference: str,
@@ -184,25 +201,47 @@ async def return_inquiry(
 
 @router.post(
     "/{reference}/transfer",
+    dependencies=[acting(Action.transfer)],
     summary="Transfer an inquiry to another department",
-    responses=problems.doc(transfers.CannotReturn, transfers.InvalidTransferTarget),
+    responses=problems.doc(
+        RoleRequired, service.NotHolder, transfers.CannotReturn, transfers.InvalidTransferTarget
+    ),
 )
 async def transfer(
-    reference: str, data: TransferRequest, principal: CurrentPrincipal, session: SessionDep
+    reference: str,
+    data: TransferRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
 ) -> InquiryRead:
-    """Hand over to the department whose duties cover it; the citizen's due time stays."""
+    """Hand over to the department whose duties cover it, inside the region of the office that
+    supervises the account (422 otherwise); the citizen's due time stays. A transfer is a
+    disclaimer: the second disclaimer (transfer or return) sends it to the supervising office,
+    whose decision binds."""
     inquiry = await service.get_owned(session, principal.department, reference=reference)
     target = await departments.get(session, code=data.department_code)
     await transfers.transfer(
-        session, inquiry, principal.department, target, note=data.note, **principal.audit
+        session,
+        inquiry,
+        principal.department,
+        target,
+        note=data.note,
+        now=now,
+        **principal.audit,
     )
     return InquiryRead.model_validate(inquiry)
 
 
 @router.post(
     "/{reference}/arbitrate",
+    dependencies=[acting(Action.arbitrate)],
     summary="Decide who handles a disputed inquiry (supervising office)",
-    responses=problems.doc(transfers.NotUnderArbitration, transfers.InvalidTransferTarget),
+    responses=problems.doc(
+        RoleRequired,
+        service.NotHolder,
+        transfers.NotUnderArbitration,
+        transfers.InvalidTransferTarget,
+    ),
 )
 async def arbitrate(
     reference: str,
@@ -240,8 +279,11 @@ class FutureResponse(problems.Problem):
 
 @router.post(
     "/{reference}/first-response",
+    dependencies=[acting(Action.record_first_response)],
     summary="Record a first response given by phone, in person or by letter",
-    responses=problems.doc(service.TransitionNotAllowed, FutureResponse),
+    responses=problems.doc(
+        RoleRequired, service.NotHolder, service.TransitionNotAllowed, FutureResponse
+    ),
 )
 async def record_first_response(
     reference: str,
@@ -273,8 +315,9 @@ async def record_first_response(
 
 @router.post(
     "/{reference}/pause",
+    dependencies=[acting(Action.pause)],
     summary="Stop the clock, or ask the supervising office to",
-    responses=problems.doc(pauses.PauseConflict),
+    responses=problems.doc(RoleRequired, service.NotHolder, pauses.PauseConflict),
 )
 async def pause(
     reference: str,
@@ -304,8 +347,9 @@ async def pause(
 
 @router.post(
     "/{reference}/pause/decision",
+    dependencies=[acting(Action.decide_pause)],
     summary="Approve or refuse a pause (supervising office)",
-    responses=problems.doc(pauses.PauseConflict, pauses.NotYourOffice),
+    responses=problems.doc(RoleRequired, pauses.PauseConflict, pauses.NotYourOffice),
 )
 async def decide_pause(
     reference: str,
@@ -331,8 +375,9 @@ async def decide_pause(
 
 @router.post(
     "/{reference}/resume",
+    dependencies=[acting(Action.resume)],
     summary="Restart the clock",
-    responses=problems.doc(pauses.PauseConflict),
+    responses=problems.doc(RoleRequired, service.NotHolder, pauses.PauseConflict),
 )
 async def resume(
     reference: str,
@@ -352,8 +397,9 @@ async def resume(
 
 @router.post(
     "/{reference}/extension",
+    dependencies=[acting(Action.request_extension)],
     summary="Ask for more time",
-    responses=problems.doc(extensions.ExtensionRefused),
+    responses=problems.doc(RoleRequired, service.NotHolder, extensions.ExtensionRefused),
 )
 async def request_extension(
     reference: str,
@@ -378,8 +424,9 @@ async def request_extension(
 
 @router.post(
     "/{reference}/extension/decision",
+    dependencies=[acting(Action.decide_extension)],
     summary="Approve or refuse an extension (supervising office)",
-    responses=problems.doc(extensions.ExtensionRefused, pauses.NotYourOffice),
+    responses=problems.doc(RoleRequired, extensions.ExtensionRefused, pauses.NotYourOffice),
 )
 async def decide_extension(
     reference: str,

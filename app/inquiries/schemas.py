@@ -5,7 +5,14 @@ from pydantic import ConfigDict, Field, StrictBool
 
 from app.accounts.models import Platform
 from app.deadlines.models import PauseReason
-from app.inquiries.models import Channel, EventAction, InquiryKind, InquiryStatus, ReturnReason
+from app.inquiries.models import (
+    AssignmentDecision,
+    Channel,
+    EventAction,
+    InquiryKind,
+    InquiryStatus,
+    ReturnReason,
+)
 from app.schemas import Schema
 
 
@@ -27,6 +34,30 @@ class MessageRead(Schema):
     msg_type: str
     content: str
     sent_at: datetime
+
+
+class AssignmentRead(Schema):
+    """Who holds the inquiry now, since when, by whose decision and why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "department_code": "hefei-urban",
+                    "since": "2026-11-24T03:00:00Z",
+                    "decision": "transferred",
+                    "decided_by": "person:12 王芳 (hefei-hrss)",
+                    "reason": "噪音扰民属于城管局职责",
+                }
+            ]
+        }
+    )
+
+    department_code: str = Field(examples=["hefei-hrss"])
+    since: datetime
+    decision: AssignmentDecision
+    decided_by: str = Field(examples=["system:router"])
+    reason: str = Field(examples=["社保缴费问题属于市人社局职责"])
 
 
 class InquiryRead(Schema):
@@ -51,6 +82,13 @@ class InquiryRead(Schema):
                     "due_provisional": False,
                     "routed_at": "2026-11-24T02:00:01Z",
                     "routing_explanation": "社保缴费问题属于市人社局职责",
+                    "assignment": {
+                        "department_code": "hefei-hrss",
+                        "since": "2026-11-24T02:00:01Z",
+                        "decision": "routed",
+                        "decided_by": "system:router",
+                        "reason": "社保缴费问题属于市人社局职责",
+                    },
                     "awaiting_arbitration": False,
                     "messages": [
                         {
@@ -89,7 +127,12 @@ class InquiryRead(Schema):
         description="The deadline reaches a year whose holiday notice is not entered yet."
     )
     routed_at: datetime | None
-    routing_explanation: str | None = Field(description="Why it came to this department.")
+    routing_explanation: str | None = Field(
+        description="Why routing sent it where it did (routing's decision, kept after hand-overs)."
+    )
+    assignment: AssignmentRead | None = Field(
+        description="The current holder: who, since when, by whose decision and why."
+    )
     awaiting_arbitration: StrictBool = Field(
         description="Returned twice: the supervising office decides who handles it."
     )

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
@@ -10,20 +10,30 @@ from app.departments.models import Department
 from app.departments.service import office_encloses
 from app.inquiries.models import (
     ENDED_STATUSES,
+    ROUTING_DECISIONS,
     TRANSITIONS,
     EventAction,
     Inquiry,
+    InquiryAssignment,
     InquiryEvent,
     InquiryKind,
     InquiryStatus,
 )
-from app.problems import Conflict, NotFound
+from app.problems import Conflict, Forbidden, NotFound
 
 
 class InquiryNotFound(NotFound):
     title = "Inquiry not found"
     slug = "inquiry-not-found"
     example_detail = "No inquiry WX20261124-000123 for this department."
+
+
+class NotHolder(Forbidden):
+    title = "Inquiry held by another department"
+    slug = "not-the-holder"
+    example_detail = (
+        "WX20261124-000123 is held by another department: you may read it, not act on it."
+    )
 
 
 class TransitionNotAllowed(Conflict):
@@ -61,6 +71,20 @@ def record(
     )
 
 
+async def acted_on_by_a_key(session: AsyncSession, inquiry: Inquiry) -> bool:
+    """Has a person or client system (through an API key) done anything to the inquiry?"""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    InquiryEvent.inquiry_id == inquiry.id,
+                    or_(InquiryEvent.person_id.is_not(None), InquiryEvent.actor.like("client:%")),
+                )
+            )
+        )
+    )
+
+
 def owned_by(department: Department) -> Select[Inquiry]:
     """Inquiries a department handles and may act on: those assigned to it."""
     return select(Inquiry).where(Inquiry.department_id == department.id)
@@ -91,7 +115,9 @@ def visible_to(department: Department) -> Select[Inquiry]:
 async def _one(session: AsyncSession, statement: Select[Inquiry], reference: str) -> Inquiry:
     inquiry = await session.scalar(
         statement.where(Inquiry.reference == reference).options(
-            joinedload(Inquiry.account), selectinload(Inquiry.messages)
+            joinedload(Inquiry.account),
+            selectinload(Inquiry.messages),
+            selectinload(Inquiry.assignments),
         )
     )
     if inquiry is None:
@@ -107,10 +133,15 @@ async def get_readable(session: AsyncSession, department: Department, *, referen
 
 async def get_owned(session: AsyncSession, department: Department, *, reference: str) -> Inquiry:
     """One inquiry `department` may act on, locked for the change (FOR NO KEY UPDATE: the key
-    never changes, so audit and alert rows referring to it are not held up)."""
-    return await _one(
-        session, owned_by(department).with_for_update(of=Inquiry, key_share=True), reference
-    )
+    never changes, so audit and alert rows referring to it are not held up). One it may only
+    read (an office's region, an escalation) is refused with 403, any other with 404."""
+    try:
+        return await _one(
+            session, owned_by(department).with_for_update(of=Inquiry, key_share=True), reference
+        )
+    except InquiryNotFound:
+        await get_readable(session, department, reference=reference)  # 404 if not even that
+    raise NotHolder(f"{reference} is held by another department: you may read it, not act on it.")
 
 
 async def lock(session: AsyncSession, inquiry: Inquiry) -> Inquiry:
@@ -120,7 +151,11 @@ async def lock(session: AsyncSession, inquiry: Inquiry) -> Inquiry:
         select(Inquiry)
         .where(Inquiry.id == inquiry.id)
         .with_for_update(of=Inquiry, key_share=True)
-        .options(joinedload(Inquiry.account), selectinload(Inquiry.messages))
+        .options(
+            joinedload(Inquiry.account),
+            selectinload(Inquiry.messages),
+            selectinload(Inquiry.assignments),
+        )
         .execution_options(populate_existing=True)
     )
     assert locked is not None  # inquiries are never deleted
@@ -227,18 +262,20 @@ async def mark_routing_wrong(
 
     Only the department routing chose may say so: after a transfer the rule is not to blame."""
     check_not_awaiting_arbitration(inquiry)
+    if inquiry.status in ENDED_STATUSES:
+        raise NotChangeable(f"{inquiry.reference} has ended ({inquiry.status}).")
     if inquiry.routing_marked_wrong_at is not None:
         raise AlreadyMarkedWrong(f"The routing of {inquiry.reference} was marked wrong already.")
-    routed_to = await session.scalar(
-        select(InquiryEvent.details["department"].astext)
-        .where(InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.action == EventAction.routed)
-        .order_by(InquiryEvent.id.desc())
-        .limit(1)
+    held = await session.scalar(
+        select(InquiryAssignment).where(
+            InquiryAssignment.inquiry_id == inquiry.id, InquiryAssignment.until.is_(None)
+        )
     )
-    if routed_to is None or routed_to != holder_code:
+    routing_chose = held is not None and held.decision in ROUTING_DECISIONS
+    if held is None or not routing_chose or held.department.code != holder_code:
         raise NotChangeable(
-            f"Routing sent {inquiry.reference} to {routed_to or 'nobody'}; only that department "
-            "can mark the routing wrong (a transfer or return is not routing's doing)."
+            f"{inquiry.reference} came to {holder_code} by a hand-over, not by routing; only the "
+            "department routing chose can mark the routing wrong."
         )
     inquiry.routing_marked_wrong_at = now
     record(

@@ -15,6 +15,7 @@ class Role(enum.StrEnum):
     operator = "operator"  # runs an account; the staffing rule counts these
     responder = "responder"  # answers inquiries
     reviewer = "reviewer"  # checks answers before they go out
+    supervisor = "supervisor"  # decides for an office: arbitration, extensions, pauses
 
 
 class Person(Timestamped, Base):

@@ -6,7 +6,12 @@ from app import problems
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.referrals import service
-from app.referrals.schemas import ReferralEntryCreate, ReferralEntryRead, ReferralEntryUpdate
+from app.referrals.schemas import (
+    ReferralEntryCreate,
+    ReferralEntryRead,
+    ReferralEntryUpdate,
+    ReferralEntryUpdated,
+)
 from app.schemas import Page, PageDep, paginate
 
 router = APIRouter(
@@ -59,9 +64,12 @@ async def read_entry(code: str, _: AdminDep, session: SessionDep) -> ReferralEnt
 )
 async def update_entry(
     code: str, data: ReferralEntryUpdate, _: AdminDep, session: SessionDep
-) -> ReferralEntryRead:
-    """Set `verified` with a note of who checked it and how. Changing the name, contact, basis,
-    duties or template makes the entry unverified again unless `verified` is sent with it."""
+) -> ReferralEntryUpdated:
+    """Set `verified` with a note of who checked it and how. Giving a new name, contact, basis,
+    duties or template makes the entry unverified again unless `verified` is sent with it;
+    sending a value it already has changes nothing. `rules_skipped` counts the active routing
+    rules that routing now passes over because this entry is unverified or inactive."""
     entry = await service.get_entry(session, code=code)
-    await service.update_entry(session, entry, data=data)
-    return ReferralEntryRead.model_validate(entry)
+    skipped = await service.update_entry(session, entry, data=data)
+    read = ReferralEntryRead.model_validate(entry)
+    return ReferralEntryUpdated(**read.model_dump(), rules_skipped=skipped)

@@ -112,6 +112,35 @@ class ReferralEntryRead(Schema):
     updated_at: datetime
 
 
+class ReferralEntryUpdated(ReferralEntryRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "hefei-court",
+                    "name": "合肥市中级人民法院",
+                    "handles": "本市民商事案件的审判和执行",
+                    "channel": "phone",
+                    "contact": "0551-12368",
+                    "basis": "《中华人民共和国民事诉讼法》",
+                    "template": "您反映的事项由{name}办理（{handles}）。请通过{contact}联系办理。",
+                    "verified": False,
+                    "verification_note": "电话核实 2026-11-24",
+                    "active": True,
+                    "created_at": "2026-11-24T02:00:00Z",
+                    "updated_at": "2026-11-25T02:00:00Z",
+                    "rules_skipped": 1,
+                }
+            ]
+        }
+    )
+
+    rules_skipped: int = Field(
+        description="Active routing rules that point at this entry and that routing now skips, "
+        "because the entry is unverified or inactive. Verify or reactivate it to use them again."
+    )
+
+
 class ReferRequest(Schema):
     entry_code: str = Field(description="The referral directory entry that handles it.")
     note: str = Field(

@@ -3,7 +3,7 @@ notice's 说明情况、指明途径), and end the inquiry `referred`."""
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.inquiries.models import Inquiry, InquiryStatus
@@ -12,6 +12,7 @@ from app.problems import Conflict, NotFound, Problem
 from app.referrals.models import Referral, ReferralEntry
 from app.referrals.schemas import ReferralEntryCreate, ReferralEntryUpdate
 from app.replies.models import Reply, ReplyPurpose
+from app.routing.models import RoutingRule
 from app.rule_changes import record_change, snapshot
 
 
@@ -74,18 +75,34 @@ async def create_entry(session: AsyncSession, *, data: ReferralEntryCreate) -> R
     return entry
 
 
+# What a citizen reads: a new value here must be checked again before it reaches anyone.
+SUBSTANCE = ("name", "contact", "basis", "handles", "template")
+
+
 async def update_entry(
     session: AsyncSession, entry: ReferralEntry, *, data: ReferralEntryUpdate
-) -> None:
-    """Correct or verify an entry; changing what a citizen reads makes it unverified again."""
+) -> int:
+    """Correct or verify an entry; changing what a citizen reads makes it unverified again.
+    Returns how many active routing rules routing now skips because the entry cannot be used."""
     before = snapshot(entry)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    substance = {"name", "contact", "basis", "handles", "template"}
-    if substance & changes.keys() and "verified" not in changes:
+    # Only a new value counts: re-sending the same contact must not undo someone's check.
+    changed = any(
+        changes.get(field, getattr(entry, field)) != getattr(entry, field) for field in SUBSTANCE
+    )
+    if changed and "verified" not in changes:
         changes["verified"] = False
     for field, value in changes.items():
         setattr(entry, field, value)
     await record_change(session, entry, before=before)
+    if entry.verified and entry.active:
+        return 0
+    skipped = await session.scalar(
+        select(func.count(RoutingRule.id)).where(
+            RoutingRule.referral_entry_id == entry.id, RoutingRule.active
+        )
+    )
+    return skipped or 0
 
 
 def citizen_text(entry: ReferralEntry, *, reference: str, note: str = "") -> str:

@@ -6,7 +6,8 @@ from app.accounts import service as accounts
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.departments.service import DepartmentNotFound
-from app.routing import service
+from app.routing import rules, service
+from app.routing.models import RoutingRule
 from app.routing.schemas import (
     KindRuleCreate,
     KindRuleRead,
@@ -47,7 +48,9 @@ async def create_rule(data: RoutingRuleCreate, _: AdminDep, session: SessionDep)
 
 @router.get("/rules", summary="List routing rules")
 async def list_rules(_: AdminDep, session: SessionDep, page: PageDep) -> Page[RoutingRuleRead]:
-    """Rules in the order they are tried (priority, then id), active and inactive."""
+    """Rules in the order they are tried (priority, then id), active and inactive. `usable` is
+    false, with `unusable_reason`, for a rule routing skips because its target cannot take
+    inquiries now (a deactivated department, an unverified or inactive referral entry)."""
     return await paginate(session, service.rule_listing(), page, RoutingRuleRead)
 
 
@@ -107,10 +110,16 @@ async def list_kind_rules(_: AdminDep, session: SessionDep, page: PageDep) -> Pa
     responses=problems.doc(accounts.AccountNotFound),
 )
 async def preview(data: PreviewRequest, _: AdminDep, session: SessionDep) -> PreviewRead:
-    """The decision routing would make now, and every rule that matched, in priority order.
+    """The decision routing would make now, every rule that matched, in priority order, and the
+    matching rules it skipped because their target cannot take inquiries (`unusable_reason`).
     Nothing is stored."""
     account = await accounts.get(session, code=data.account_code)
     decision = await service.decide(session, account=account, channel=data.channel, text=data.text)
+    sample = rules.Sample(data.text, account.id, data.channel, account.department.region_code)
+    active = await session.scalars(service.rule_listing().where(RoutingRule.active))
+    skipped = [
+        r for r in rules.matching(list(active), sample, decision.kind) if service.unusable_reason(r)
+    ]
     return PreviewRead(
         kind=decision.kind,
         decision=PreviewDecision(
@@ -120,6 +129,7 @@ async def preview(data: PreviewRequest, _: AdminDep, session: SessionDep) -> Pre
             explanation=decision.explanation,
         ),
         matched=[RoutingRuleRead.model_validate(rule) for rule in decision.matched],
+        skipped=[RoutingRuleRead.model_validate(rule) for rule in skipped],
     )
 
 

@@ -4,6 +4,7 @@ from typing import Annotated, Any, Self
 from pydantic import ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from app.inquiries.models import Channel, InquiryKind
+from app.routing.models import RoutingRule
 from app.routing.rules import PatternError, compile_pattern
 from app.schemas import Schema
 
@@ -165,6 +166,8 @@ class RoutingRuleRead(Schema):
                     "referral_entry_code": None,
                     "explanation": "社保缴费问题属于市人社局职责",
                     "active": True,
+                    "usable": True,
+                    "unusable_reason": None,
                     "created_at": "2026-11-24T02:00:00Z",
                     "updated_at": "2026-11-24T02:00:00Z",
                 }
@@ -185,8 +188,31 @@ class RoutingRuleRead(Schema):
     referral_entry_code: str | None
     explanation: str
     active: StrictBool
+    usable: StrictBool = Field(
+        description="Whether its target can take inquiries now. Routing skips a rule whose "
+        "department is deactivated or whose referral entry is unverified or inactive."
+    )
+    unusable_reason: str | None = Field(
+        description="Why routing skips it, e.g. `referral entry hefei-court is not verified`."
+    )
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_state(cls, data: Any) -> Any:
+        """Read from a rule, add whether routing can use its target now, as routing decides it."""
+        if not isinstance(data, RoutingRule):
+            return data
+        # Imported here: the routing service imports this module.
+        from app.routing.service import unusable_reason
+
+        reason = unusable_reason(data)
+        fields = {name: getattr(data, name) for name in cls.model_fields if name not in _STATE}
+        return fields | {"usable": reason is None, "unusable_reason": reason}
+
+
+_STATE = {"usable", "unusable_reason"}
 
 
 class PreviewRequest(Schema):
@@ -217,6 +243,7 @@ class PreviewRead(Schema):
                         "explanation": "社保缴费问题属于市人社局职责",
                     },
                     "matched": [],
+                    "skipped": [],
                 }
             ]
         }
@@ -225,6 +252,10 @@ class PreviewRead(Schema):
     kind: InquiryKind
     decision: PreviewDecision
     matched: list[RoutingRuleRead]
+    skipped: list[RoutingRuleRead] = Field(
+        description="Rules that match the text but were passed over because their target cannot "
+        "take inquiries now (`unusable_reason` says why), in priority order."
+    )
 
 
 class RuleChangeRead(Schema):

@@ -20,7 +20,9 @@ from app.deadlines.models import PauseReason
 from app.deadlines.rules import NoDeadlineRule
 from app.departments import service as departments
 from app.departments.models import Department
+from app.inquiries import assignments
 from app.inquiries.models import (
+    AssignmentDecision,
     Channel,
     EventAction,
     Inquiry,
@@ -28,7 +30,7 @@ from app.inquiries.models import (
     InquiryMessage,
     InquiryStatus,
 )
-from app.inquiries.service import record, transition
+from app.inquiries.service import acted_on_by_a_key, record, transition
 from app.problems import NotFound, Problem
 from app.referrals import service as referrals
 from app.referrals.models import ReferralEntry
@@ -96,7 +98,8 @@ async def decide(
     active = list(await session.scalars(_rules().where(RoutingRule.active)))
     sample = rules.Sample(text, account.id, channel, account.department.region_code)
     matched = [r for r in rules.matching(active, sample, kind) if _usable(r)]
-    owner = account.department
+    # A deactivated owner triages nothing: the nearest active office does.
+    owner = await departments.standing_in_for(session, account.department)
     if matched:
         first = matched[0]
         department = first.department or owner
@@ -201,12 +204,57 @@ async def route(
     messages = await _checked_messages(session, inquiry, keywords, now)
     account = await _account(session, inquiry)
     decision = await decide(
-        session,
-        account=account,
-        channel=inquiry.channel,
-        text="\n".join(message.content for message in messages),
+        session, account=account, channel=inquiry.channel, text=routing_text(messages)
     )
     await _apply(session, inquiry, account, decision, now=now)
+    return True
+
+
+def routing_text(messages: Sequence[InquiryMessage]) -> str:
+    """What routing reads: every fragment, in order, one per line (the preview takes the same)."""
+    return "\n".join(message.content for message in messages)
+
+
+async def reroute(
+    session: AsyncSession, *, inquiry_id: int, now: datetime, keywords: Sequence[str]
+) -> bool:
+    """A fragment came after routing decided: decide again on the whole message while no key has
+    acted on the inquiry; True if the decision changed (audited, deadline counted again from
+    receipt)."""
+    inquiry = await session.scalar(
+        select(Inquiry)
+        .where(
+            Inquiry.id == inquiry_id,
+            Inquiry.routed_at.is_not(None),
+            Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned]),
+            Inquiry.arbitration_office_id.is_(None),
+        )
+        .with_for_update(key_share=True)
+    )
+    if inquiry is None or await acted_on_by_a_key(session, inquiry):
+        return False
+    messages = await _checked_messages(session, inquiry, keywords, now)
+    account = await _account(session, inquiry)
+    decision = await decide(
+        session, account=account, channel=inquiry.channel, text=routing_text(messages)
+    )
+    rule_id = decision.rule.id if decision.rule else None
+    if (
+        decision.referral_entry is None
+        and decision.department.id == inquiry.department_id
+        and decision.kind is inquiry.kind
+        and rule_id == inquiry.routing_rule_id
+    ):
+        return False
+    await _apply(
+        session,
+        inquiry,
+        account,
+        decision,
+        now=now,
+        details={"rerouted": True, "messages": len(messages)},
+        reroute=True,
+    )
     return True
 
 
@@ -226,7 +274,7 @@ async def fall_back(
         return False
     await _checked_messages(session, inquiry, keywords, now)
     account = await _account(session, inquiry)
-    owner = account.department
+    owner = await departments.standing_in_for(session, account.department)
     explanation = (
         f"自动分办失败，由账号主办单位{owner.name}分办。"
         f"(routing failed after {attempts} attempts: {error})"
@@ -252,14 +300,24 @@ async def _apply(
     *,
     now: datetime,
     details: dict[str, Any] | None = None,
+    reroute: bool = False,
 ) -> None:
     """Store a routing decision on the inquiry, audit it, count its deadline, assign or refer."""
     inquiry.kind = decision.kind
     # A referral stays readable by the account's owning department, which referred it.
-    inquiry.department_id = decision.department.id
+    if reroute or inquiry.department_id != decision.department.id:
+        await assignments.assign(
+            session,
+            inquiry,
+            decision.department,
+            at=now,
+            decision=AssignmentDecision.rerouted if reroute else AssignmentDecision.routed,
+            reason=decision.explanation,
+            actor=ROUTER,
+        )
     inquiry.routing_rule_id = decision.rule.id if decision.rule else None
     inquiry.routing_explanation = decision.explanation
-    inquiry.routed_at = now
+    inquiry.routed_at = inquiry.routed_at or now
     record(
         session,
         inquiry,
@@ -290,7 +348,7 @@ async def _apply(
         # Routing goes on; the missing rule is visible in the trail and the log, not a retry loop.
         logger.error("no deadline rule", extra={"inquiry_id": inquiry.id, "detail": exc.detail})
         record(session, inquiry, actor=ROUTER, action=EventAction.deadline_set, reason=exc.detail)
-    if decision.referral_entry is not None and inquiry.status is InquiryStatus.new:
+    if decision.referral_entry is not None:
         await referrals.refer(session, inquiry, decision.referral_entry, actor=ROUTER)
     elif inquiry.status is InquiryStatus.new:
         transition(
@@ -559,3 +617,15 @@ async def accuracy(session: AsyncSession) -> list[tuple[str | None, int, int]]:
         .order_by(RoutingRule.name.nulls_last())
     )
     return [(name, routed, wrong) for name, routed, wrong in rows]
+
+
+def unusable_reason(rule: RoutingRule) -> str | None:
+    """Why routing skips this rule (`_usable` is false): its target cannot take inquiries now."""
+    if _usable(rule):
+        return None
+    if rule.department is not None:
+        return f"department {rule.department.code} is deactivated"
+    entry = rule.referral_entry
+    if entry is None:
+        return "the rule has no target"
+    return f"referral entry {entry.code} is {'inactive' if entry.verified else 'not verified'}"

@@ -29,9 +29,10 @@ async def route_or_fall_back(inquiry_id: int, *, attempt: int) -> None:
     keywords = settings().urgent_keywords
     try:
         async with sessionmaker().begin() as session:
-            await service.route(
-                session, inquiry_id=inquiry_id, now=datetime.now(UTC), keywords=keywords
-            )
+            now = datetime.now(UTC)
+            if not await service.route(session, inquiry_id=inquiry_id, now=now, keywords=keywords):
+                # Routed already: a later fragment may change the decision (no key has acted).
+                await service.reroute(session, inquiry_id=inquiry_id, now=now, keywords=keywords)
     except Exception as exc:
         if attempt < ATTEMPTS:
             raise

@@ -6,50 +6,37 @@ A transfer never restarts the citizen's clock."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
+from app.deadlines import pauses
 from app.deadlines import store as calendar
 from app.deadlines.calendar import CHINA, due_in_working_days
 from app.departments import service as departments
 from app.departments.models import Department
-from app.inquiries.models import EventAction, Inquiry, InquiryEvent, InquiryStatus, ReturnReason
+from app.inquiries import assignments
+from app.inquiries.models import (
+    AssignmentDecision,
+    EventAction,
+    Inquiry,
+    InquiryStatus,
+    ReturnReason,
+)
 from app.inquiries.service import record
 from app.problems import Conflict, Problem
 from app.referrals import service as referrals
 from app.referrals.models import ReferralEntry
 
-MAX_RETURNS = 2
+MAX_DISCLAIMERS = 2  # returns and transfers together
 RETURN_WINDOW_WORKING_DAYS = 1
 
 
 async def received_by(session: AsyncSession, inquiry: Inquiry, holder: Department) -> datetime:
-    """When `holder` got the inquiry: the last routing, transfer, return or arbitration to it."""
-    events = await session.scalars(
-        select(InquiryEvent)
-        .where(
-            InquiryEvent.inquiry_id == inquiry.id,
-            InquiryEvent.action.in_(
-                [
-                    EventAction.routed,
-                    EventAction.transferred,
-                    EventAction.returned,
-                    EventAction.arbitrated,
-                ]
-            ),
-        )
-        .order_by(InquiryEvent.id.desc())
-    )
-    for event in events:
-        target = {
-            EventAction.routed: "department",
-            EventAction.transferred: "to",
-            EventAction.returned: "to",
-            EventAction.arbitrated: "decision",
-        }[event.action]
-        if event.details.get(target) == holder.code:
-            return event.at
+    """When `holder` got the inquiry: the start of its current assignment."""
+    held = await assignments.current(session, inquiry)
+    if held is not None and held.department_id == holder.id:
+        return held.since
     return inquiry.received_at
 
 
@@ -73,14 +60,83 @@ class InvalidTransferTarget(Problem):
 
 
 async def dispatcher(session: AsyncSession, inquiry: Inquiry) -> Department:
-    """The account's owning department: it dispatched the inquiry and gets returns."""
+    """The account's owning department: it dispatched the inquiry and gets returns (once it is
+    deactivated, the nearest active office above it)."""
     department = await session.scalar(
         select(Department)
         .join(Account, Account.department_id == Department.id)
         .where(Account.id == inquiry.account_id)
     )
     assert department is not None  # foreign keys
-    return department
+    return await departments.standing_in_for(session, department)
+
+
+class WorkWithoutAHome(Conflict):
+    title = "Open work has nowhere to go"
+    slug = "open-work-has-nowhere-to-go"
+    example_detail = "hefei-hrss holds 3 open inquiries and no active office stands above it."
+
+
+async def hand_back_work(
+    session: AsyncSession, department: Department, *, now: datetime, actor: str
+) -> int:
+    """`department` was deactivated: each open inquiry it holds goes to its dispatcher (or, when
+    the department was the dispatcher, the nearest active office), and inquiries awaiting its
+    arbitration go to the next office up; pending decisions follow the new holder's office. In
+    the caller's transaction, audited; returns how many inquiries moved."""
+    held = list(
+        await session.scalars(
+            select(Inquiry)
+            .where(
+                or_(
+                    and_(
+                        Inquiry.department_id == department.id,
+                        Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned]),
+                    ),
+                    and_(
+                        Inquiry.arbitration_office_id == department.id,
+                        Inquiry.arbitrated_at.is_(None),
+                    ),
+                )
+            )
+            .order_by(Inquiry.id)
+            .with_for_update(key_share=True)
+        )
+    )
+    for inquiry in held:
+        goes_to = await dispatcher(session, inquiry)
+        awaiting = inquiry.arbitration_office_id == department.id
+        if awaiting:
+            offices = await departments.enclosing_offices(session, department)
+            goes_to = offices[0] if offices else goes_to
+        if not goes_to.active:
+            raise WorkWithoutAHome(
+                f"{inquiry.reference} has nowhere to go: no active office stands above "
+                f"{department.code}. Register one, then deactivate."
+            )
+        why = f"{department.code} was deactivated: its work goes to {goes_to.code}"
+        await assignments.assign(
+            session,
+            inquiry,
+            goes_to,
+            at=now,
+            decision=AssignmentDecision.handed_back,
+            reason=why,
+            actor=actor,
+        )
+        await pauses.follow_holder(session, inquiry)
+        if awaiting:
+            inquiry.arbitration_office_id = goes_to.id
+        record(
+            session,
+            inquiry,
+            actor=actor,
+            action=EventAction.handed_back,
+            reason=why,
+            details={"from": department.code, "to": goes_to.code},
+        )
+    await session.flush()
+    return len(held)
 
 
 def ensure_free(inquiry: Inquiry) -> None:
@@ -89,6 +145,27 @@ def ensure_free(inquiry: Inquiry) -> None:
         raise CannotReturn("The supervising office has decided who handles it; its decision binds.")
     if inquiry.awaiting_arbitration:
         raise CannotReturn("This inquiry awaits arbitration: the office decides, with /arbitrate.")
+
+
+async def supervising_region(session: AsyncSession, inquiry: Inquiry) -> Department:
+    """The office whose region hand-overs stay in: the supervising office of the account's
+    owning department (the owner itself when it is one; without any office, the owner)."""
+    owner = await dispatcher(session, inquiry)
+    if owner.is_supervising_office and owner.active:
+        return owner
+    offices = await departments.enclosing_offices(session, owner)
+    return offices[0] if offices else owner
+
+
+async def check_target(session: AsyncSession, inquiry: Inquiry, target: Department) -> None:
+    """A hand-over goes to an active department inside the region of the account's supervising
+    office, where that office can still read it."""
+    region = await supervising_region(session, inquiry)
+    if not target.active or not departments.in_region(region, target):
+        raise InvalidTransferTarget(
+            f"{target.code} is not an active department in the region of {region.code}, which "
+            "supervises the account this inquiry came in on."
+        )
 
 
 async def _arbitrator(session: AsyncSession, holder: Department, origin: Department) -> Department:
@@ -136,13 +213,9 @@ async def return_inquiry(
             f"The return window closed at {window_end.astimezone(CHINA):%Y-%m-%d %H:%M} "
             "(1 working day after receipt): transfer it, or refer it out."
         )
-    earlier = await session.scalar(
-        select(func.count()).where(
-            InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.action == EventAction.returned
-        )
-    )
-    # Two returns means two departments have disclaimed it, or one has twice: the office decides.
-    to_office = (earlier or 0) + 1 >= MAX_RETURNS
+    # Two disclaimers (returns or transfers, by two departments or one twice): the office decides.
+    so_far = await assignments.disclaimers(session, inquiry, dispatcher_id=origin.id)
+    to_office = so_far + 1 >= MAX_DISCLAIMERS
     goes_to = await _arbitrator(session, holder, origin) if to_office else origin
     record(
         session,
@@ -153,19 +226,54 @@ async def return_inquiry(
         person_id=person_id,
         details=details | {"reason": reason.value, "department": holder.code, "to": goes_to.code},
     )
-    inquiry.department_id = goes_to.id
     if to_office:
-        inquiry.arbitration_office_id = goes_to.id
-        record(
+        await _to_arbitration(session, inquiry, goes_to, now=now, actor=actor, person_id=person_id)
+    else:
+        await assignments.assign(
             session,
             inquiry,
-            actor="system:router",
-            action=EventAction.sent_to_arbitration,
-            reason=f"returned {MAX_RETURNS} times: {goes_to.code} decides who handles it",
-            details={"office": goes_to.code},
+            goes_to,
+            at=now,
+            decision=AssignmentDecision.returned,
+            reason=f"{reason.value}: {note}",
+            actor=actor,
+            person_id=person_id,
         )
-    await session.flush()
+        await pauses.follow_holder(session, inquiry)
     return goes_to
+
+
+async def _to_arbitration(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    office: Department,
+    *,
+    now: datetime,
+    actor: str,
+    person_id: int | None,
+) -> None:
+    why = f"disclaimed {MAX_DISCLAIMERS} times: {office.code} decides who handles it"
+    await assignments.assign(
+        session,
+        inquiry,
+        office,
+        at=now,
+        decision=AssignmentDecision.sent_to_arbitration,
+        reason=why,
+        actor=actor,
+        person_id=person_id,
+    )
+    await pauses.follow_holder(session, inquiry)
+    inquiry.arbitration_office_id = office.id
+    record(
+        session,
+        inquiry,
+        actor="system:router",
+        action=EventAction.sent_to_arbitration,
+        reason=why,
+        details={"office": office.code},
+    )
+    await session.flush()
 
 
 async def transfer(
@@ -175,21 +283,27 @@ async def transfer(
     target: Department,
     *,
     note: str,
+    now: datetime,
     actor: str,
     person_id: int | None,
     details: dict[str, Any],
-) -> None:
-    """Hand the inquiry to another department; the citizen's due time does not change."""
+) -> Department:
+    """Hand the inquiry to another department in the region; the citizen's due time does not
+    change. A transfer by any department but the dispatcher is a disclaimer: the second
+    disclaimer sends it to the supervising office to decide instead (no ping-pong). Returns the
+    department that holds it now."""
     if inquiry.status is not InquiryStatus.assigned:
         raise CannotReturn(
             f"Only an assigned inquiry can be transferred; this one is {inquiry.status}."
         )
     ensure_free(inquiry)
-    if target.id == holder.id or not target.active:
-        raise InvalidTransferTarget(
-            f"{target.code} cannot take it (it holds it already, or is inactive)."
-        )
-    inquiry.department_id = target.id
+    if target.id == holder.id:
+        raise InvalidTransferTarget(f"{target.code} holds it already.")
+    await check_target(session, inquiry, target)
+    origin = await dispatcher(session, inquiry)
+    so_far = await assignments.disclaimers(session, inquiry, dispatcher_id=origin.id)
+    to_office = holder.id != origin.id and so_far + 1 >= MAX_DISCLAIMERS
+    goes_to = await _arbitrator(session, holder, target) if to_office else target
     record(
         session,
         inquiry,
@@ -197,9 +311,23 @@ async def transfer(
         action=EventAction.transferred,
         reason=note,
         person_id=person_id,
-        details=details | {"from": holder.code, "to": target.code},
+        details=details | {"from": holder.code, "to": goes_to.code, "asked_for": target.code},
     )
-    await session.flush()
+    if to_office:
+        await _to_arbitration(session, inquiry, goes_to, now=now, actor=actor, person_id=person_id)
+    else:
+        await assignments.assign(
+            session,
+            inquiry,
+            target,
+            at=now,
+            decision=AssignmentDecision.transferred,
+            reason=note,
+            actor=actor,
+            person_id=person_id,
+        )
+        await pauses.follow_holder(session, inquiry)
+    return goes_to
 
 
 async def arbitrate(
@@ -222,8 +350,10 @@ async def arbitrate(
         or inquiry.status is not InquiryStatus.assigned
     ):
         raise NotUnderArbitration("Only the office it was sent to decides, once.")
-    if (target is None) == (entry is None) or (target is not None and not target.active):
+    if (target is None) == (entry is None):
         raise InvalidTransferTarget("Name one active department, or one referral entry.")
+    if target is not None:
+        await check_target(session, inquiry, target)
     if entry is not None:
         referrals.usable(entry)
     inquiry.arbitrated_at = now
@@ -240,5 +370,14 @@ async def arbitrate(
     if entry is not None:
         await referrals.refer(session, inquiry, entry, actor=actor, person_id=person_id)
     elif target is not None:
-        inquiry.department_id = target.id
-        await session.flush()
+        await assignments.assign(
+            session,
+            inquiry,
+            target,
+            at=now,
+            decision=AssignmentDecision.arbitrated,
+            reason=note,
+            actor=actor,
+            person_id=person_id,
+        )
+        await pauses.follow_holder(session, inquiry)

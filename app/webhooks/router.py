@@ -248,6 +248,7 @@ async def _receive(
             delivery,
             now=now,
             open_window=timedelta(days=config.conversation_window_days),
+            quiet=timedelta(seconds=config.routing_quiet_seconds),
             seconds=budget.left(),
         )
         DELIVERIES.labels(platform.value, _outcome(delivery, stored)).inc()

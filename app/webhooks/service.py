@@ -127,7 +127,7 @@ class Stored:
 INTAKE_SQL = (
     "SELECT * FROM govinbox_intake(%(account_id)s, %(platform)s, %(dedupe_key)s, %(sender_id)s,"
     " %(msg_type)s, %(event_type)s, %(sent_at)s, %(payload)s, %(content)s, %(platform_msg_id)s,"
-    " %(channel)s, %(now)s, %(open_window)s, %(ack_template)s, %(reply_timestamp)s,"
+    " %(channel)s, %(now)s, %(open_window)s, %(quiet)s, %(ack_template)s, %(reply_timestamp)s,"
     " %(reply_nonce)s)"
 )
 
@@ -139,6 +139,7 @@ async def store(
     *,
     now: datetime,
     open_window: timedelta,
+    quiet: timedelta,
     seconds: float,
 ) -> Stored:
     """Store the raw delivery once and thread it into an inquiry; queue its routing job."""
@@ -159,6 +160,7 @@ async def store(
             "channel": delivery.channel.value,
             "now": now,
             "open_window": open_window,
+            "quiet": quiet,
             "ack_template": account.ack_text if account.ack_enabled else None,
             "reply_timestamp": delivery.reply_timestamp,
             "reply_nonce": delivery.reply_nonce,

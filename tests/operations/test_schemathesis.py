@@ -83,8 +83,10 @@ async def _seed(base: str, database_url: str) -> str:
     await harness.wait_until_routed(database_url, within=60.0)
     admin = {"Authorization": f"Bearer {harness.ADMIN_TOKEN}"}
     async with httpx.AsyncClient(base_url=f"{base}/api/v1/admin", headers=admin) as client:
+        # Both roles, so the office's decisions are exercised past the role check (README Roles).
         person = await client.post(
-            "/departments/ops-office/people", json={"name": "王芳", "roles": ["responder"]}
+            "/departments/ops-office/people",
+            json={"name": "王芳", "roles": ["responder", "supervisor"]},
         )
         issued = await client.post(
             "/departments/ops-office/api-keys", json={"person_id": person.json()["id"]}

@@ -193,7 +193,7 @@ async def test_two_disclaimers_go_to_the_office_whose_decision_binds(
         {"department_code": "hefei-hrss", "note": "改主意"},
         office_key,
     )
-    assert again.status_code == 404  # it is no longer the office's inquiry
+    assert again.status_code == 403  # no longer the office's to act on, only to read
 
 
 @pytest.mark.usefixtures("urban")
@@ -306,33 +306,35 @@ async def test_the_decision_binds_the_department_it_names(
 
 
 async def test_no_office_above_both_means_no_arbitration_yet(
-    client: httpx.AsyncClient, session: AsyncSession, hrss: Department
+    client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     lonely = await factories.department(session, "wuhu-press", region_code="340200")
+    wuhu_hrss = await factories.department(session, "wuhu-hrss", region_code="340200")
     account = await factories.account(
         session, lonely, code="wuhu-wechat", wechat_original_id="gh_000000000007"
     )
-    inquiry = await factories.inquiry(session, account, department=hrss)
+    inquiry = await factories.inquiry(session, account, department=wuhu_hrss)
     await act(
         client,
         inquiry,
         "return",
-        {"reason": "wrong_region", "note": "非本辖区"},
-        await key(session, hrss),
+        {"reason": "not_our_duty", "note": "非本单位职责"},
+        await key(session, wuhu_hrss),
     )
-    await act(
+    dispatched = await act(
         client,
         inquiry,
         "transfer",
-        {"department_code": "hefei-hrss", "note": "再转"},
+        {"department_code": "wuhu-hrss", "note": "再转"},
         await key(session, lonely),
     )
+    assert dispatched.status_code == 200  # the dispatcher's transfer disclaims nothing
     second = await act(
         client,
         inquiry,
         "return",
-        {"reason": "wrong_region", "note": "非本辖区"},
-        await key(session, hrss),
+        {"reason": "not_our_duty", "note": "非本单位职责"},
+        await key(session, wuhu_hrss),
     )
     assert second.status_code == 409
     assert "No supervising office" in second.json()["detail"]

@@ -1,6 +1,6 @@
 """Intake queues routing in its own transaction; the worker runs it; a sweep re-queues leftovers."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import procrastinate
@@ -39,14 +39,31 @@ async def account_ready(session: AsyncSession) -> None:
 async def test_new_inquiry_queues_routing_and_a_later_message_an_urgency_check(
     client: httpx.AsyncClient, session: AsyncSession, clock: Clock
 ) -> None:
+    # Issue 12, defect 1. Before: routing was queued at once on the first fragment, and the
+    # first message had no urgency check of its own.
     wechat = WeChat(PATH, clock)
     await wechat.post(client, text_xml("你好", create_time=1))
+    first = clock.now
+    route_at = await _route_scheduled_at(session)
+    clock.advance(seconds=12)
     await wechat.post(client, text_xml("着火了！", create_time=2))
     inquiry_id = (await session.scalars(select(Inquiry.id))).one()
     assert await jobs(session) == [
+        ("check_urgent", "todo", {"inquiry_id": inquiry_id, "seq": 1}),
         ("route_inquiry", "todo", {"inquiry_id": inquiry_id}),
         ("check_urgent", "todo", {"inquiry_id": inquiry_id, "seq": 2}),
     ]
+    # Routing waits the quiet period (20 s) after the latest fragment: the later one moved it.
+    assert route_at == first + timedelta(seconds=20)
+    assert await _route_scheduled_at(session) == clock.now + timedelta(seconds=20)
+
+
+async def _route_scheduled_at(session: AsyncSession) -> datetime:
+    scheduled = await session.scalar(
+        text("SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = 'route_inquiry'")
+    )
+    assert isinstance(scheduled, datetime)
+    return scheduled
 
 
 @pytest.mark.usefixtures("account_ready")
@@ -156,11 +173,12 @@ async def test_jobs_of_a_dead_worker_are_queued_again(
         )
     url = committing_maker.kw["bind"].url.render_as_string(hide_password=False)
     async with worker.opened(url) as app:
-        assert await tasks.retry_stalled(app.job_manager) == 1
+        assert await tasks.retry_stalled(app.job_manager) == 2
         assert await tasks.retry_stalled(app.job_manager) == 0
     async with committing_maker() as session:
         assert [(task, status) for task, status, _ in await jobs(session)] == [
-            ("route_inquiry", "todo")
+            ("check_urgent", "todo"),
+            ("route_inquiry", "todo"),
         ]
 
 
@@ -185,7 +203,7 @@ async def test_routing_that_fails_every_attempt_becomes_a_recorded_fallback(
         await session.execute(text("UPDATE procrastinate_jobs SET attempts = 3"))
     await worker.run(url, wait=False)  # the fourth attempt fails and is scheduled again
     async with committing_maker() as session:
-        assert (await jobs(session))[0][1] == "todo"
+        assert await _route_job_status(session) == "todo"
         assert (await session.scalars(select(Inquiry))).one().routed_at is None
         await session.execute(text("UPDATE procrastinate_jobs SET scheduled_at = now()"))
         await session.commit()
@@ -200,7 +218,15 @@ async def test_routing_that_fails_every_attempt_becomes_a_recorded_fallback(
             await session.scalars(select(InquiryEvent).where(InquiryEvent.action == "routed"))
         ).one()
         assert routed.details["routing_failed"] == "RuntimeError: routing rules unreadable"
-        assert (await jobs(session))[0][:2] == ("route_inquiry", "succeeded")
+        assert await _route_job_status(session) == "succeeded"
+
+
+async def _route_job_status(session: AsyncSession) -> str:
+    return str(
+        await session.scalar(
+            text("SELECT status FROM procrastinate_jobs WHERE task_name = 'route_inquiry'")
+        )
+    )
 
 
 async def test_failing_jobs_back_off() -> None:
@@ -260,7 +286,7 @@ async def test_metrics_count_failed_and_stuck_jobs_by_task(
         await session.execute(
             text(
                 "UPDATE procrastinate_jobs SET scheduled_at = now() - interval '1 hour'"
-                " WHERE task_name = 'check_urgent'"
+                " WHERE task_name = 'check_urgent' AND args ->> 'seq' = '2'"
             )
         )
     body = (await committed_client.get("/metrics")).text

@@ -1,0 +1,68 @@
+"""Who holds an inquiry: the hand-over history as first-class state (never read from audit
+events). Every change of holder goes through `assign`."""
+
+from datetime import datetime
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.base import NO_VALUE
+
+from app.departments.models import Department
+from app.inquiries.models import DISCLAIMERS, AssignmentDecision, Inquiry, InquiryAssignment
+
+
+async def current(session: AsyncSession, inquiry: Inquiry) -> InquiryAssignment | None:
+    return await session.scalar(
+        select(InquiryAssignment).where(
+            InquiryAssignment.inquiry_id == inquiry.id, InquiryAssignment.until.is_(None)
+        )
+    )
+
+
+async def assign(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    department: Department,
+    *,
+    at: datetime,
+    decision: AssignmentDecision,
+    reason: str,
+    actor: str,
+    person_id: int | None = None,
+) -> InquiryAssignment:
+    """Hand the inquiry to `department`: the current assignment ends, a new one begins, and the
+    inquiry's department_id follows. The caller holds the inquiry's row lock."""
+    previous = await current(session, inquiry)
+    if previous is not None:
+        previous.until = at
+        await session.flush()  # one current row at a time (uq_inquiry_assignment_current)
+    row = InquiryAssignment(
+        inquiry_id=inquiry.id,
+        department=department,
+        department_id=department.id,
+        since=at,
+        decision=decision,
+        from_department_id=previous.department_id if previous else None,
+        decided_by=actor,
+        person_id=person_id,
+        reason=reason,
+    )
+    session.add(row)
+    inquiry.department_id = department.id
+    await session.flush()
+    if inspect(inquiry).attrs.assignments.loaded_value is not NO_VALUE:
+        inquiry.assignments.append(row)  # keep a loaded history (the API's answer) current
+    return row
+
+
+async def disclaimers(session: AsyncSession, inquiry: Inquiry, *, dispatcher_id: int) -> int:
+    """How many times a holder has said "not ours": a return, or a transfer by any department
+    but the dispatcher (whose transfers dispatch, and disclaim nothing)."""
+    count = await session.scalar(
+        select(func.count()).where(
+            InquiryAssignment.inquiry_id == inquiry.id,
+            InquiryAssignment.decision.in_([*DISCLAIMERS, AssignmentDecision.sent_to_arbitration]),
+            InquiryAssignment.from_department_id.is_distinct_from(dispatcher_id),
+        )
+    )
+    return count or 0

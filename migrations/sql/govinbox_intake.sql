@@ -1,0 +1,168 @@
+CREATE FUNCTION govinbox_intake(
+    p_account_id integer,
+    p_platform text,
+    p_dedupe_key text,
+    p_sender_id text,
+    p_msg_type text,
+    p_event_type text,        -- normalised: 'subscribe', 'unsubscribe', or the platform's name
+    p_sent_at timestamptz,
+    p_payload text,
+    p_content text,           -- NULL: nothing a citizen asked (an event, an unknown type)
+    p_platform_msg_id text,
+    p_channel text,
+    p_now timestamptz,
+    p_open_window interval,
+    p_quiet interval,         -- routing waits this long after the latest fragment
+    p_ack_template text,      -- NULL: answer plain success
+    p_reply_timestamp text,
+    p_reply_nonce text
+) RETURNS TABLE (
+    inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
+    ack_text text, reply_timestamp text, reply_nonce text
+)
+LANGUAGE plpgsql
+-- A retry waits on the first delivery's row; past this it gets an error (503) and WeChat, whose
+-- budget is 5 s, retries again rather than hanging.
+SET lock_timeout = '3s'
+AS $fn$
+DECLARE
+    v_event_id bigint;
+    v_inquiry_id bigint;
+    v_reference text;
+    v_last timestamptz;
+    v_seq integer;
+    v_number bigint;
+    v_previous bigint;
+    v_ack text;
+BEGIN
+    INSERT INTO inbox_event AS e (account_id, platform, dedupe_key, sender_id, msg_type,
+                                  event_type, sent_at, payload, received_at)
+    VALUES (p_account_id, p_platform, p_dedupe_key, p_sender_id, p_msg_type,
+            p_event_type, p_sent_at, p_payload, p_now)
+    ON CONFLICT (account_id, dedupe_key) DO NOTHING
+    RETURNING e.id INTO v_event_id;
+
+    IF v_event_id IS NULL THEN
+        -- A retry: the first delivery has committed (we waited on its row); answer the same.
+        RETURN QUERY
+            SELECT e.id, true, e.inquiry_id, i.reference::text, false,
+                   e.ack_text, e.reply_timestamp::text, e.reply_nonce::text
+            FROM inbox_event e LEFT JOIN inquiry i ON i.id = e.inquiry_id
+            WHERE e.account_id = p_account_id AND e.dedupe_key = p_dedupe_key;
+        RETURN;
+    END IF;
+
+    INSERT INTO follower AS f (account_id, citizen_id, subscribed_at, unsubscribed_at, last_message_at)
+    VALUES (p_account_id, p_sender_id,
+            CASE WHEN p_event_type = 'subscribe' THEN p_sent_at END,
+            CASE WHEN p_event_type = 'unsubscribe' THEN p_sent_at END,
+            CASE WHEN p_content IS NOT NULL THEN p_sent_at END)
+    ON CONFLICT (account_id, citizen_id) DO UPDATE SET
+        subscribed_at = GREATEST(f.subscribed_at, EXCLUDED.subscribed_at),
+        unsubscribed_at = GREATEST(f.unsubscribed_at, EXCLUDED.unsubscribed_at),
+        last_message_at = GREATEST(f.last_message_at, EXCLUDED.last_message_at);
+
+    IF p_content IS NULL THEN
+        RETURN QUERY SELECT v_event_id, false, NULL::bigint, NULL::text, false,
+                            NULL::text, NULL::text, NULL::text;
+        RETURN;
+    END IF;
+
+    -- The follower row just upserted stays locked until commit: it is the per-citizen lock that
+    -- makes two messages of one citizen take turns here. The partial unique index on open
+    -- inquiries is the invariant behind it.
+    IF p_channel = 'private_message' THEN
+        SELECT i.id, i.reference, i.last_message_at INTO v_inquiry_id, v_reference, v_last
+          FROM inquiry i
+         WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id AND i.accepts_messages
+           FOR NO KEY UPDATE;
+        IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window
+           AND NOT EXISTS (SELECT 1 FROM deadline_pause p
+                             JOIN inquiry q ON q.id = p.inquiry_id
+                            WHERE p.inquiry_id = v_inquiry_id
+                              AND p.reason = 'awaiting_citizen'
+                              AND p.status = 'running'
+                              AND q.status IN ('new', 'assigned')) THEN
+            UPDATE inquiry SET accepts_messages = false, updated_at = p_now WHERE id = v_inquiry_id;
+            INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
+            VALUES (v_inquiry_id, p_now, 'system:intake', 'conversation_closed',
+                    'no message within the conversation window; the next one opens a new inquiry',
+                    jsonb_build_object('last_message_at', v_last, 'inbox_event_id', v_event_id));
+            v_inquiry_id := NULL;
+        END IF;
+    END IF;
+
+    IF v_inquiry_id IS NULL THEN
+        -- A sequence, not a counter row: a row every new inquiry updates would be held locked
+        -- until each commit and serialise all intake (measured: bench/intake.py).
+        v_number := nextval(CASE p_platform WHEN 'wechat' THEN 'inquiry_reference_wechat'
+                                            ELSE 'inquiry_reference_weibo' END);
+        v_reference := CASE p_platform WHEN 'wechat' THEN 'WX' ELSE 'WB' END
+                       || to_char(p_now AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD')
+                       || '-' || lpad(v_number::text, greatest(6, length(v_number::text)), '0');
+
+        SELECT i.id INTO v_previous FROM inquiry i
+         WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id
+         ORDER BY i.id DESC LIMIT 1;
+
+        INSERT INTO inquiry (reference, account_id, platform, channel, citizen_id, received_at,
+                             kind, status, accepts_messages, last_message_at, message_count,
+                             previous_inquiry_id, urgent, created_at, updated_at)
+        VALUES (v_reference, p_account_id, p_platform, p_channel, p_sender_id, p_now,
+                'other', 'new', p_channel = 'private_message', p_now, 1,
+                v_previous, false, p_now, p_now)
+        RETURNING id INTO v_inquiry_id;
+        INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
+        VALUES (v_inquiry_id, 1, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
+        INSERT INTO inquiry_event (inquiry_id, at, actor, action, to_status, reason, details)
+        VALUES (v_inquiry_id, p_now, 'system:intake', 'created', 'new', '',
+                jsonb_build_object('inbox_event_id', v_event_id, 'previous_inquiry_id', v_previous));
+        -- The life-and-safety check runs at once; routing waits for the citizen to finish
+        -- (a later fragment moves it back: see below).
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[
+            ROW('routing', 'check_urgent', 0, NULL, NULL,
+                jsonb_build_object('inquiry_id', v_inquiry_id, 'seq', 1),
+                NULL)::procrastinate_job_to_defer_v1,
+            ROW('routing', 'route_inquiry', 0, NULL, 'route_inquiry:' || v_inquiry_id,
+                jsonb_build_object('inquiry_id', v_inquiry_id),
+                p_now + p_quiet)::procrastinate_job_to_defer_v1]);
+        v_ack := replace(p_ack_template, '{reference}', v_reference);
+        UPDATE inbox_event SET inquiry_id = v_inquiry_id, ack_text = v_ack,
+               reply_timestamp = CASE WHEN v_ack IS NOT NULL THEN p_reply_timestamp END,
+               reply_nonce = CASE WHEN v_ack IS NOT NULL THEN p_reply_nonce END
+         WHERE id = v_event_id;
+        RETURN QUERY SELECT v_event_id, false, v_inquiry_id, v_reference, true, v_ack,
+                            CASE WHEN v_ack IS NOT NULL THEN p_reply_timestamp END,
+                            CASE WHEN v_ack IS NOT NULL THEN p_reply_nonce END;
+        RETURN;
+    END IF;
+
+    UPDATE inquiry SET message_count = message_count + 1,
+                       last_message_at = GREATEST(last_message_at, p_now), updated_at = p_now
+     WHERE id = v_inquiry_id
+    RETURNING message_count INTO v_seq;
+    INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
+    VALUES (v_inquiry_id, v_seq, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
+    INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
+    VALUES (v_inquiry_id, p_now, 'system:intake', 'message_appended', '',
+            jsonb_build_object('inbox_event_id', v_event_id, 'seq', v_seq));
+    PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+        'routing', 'check_urgent', 0, NULL, NULL,
+        jsonb_build_object('inquiry_id', v_inquiry_id, 'seq', v_seq), NULL
+    )::procrastinate_job_to_defer_v1]);
+    -- Routing (or, once routed, the re-routing check) waits a quiet period after this fragment:
+    -- the waiting job moves back; without one, one is queued. The inquiry row lock held since
+    -- the SELECT above makes this the only writer of the inquiry's routing job.
+    UPDATE procrastinate_jobs SET scheduled_at = p_now + p_quiet
+     WHERE queueing_lock = 'route_inquiry:' || v_inquiry_id AND status = 'todo';
+    IF NOT FOUND THEN
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            'routing', 'route_inquiry', 0, NULL, 'route_inquiry:' || v_inquiry_id,
+            jsonb_build_object('inquiry_id', v_inquiry_id), p_now + p_quiet
+        )::procrastinate_job_to_defer_v1]);
+    END IF;
+    UPDATE inbox_event SET inquiry_id = v_inquiry_id WHERE id = v_event_id;
+    RETURN QUERY SELECT v_event_id, false, v_inquiry_id, v_reference, false,
+                        NULL::text, NULL::text, NULL::text;
+END
+$fn$;
