@@ -151,3 +151,58 @@ async def test_the_upgrade_counts_every_open_inquiry_again_by_the_new_clock(
     finally:
         await engine.dispose()
         embedded.drop_database(server_url, name)
+
+
+BEFORE_ASSIGNMENTS = """
+INSERT INTO department (code, name, level, region_code, duties, is_supervising_office, active)
+VALUES ('hefei-press', '市新闻办', 'city', '340100', '', false, true),
+       ('hefei-hrss', '市人社局', 'city', '340100', '', false, true);
+INSERT INTO account (code, platform, account_type, verified, display_name, department_id, level,
+                     active)
+SELECT 'hefei-wechat', 'wechat', 'wechat_service', true, '合肥发布', id, 'city', true
+  FROM department WHERE code = 'hefei-press';
+-- Routed to hrss, then returned by code that did not record where it went ("to" missing):
+-- the inquiry is with the press office.
+INSERT INTO inquiry (reference, account_id, platform, channel, citizen_id, received_at, kind,
+                     status, department_id, last_message_at, routed_at)
+SELECT 'WX20261104-000001', a.id, 'wechat', 'private_message', 'o_1', '2026-11-04T02:00:00Z',
+       'consultation', 'assigned', a.department_id, '2026-11-04T02:00:00Z',
+       '2026-11-04T02:00:01Z'
+  FROM account a;
+INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
+SELECT id, '2026-11-04T02:00:01Z', 'system:router', 'routed', '',
+       '{"department": "hefei-hrss"}'::jsonb FROM inquiry;
+INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
+SELECT id, '2026-11-04T03:00:00Z', 'client:x (hefei-hrss)', 'returned', '不归人社',
+       '{"reason": "not_our_duty"}'::jsonb FROM inquiry;
+"""
+
+
+async def test_the_assignment_history_starts_true_and_old_callers_keep_working(
+    server_url: str,
+) -> None:
+    name = f"govinbox_assign_{uuid.uuid4().hex[:12]}"
+    url = embedded.create_database(server_url, name)
+    try:
+        config = db.alembic_config(url)
+        await asyncio.to_thread(command.upgrade, config, "0016")
+        with psycopg.connect(embedded.libpq_url(url), autocommit=True) as connection:
+            connection.execute(BEFORE_ASSIGNMENTS)
+        await asyncio.to_thread(command.upgrade, config, "head")
+        with psycopg.connect(embedded.libpq_url(url), autocommit=True) as connection:
+            rows = connection.execute(
+                "SELECT d.code, a.decision, a.until IS NULL FROM inquiry_assignment a"
+                " JOIN department d ON d.id = a.department_id ORDER BY a.id"
+            ).fetchall()
+            # The trail's routing, then the holder the inquiry names, as the current row.
+            assert rows == [("hefei-hrss", "routed", False), ("hefei-press", "backfilled", True)]
+            # An instance of the previous release still calls the old signature during a
+            # rolling deploy: it keeps working for this release.
+            stored = connection.execute(
+                "SELECT opened FROM govinbox_intake((SELECT id FROM account), 'wechat', 'k1',"
+                " 'o_2', 'text', NULL, now(), '<xml/>', '你好', NULL, 'private_message', now(),"
+                " interval '2 days', NULL, NULL, NULL)"
+            ).fetchone()
+            assert stored == (True,)
+    finally:
+        embedded.drop_database(server_url, name)

@@ -131,18 +131,36 @@ async def recount(
     await session.flush()
 
 
+async def _rule_or_none(
+    session: AsyncSession, inquiry: Inquiry, purpose: str, region_code: str
+) -> DeadlineRule | None:
+    try:
+        return await rule_for(
+            session, purpose=purpose, region_code=region_code, channel=inquiry.channel.value
+        )
+    except NoDeadlineRule:
+        return None
+
+
 async def _first_response_rule(
     session: AsyncSession, inquiry: Inquiry, region_code: str
 ) -> DeadlineRule | None:
-    """`urgent` once life-and-safety words arrived, else `acknowledge`."""
-    for purpose in (["urgent"] if inquiry.urgent else []) + ["acknowledge"]:
-        try:
-            return await rule_for(
-                session, purpose=purpose, region_code=region_code, channel=inquiry.channel.value
-            )
-        except NoDeadlineRule:
-            continue
-    return None
+    """`acknowledge` (from receipt), or `urgent` (from when the words arrived) when that comes
+    sooner: late urgent words never move a first-response due later, nor erase its breach."""
+    acknowledge = await _rule_or_none(session, inquiry, "acknowledge", region_code)
+    urgent = (
+        await _rule_or_none(session, inquiry, "urgent", region_code) if inquiry.urgent else None
+    )
+    if urgent is None or inquiry.urgent_at is None:
+        return acknowledge
+    if acknowledge is None:
+        return urgent
+    calendar = await store.load(session)
+    by_urgent, _ = due_at(inquiry.urgent_at, urgent.unit.value, urgent.length, calendar)
+    by_acknowledge, _ = due_at(
+        inquiry.received_at, acknowledge.unit.value, acknowledge.length, calendar
+    )
+    return urgent if by_urgent < by_acknowledge else acknowledge
 
 
 def _use_first_response_rule(inquiry: Inquiry, rule: DeadlineRule | None) -> None:
@@ -191,11 +209,7 @@ async def became_urgent(
     if inquiry.deadline_unit is None or inquiry.status in ENDED_STATUSES:
         return  # routing counts it, urgent already, when it decides
     first = await _first_response_rule(session, inquiry, await region_of(session, inquiry))
-    if first is None or first.purpose != "urgent":
-        return
-    sooner, _ = due_at(at, first.unit.value, first.length, await store.load(session))
-    due = inquiry.first_response_due_at
-    if inquiry.first_responded_at is None and due is not None and due <= sooner:
+    if first is None or first.purpose != "urgent" or first.id == inquiry.first_response_rule_id:
         return  # the acknowledge due comes first (or has passed): it stands, breach and all
     # A response given before the words arrived did not answer them: one is owed again.
     inquiry.first_responded_at = None

@@ -8,7 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.base import NO_VALUE
 
 from app.departments.models import Department
-from app.inquiries.models import DISCLAIMERS, AssignmentDecision, Inquiry, InquiryAssignment
+from app.inquiries.models import AssignmentDecision, Inquiry, InquiryAssignment
+from app.problems import Conflict
+
+
+class InactiveHolder(Conflict):
+    title = "Department is deactivated"
+    slug = "inactive-holder"
+    example_detail = "hefei-hrss is deactivated and cannot take inquiries."
 
 
 async def current(session: AsyncSession, inquiry: Inquiry) -> InquiryAssignment | None:
@@ -29,9 +36,20 @@ async def assign(
     reason: str,
     actor: str,
     person_id: int | None = None,
+    disclaims: bool = False,
 ) -> InquiryAssignment:
     """Hand the inquiry to `department`: the current assignment ends, a new one begins, and the
-    inquiry's department_id follows. The caller holds the inquiry's row lock."""
+    inquiry's department_id follows. The caller holds the inquiry's row lock; the department's
+    row is share-locked here, so a deactivation running at the same time waits for this hand-over
+    (and then hands the inquiry on), or this one sees it and refuses."""
+    active = await session.scalar(
+        select(Department.active)
+        .where(Department.id == department.id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
+    if not active:
+        raise InactiveHolder(f"{department.code} is deactivated and cannot take inquiries.")
     previous = await current(session, inquiry)
     if previous is not None:
         previous.until = at
@@ -42,6 +60,7 @@ async def assign(
         department_id=department.id,
         since=at,
         decision=decision,
+        disclaims=disclaims,
         from_department_id=previous.department_id if previous else None,
         decided_by=actor,
         person_id=person_id,
@@ -55,14 +74,11 @@ async def assign(
     return row
 
 
-async def disclaimers(session: AsyncSession, inquiry: Inquiry, *, dispatcher_id: int) -> int:
-    """How many times a holder has said "not ours": a return, or a transfer by any department
-    but the dispatcher (whose transfers dispatch, and disclaim nothing)."""
+async def disclaimers(session: AsyncSession, inquiry: Inquiry) -> int:
+    """How many times a holder has said "not ours" (recorded on each hand-over as it happened)."""
     count = await session.scalar(
         select(func.count()).where(
-            InquiryAssignment.inquiry_id == inquiry.id,
-            InquiryAssignment.decision.in_([*DISCLAIMERS, AssignmentDecision.sent_to_arbitration]),
-            InquiryAssignment.from_department_id.is_distinct_from(dispatcher_id),
+            InquiryAssignment.inquiry_id == inquiry.id, InquiryAssignment.disclaims
         )
     )
     return count or 0

@@ -265,11 +265,10 @@ class AssignmentDecision(enum.StrEnum):
     sent_to_arbitration = "sent_to_arbitration"  # two disclaimers: the office decides
     arbitrated = "arbitrated"  # the office's binding decision
     handed_back = "handed_back"  # its department was deactivated: the dispatcher takes it
+    backfilled = "backfilled"  # the holder when the history began (migration 0017)
 
 
 ROUTING_DECISIONS = frozenset({AssignmentDecision.routed, AssignmentDecision.rerouted})
-# A holder saying "not ours": after MAX_DISCLAIMERS of these the supervising office decides.
-DISCLAIMERS = frozenset({AssignmentDecision.transferred, AssignmentDecision.returned})
 
 
 class InquiryAssignment(Base):
@@ -296,6 +295,9 @@ class InquiryAssignment(Base):
     decision: Mapped[AssignmentDecision] = mapped_column(
         Enum(AssignmentDecision, native_enum=False, length=24)
     )
+    # The holder said "not ours" (a return; a transfer by anyone but the dispatcher), decided
+    # when it happened: after two, the supervising office decides.
+    disclaims: Mapped[bool] = mapped_column(Boolean)
     # The department that left it (for a disclaimer: who disclaimed it).
     from_department_id: Mapped[int | None] = mapped_column(
         ForeignKey("department.id", ondelete="RESTRICT")

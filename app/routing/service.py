@@ -233,6 +233,7 @@ async def reroute(
     )
     if inquiry is None or await acted_on_by_a_key(session, inquiry):
         return False
+    was_urgent = inquiry.urgent
     messages = await _checked_messages(session, inquiry, keywords, now)
     account = await _account(session, inquiry)
     decision = await decide(
@@ -245,6 +246,9 @@ async def reroute(
         and decision.kind is inquiry.kind
         and rule_id == inquiry.routing_rule_id
     ):
+        if inquiry.urgent and not was_urgent:  # read here first: check_urgent will not see it
+            assert inquiry.urgent_at is not None
+            await deadlines.became_urgent(session, inquiry, at=inquiry.urgent_at, actor=ROUTER)
         return False
     await _apply(
         session,

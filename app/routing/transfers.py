@@ -17,6 +17,7 @@ from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries import assignments
 from app.inquiries.models import (
+    ENDED_STATUSES,
     AssignmentDecision,
     EventAction,
     Inquiry,
@@ -91,7 +92,7 @@ async def hand_back_work(
                 or_(
                     and_(
                         Inquiry.department_id == department.id,
-                        Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned]),
+                        Inquiry.status.not_in(ENDED_STATUSES),  # replied ones still close
                     ),
                     and_(
                         Inquiry.arbitration_office_id == department.id,
@@ -108,7 +109,12 @@ async def hand_back_work(
         awaiting = inquiry.arbitration_office_id == department.id
         if awaiting:
             offices = await departments.enclosing_offices(session, department)
-            goes_to = offices[0] if offices else goes_to
+            if not offices:
+                raise WorkWithoutAHome(
+                    f"{inquiry.reference} awaits {department.code}'s arbitration and no active "
+                    "office stands above it. Register one, then deactivate."
+                )
+            goes_to = offices[0]
         if not goes_to.active:
             raise WorkWithoutAHome(
                 f"{inquiry.reference} has nowhere to go: no active office stands above "
@@ -214,8 +220,7 @@ async def return_inquiry(
             "(1 working day after receipt): transfer it, or refer it out."
         )
     # Two disclaimers (returns or transfers, by two departments or one twice): the office decides.
-    so_far = await assignments.disclaimers(session, inquiry, dispatcher_id=origin.id)
-    to_office = so_far + 1 >= MAX_DISCLAIMERS
+    to_office = await assignments.disclaimers(session, inquiry) + 1 >= MAX_DISCLAIMERS
     goes_to = await _arbitrator(session, holder, origin) if to_office else origin
     record(
         session,
@@ -235,6 +240,7 @@ async def return_inquiry(
             goes_to,
             at=now,
             decision=AssignmentDecision.returned,
+            disclaims=True,
             reason=f"{reason.value}: {note}",
             actor=actor,
             person_id=person_id,
@@ -259,6 +265,7 @@ async def _to_arbitration(
         office,
         at=now,
         decision=AssignmentDecision.sent_to_arbitration,
+        disclaims=True,  # only a disclaimer sends it there
         reason=why,
         actor=actor,
         person_id=person_id,
@@ -301,8 +308,8 @@ async def transfer(
         raise InvalidTransferTarget(f"{target.code} holds it already.")
     await check_target(session, inquiry, target)
     origin = await dispatcher(session, inquiry)
-    so_far = await assignments.disclaimers(session, inquiry, dispatcher_id=origin.id)
-    to_office = holder.id != origin.id and so_far + 1 >= MAX_DISCLAIMERS
+    disclaims = holder.id != origin.id  # the dispatcher's transfer dispatches
+    to_office = disclaims and await assignments.disclaimers(session, inquiry) + 1 >= MAX_DISCLAIMERS
     goes_to = await _arbitrator(session, holder, target) if to_office else target
     record(
         session,
@@ -322,6 +329,7 @@ async def transfer(
             target,
             at=now,
             decision=AssignmentDecision.transferred,
+            disclaims=disclaims,
             reason=note,
             actor=actor,
             person_id=person_id,

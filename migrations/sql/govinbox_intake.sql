@@ -123,7 +123,7 @@ BEGIN
             ROW('routing', 'check_urgent', 0, NULL, NULL,
                 jsonb_build_object('inquiry_id', v_inquiry_id, 'seq', 1),
                 NULL)::procrastinate_job_to_defer_v1,
-            ROW('routing', 'route_inquiry', 0, NULL, 'route_inquiry:' || v_inquiry_id,
+            ROW('routing', 'route_inquiry', 0, NULL, NULL,
                 jsonb_build_object('inquiry_id', v_inquiry_id),
                 p_now + p_quiet)::procrastinate_job_to_defer_v1]);
         v_ack := replace(p_ack_template, '{reference}', v_reference);
@@ -151,13 +151,21 @@ BEGIN
         jsonb_build_object('inquiry_id', v_inquiry_id, 'seq', v_seq), NULL
     )::procrastinate_job_to_defer_v1]);
     -- Routing (or, once routed, the re-routing check) waits a quiet period after this fragment:
-    -- the waiting job moves back; without one, one is queued. The inquiry row lock held since
-    -- the SELECT above makes this the only writer of the inquiry's routing job.
-    UPDATE procrastinate_jobs SET scheduled_at = p_now + p_quiet
-     WHERE queueing_lock = 'route_inquiry:' || v_inquiry_id AND status = 'todo';
+    -- a waiting job moves back (over ix_procrastinate_jobs_route_todo); without one, one is
+    -- queued. No queueing lock: a job retried meanwhile only makes a second, harmless run
+    -- (routing decides once, re-routing only on a change). An unrouted inquiry waits at most
+    -- ten quiet periods after its first message, whatever the citizen keeps sending.
+    UPDATE procrastinate_jobs j
+       SET scheduled_at = CASE WHEN i.routed_at IS NULL
+                               THEN LEAST(p_now + p_quiet, i.received_at + 10 * p_quiet)
+                               ELSE p_now + p_quiet END
+      FROM inquiry i
+     WHERE i.id = v_inquiry_id
+       AND j.task_name = 'route_inquiry' AND j.status = 'todo'
+       AND j.args ->> 'inquiry_id' = v_inquiry_id::text;
     IF NOT FOUND THEN
         PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
-            'routing', 'route_inquiry', 0, NULL, 'route_inquiry:' || v_inquiry_id,
+            'routing', 'route_inquiry', 0, NULL, NULL,
             jsonb_build_object('inquiry_id', v_inquiry_id), p_now + p_quiet
         )::procrastinate_job_to_defer_v1]);
     END IF;

@@ -21,7 +21,8 @@ depends_on: str | Sequence[str] | None = None
 # A copy of migrations/sql/govinbox_intake.sql as this revision made it (the file holds the
 # current source; a later change copies it again into its own migration, never reads it here).
 # New: the argument p_quiet; check_urgent queued for the first message too; route_inquiry
-# scheduled p_quiet after the latest fragment under the queueing lock 'route_inquiry:<id>'.
+# scheduled p_quiet after the latest fragment (at most ten quiet periods after the first, while
+# unrouted), a waiting one moved back.
 INTAKE_FUNCTION = r"""
 CREATE FUNCTION govinbox_intake(
     p_account_id integer,
@@ -148,7 +149,7 @@ BEGIN
             ROW('routing', 'check_urgent', 0, NULL, NULL,
                 jsonb_build_object('inquiry_id', v_inquiry_id, 'seq', 1),
                 NULL)::procrastinate_job_to_defer_v1,
-            ROW('routing', 'route_inquiry', 0, NULL, 'route_inquiry:' || v_inquiry_id,
+            ROW('routing', 'route_inquiry', 0, NULL, NULL,
                 jsonb_build_object('inquiry_id', v_inquiry_id),
                 p_now + p_quiet)::procrastinate_job_to_defer_v1]);
         v_ack := replace(p_ack_template, '{reference}', v_reference);
@@ -176,13 +177,21 @@ BEGIN
         jsonb_build_object('inquiry_id', v_inquiry_id, 'seq', v_seq), NULL
     )::procrastinate_job_to_defer_v1]);
     -- Routing (or, once routed, the re-routing check) waits a quiet period after this fragment:
-    -- the waiting job moves back; without one, one is queued. The inquiry row lock held since
-    -- the SELECT above makes this the only writer of the inquiry's routing job.
-    UPDATE procrastinate_jobs SET scheduled_at = p_now + p_quiet
-     WHERE queueing_lock = 'route_inquiry:' || v_inquiry_id AND status = 'todo';
+    -- a waiting job moves back (over ix_procrastinate_jobs_route_todo); without one, one is
+    -- queued. No queueing lock: a job retried meanwhile only makes a second, harmless run
+    -- (routing decides once, re-routing only on a change). An unrouted inquiry waits at most
+    -- ten quiet periods after its first message, whatever the citizen keeps sending.
+    UPDATE procrastinate_jobs j
+       SET scheduled_at = CASE WHEN i.routed_at IS NULL
+                               THEN LEAST(p_now + p_quiet, i.received_at + 10 * p_quiet)
+                               ELSE p_now + p_quiet END
+      FROM inquiry i
+     WHERE i.id = v_inquiry_id
+       AND j.task_name = 'route_inquiry' AND j.status = 'todo'
+       AND j.args ->> 'inquiry_id' = v_inquiry_id::text;
     IF NOT FOUND THEN
         PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
-            'routing', 'route_inquiry', 0, NULL, 'route_inquiry:' || v_inquiry_id,
+            'routing', 'route_inquiry', 0, NULL, NULL,
             jsonb_build_object('inquiry_id', v_inquiry_id), p_now + p_quiet
         )::procrastinate_job_to_defer_v1]);
     END IF;
@@ -203,21 +212,76 @@ NEW_SIGNATURE = (
 )
 
 # Every hand-over so far, from the audit trail (once, here: afterwards the table is the truth).
+# A return disclaims; so does a transfer by anyone but the account's owner (who dispatches).
 BACKFILL = """
-INSERT INTO inquiry_assignment (inquiry_id, department_id, since, until, decision,
+INSERT INTO inquiry_assignment (inquiry_id, department_id, since, until, decision, disclaims,
                                 from_department_id, decided_by, person_id, reason)
 SELECT inquiry_id, department_id, at, lead(at) OVER w, action,
+       action = 'returned'
+       OR (action = 'transferred' AND lag(department_id) OVER w IS DISTINCT FROM owner_id),
        lag(department_id) OVER w, actor, person_id, reason
   FROM (SELECT e.id, e.inquiry_id, d.id AS department_id, e.at, e.action, e.actor,
-               e.person_id, e.reason
+               e.person_id, e.reason, a.department_id AS owner_id
           FROM inquiry_event e
+          JOIN inquiry i ON i.id = e.inquiry_id
+          JOIN account a ON a.id = i.account_id
           JOIN department d ON d.code = CASE e.action
                    WHEN 'routed' THEN e.details ->> 'department'
                    WHEN 'arbitrated' THEN e.details ->> 'decision'
                    ELSE e.details ->> 'to' END
-         WHERE e.action IN ('routed', 'transferred', 'returned', 'arbitrated')) AS handed
+         WHERE e.action IN ('routed', 'transferred', 'returned', 'arbitrated')
+           -- an office's referral names an entry, not a department
+           AND NOT (e.action = 'arbitrated' AND i.status = 'referred')) AS handed
 WINDOW w AS (PARTITION BY inquiry_id ORDER BY id)
 """
+# Where the trail and the inquiry disagree (older events without a target, say), the inquiry's
+# department_id is the truth: it becomes the current row.
+RECONCILE = [
+    """
+    UPDATE inquiry_assignment c SET until = now()
+      FROM inquiry i
+     WHERE c.inquiry_id = i.id AND c.until IS NULL
+       AND c.department_id IS DISTINCT FROM i.department_id
+    """,
+    """
+    INSERT INTO inquiry_assignment (inquiry_id, department_id, since, until, decision,
+                                    disclaims, from_department_id, decided_by, person_id, reason)
+    SELECT i.id, i.department_id, now(), NULL, 'backfilled', false,
+           (SELECT department_id FROM inquiry_assignment l
+             WHERE l.inquiry_id = i.id ORDER BY l.id DESC LIMIT 1),
+           'system: migration 0017', NULL, 'the holder when the history began'
+      FROM inquiry i
+     WHERE i.department_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM inquiry_assignment c
+                        WHERE c.inquiry_id = i.id AND c.until IS NULL)
+    """,
+]
+# Instances still running the previous release call the old signature until they are replaced:
+# for this release it stays, calling the new function with the default quiet period. A later
+# migration drops it.
+OLD_SIGNATURE_WRAPPER = """
+CREATE FUNCTION govinbox_intake(
+    p_account_id integer, p_platform text, p_dedupe_key text, p_sender_id text,
+    p_msg_type text, p_event_type text, p_sent_at timestamptz, p_payload text, p_content text,
+    p_platform_msg_id text, p_channel text, p_now timestamptz, p_open_window interval,
+    p_ack_template text, p_reply_timestamp text, p_reply_nonce text
+) RETURNS TABLE (
+    inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
+    ack_text text, reply_timestamp text, reply_nonce text
+)
+LANGUAGE sql AS $fn$
+    SELECT * FROM govinbox_intake(p_account_id, p_platform, p_dedupe_key, p_sender_id,
+                                  p_msg_type, p_event_type, p_sent_at, p_payload, p_content,
+                                  p_platform_msg_id, p_channel, p_now, p_open_window,
+                                  interval '20 seconds', p_ack_template, p_reply_timestamp,
+                                  p_reply_nonce)
+$fn$
+"""
+# Intake moves an inquiry's waiting routing job back on every fragment: find it by index.
+ROUTE_TODO_INDEX = (
+    "CREATE INDEX ix_procrastinate_jobs_route_todo ON procrastinate_jobs"
+    " ((args ->> 'inquiry_id')) WHERE task_name = 'route_inquiry' AND status = 'todo'"
+)
 
 
 def _intake_function_of_0015() -> str:
@@ -243,6 +307,7 @@ def upgrade() -> None:
         sa.Column("since", sa.DateTime(timezone=True), nullable=False),
         sa.Column("until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("decision", sa.String(length=24), nullable=False),
+        sa.Column("disclaims", sa.Boolean(), nullable=False),
         sa.Column("from_department_id", sa.Integer(), nullable=True),
         sa.Column("decided_by", sa.String(length=200), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=True),
@@ -282,13 +347,19 @@ def upgrade() -> None:
         postgresql_where=sa.text("until IS NULL"),
     )
     op.execute(BACKFILL)
+    for statement in RECONCILE:
+        op.execute(statement)
+    op.execute(ROUTE_TODO_INDEX)
     op.execute(f"DROP FUNCTION {OLD_SIGNATURE}")
     op.execute(INTAKE_FUNCTION)
+    op.execute(OLD_SIGNATURE_WRAPPER)
 
 
 def downgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute(f"DROP FUNCTION {OLD_SIGNATURE}")  # the wrapper
     op.execute(f"DROP FUNCTION {NEW_SIGNATURE}")
+    op.execute("DROP INDEX ix_procrastinate_jobs_route_todo")
     op.execute(_intake_function_of_0015().replace("CREATE OR REPLACE FUNCTION", "CREATE FUNCTION"))
     op.drop_index("uq_inquiry_assignment_current", table_name="inquiry_assignment")
     op.drop_index(op.f("ix_inquiry_assignment_inquiry_id"), table_name="inquiry_assignment")

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.models import DeadlineExtension
 from app.departments.models import Department
-from app.inquiries.models import Inquiry, InquiryAssignment
+from app.inquiries.models import Inquiry, InquiryAssignment, InquiryStatus
 from app.routing import service as routing
 from app.routing.schemas import RoutingRuleCreate
 from tests import factories
@@ -175,3 +175,42 @@ async def test_routing_never_falls_back_to_an_inactive_owner(
     inquiry = await factories.inquiry(session, account, content="你好")
     assert await routing.route(session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=[])
     assert inquiry.department_id == office.id  # the nearest active office triages it
+
+
+async def test_answered_work_is_handed_on_too(
+    admin: httpx.AsyncClient, session: AsyncSession, inquiry: Inquiry, hrss: Department
+) -> None:
+    # Review: a `replied` inquiry (not yet closed) stayed with the deactivated department, and
+    # nobody could close it.
+    inquiry.status = InquiryStatus.replied
+    await session.flush()
+    assert (await admin.delete("/api/v1/admin/departments/hefei-hrss")).status_code == 200
+    await session.refresh(inquiry)
+    assert inquiry.department_id != hrss.id
+
+
+async def test_a_disclaimer_is_judged_when_it_happens(
+    client: httpx.AsyncClient,
+    admin: httpx.AsyncClient,
+    session: AsyncSession,
+    urban: Department,
+    office: Department,
+) -> None:
+    # Review: counted against today's dispatcher, the old owner's own dispatch became a
+    # disclaimer once the owner was deactivated, and one return went straight to arbitration.
+    press = await factories.department(session, "hefei-press")
+    account = await factories.account(session, press)
+    inquiry = await factories.inquiry(session, account, content="你好")
+    assert await routing.route(session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=[])
+    assert (
+        await transfer(client, inquiry, "hefei-urban", await headers(session, press))
+    ).is_success
+    assert (await admin.delete("/api/v1/admin/departments/hefei-press")).status_code == 200
+    returned = await client.post(
+        f"/api/v1/inquiries/{inquiry.reference}/return",
+        json={"reason": "not_our_duty", "note": "不归城管"},
+        headers=await headers(session, urban),
+    )
+    assert returned.status_code == 200, returned.text
+    await session.refresh(inquiry)
+    assert (inquiry.department_id, inquiry.arbitration_office_id) == (office.id, None)

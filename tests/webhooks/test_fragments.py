@@ -158,3 +158,23 @@ async def test_the_preview_decides_as_routing_did_on_the_same_fragments(
     assert decided["kind"] == inquiry.kind
     assert decided["decision"]["department_code"] == "hefei-hrss"
     assert decided["decision"]["explanation"] == inquiry.routing_explanation
+
+
+async def test_urgent_words_read_first_by_the_reroute_check_still_bring_the_due_forward(
+    session: AsyncSession,
+) -> None:
+    # Review: when the re-routing check read the urgent fragment before check_urgent did and
+    # the decision stood, the inquiry was urgent with the acknowledge due of a working day.
+    office = await factories.department(session, "hefei-office", is_supervising_office=True)
+    account = await factories.account(session, office)
+    inquiry = await _routed(session, account.id, "你好")
+    await factories.inquiry(session, account, content="家里着火了")
+    later = inquiry.received_at + timedelta(minutes=1)
+    assert not await routing.reroute(session, inquiry_id=inquiry.id, now=later, keywords=["着火"])
+    assert inquiry.urgent
+    assert inquiry.urgent_at is not None
+    assert inquiry.first_response_due_at == inquiry.urgent_at + timedelta(hours=2)
+    # check_urgent, running after, finds it settled.
+    assert not await routing.check_urgent(
+        session, inquiry_id=inquiry.id, seq=2, keywords=["着火"], now=later
+    )

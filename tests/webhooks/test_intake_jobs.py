@@ -56,6 +56,30 @@ async def test_new_inquiry_queues_routing_and_a_later_message_an_urgency_check(
     # Routing waits the quiet period (20 s) after the latest fragment: the later one moved it.
     assert route_at == first + timedelta(seconds=20)
     assert await _route_scheduled_at(session) == clock.now + timedelta(seconds=20)
+    # A citizen who never stops: an unrouted inquiry waits at most ten quiet periods.
+    clock.advance(seconds=190)
+    await wechat.post(client, text_xml("还有", create_time=3))
+    assert await _route_scheduled_at(session) == first + timedelta(seconds=200)
+
+
+@pytest.mark.usefixtures("account_ready")
+async def test_a_fragment_while_routing_runs_never_collides_with_its_retry(
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock
+) -> None:
+    # Review: with a queueing lock, a fragment arriving while the job ran queued a second one,
+    # and the running job's retry (back to todo) then failed on the lock's unique index.
+    wechat = WeChat(PATH, clock)
+    await wechat.post(client, text_xml("你好", create_time=1))
+    await session.execute(
+        text("UPDATE procrastinate_jobs SET status = 'doing' WHERE task_name = 'route_inquiry'")
+    )
+    clock.advance(seconds=5)
+    assert (await wechat.post(client, text_xml("在吗", create_time=2))).status_code == 200
+    await session.execute(  # the running attempt fails and is retried
+        text("UPDATE procrastinate_jobs SET status = 'todo' WHERE status = 'doing'")
+    )
+    routes = [job for job in await jobs(session) if job[0] == "route_inquiry"]
+    assert [status for _, status, _ in routes] == ["todo", "todo"]  # two runs; one decides
 
 
 async def _route_scheduled_at(session: AsyncSession) -> datetime:
