@@ -1,8 +1,9 @@
 """Shared API building blocks: the schema base and pagination."""
 
+import hashlib
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Path, Query, Request, params
+from fastapi import Depends, Path, Query, Request, Response, params
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -118,3 +119,22 @@ async def known_query_only(request: Request) -> None:
                 for name in unknown
             ]
         )
+
+
+# Conditional GET for polling clients: a strong tag over the answer's bytes.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `If-None-Match` tag is still current."}
+}
+
+
+B = TypeVar("B", bound=BaseModel)
+
+
+def conditional(request: Request, response: Response, body: B, *, extra: str = "") -> B | Response:
+    """The body with its `ETag`, or an empty 304 when the client's tag is still current."""
+    tag = '"' + hashlib.sha256((body.model_dump_json() + extra).encode()).hexdigest()[:32] + '"'
+    given = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+    if tag in given or "*" in given:
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return body

@@ -17,7 +17,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import UserDefinedType
 
 from app.accounts.models import Platform
 from app.db import Base, Timestamped
@@ -334,3 +336,37 @@ class InquiryEvent(Base):
     )
     reason: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class Xid8(UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+
+# Reflection (alembic's model check) knows the type by name.
+postgresql_base.ischema_names["xid8"] = Xid8
+
+
+class InquiryChange(Base):
+    """One change, as a department's feed sees it; written by triggers (migration 0018) on every
+    inquiry event, hand-over and escalation, never by application code."""
+
+    __tablename__ = "inquiry_change"
+    __table_args__ = (
+        Index("ix_inquiry_change_department_xact", "department_id", "xact", "id"),
+        Index("ix_inquiry_change_xact", "xact", "id"),
+        Index("ix_inquiry_change_inquiry", "inquiry_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    xact: Mapped[int] = mapped_column(Xid8(), server_default=text("pg_current_xact_id()"))
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id", ondelete="RESTRICT"))
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("department.id", ondelete="RESTRICT")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,4 +1,7 @@
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from app import problems
 from app.auth import CurrentPrincipal, acting
@@ -7,14 +10,18 @@ from app.db import SessionDep
 from app.deadlines import extensions, pauses
 from app.deadlines import service as deadlines
 from app.departments import service as departments
-from app.inquiries import service
-from app.inquiries.models import EventAction, InquiryStatus
+from app.inquiries import service, work
+from app.inquiries.models import Channel, EventAction, InquiryKind, InquiryStatus
 from app.inquiries.schemas import (
     ArbitrationRequest,
+    ChangeFeed,
+    ChangeRead,
     EventRead,
     ExtensionDecision,
     ExtensionRequest,
     FirstResponse,
+    InquiryItem,
+    InquiryList,
     InquiryRead,
     KindCorrection,
     PauseDecision,
@@ -28,7 +35,7 @@ from app.referrals import service as referrals
 from app.referrals.schemas import ReferRequest
 from app.roles import Action, RoleRequired
 from app.routing import transfers
-from app.schemas import Page, PageDep, paginate
+from app.schemas import NOT_MODIFIED, Page, PageDep, conditional, paginate
 from app.settings import settings
 
 router = APIRouter(
@@ -38,13 +45,141 @@ router = APIRouter(
 )
 
 
-@router.get("/{reference}", summary="Read one inquiry")
+@router.get(
+    "",
+    response_model=InquiryList,
+    summary="Your inquiries",
+    responses=problems.doc(work.BadCursor) | NOT_MODIFIED,
+)
+async def list_inquiries(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+    request: Request,
+    response: Response,
+    status: InquiryStatus | None = None,
+    kind: InquiryKind | None = None,
+    channel: Channel | None = None,
+    urgent: bool | None = None,
+    overdue: Annotated[
+        bool | None,
+        Query(description="Past the reply due (clock running) or an unmet first-response due."),
+    ] = None,
+    due_before: datetime | None = None,
+    provisional: bool | None = None,
+    paused: bool | None = None,
+    awaiting: Annotated[
+        work.Awaiting | None,
+        Query(description="A decision of the office: arbitration, extension or pause."),
+    ] = None,
+    holder: Annotated[
+        str | None, Query(max_length=64, description="The holding department.")
+    ] = None,
+    fallback: Annotated[
+        bool | None, Query(description="Routed by no rule: the owner's triage queue.")
+    ] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Text in messages.")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> InquiryList | Response:
+    """Your department's inquiries (an office: its region; a parent: those escalated to it),
+    by due time, then id, in keyset pages: a concurrent change never repeats or skips a row.
+    No message text. `ETag` / `If-None-Match` answer 304 while nothing changed, the next
+    overdue boundary included."""
+    filters = work.Filters(
+        status,
+        kind,
+        channel,
+        urgent,
+        overdue,
+        due_before,
+        provisional,
+        paused,
+        awaiting,
+        holder,
+        fallback,
+        q,
+    )
+    rows, following = await work.page(
+        session, principal.department, filters, now=now, cursor=cursor, limit=limit
+    )
+    body = InquiryList(
+        items=[
+            InquiryItem(
+                reference=row.inquiry.reference,
+                kind=row.inquiry.kind,
+                status=row.inquiry.status,
+                channel=row.inquiry.channel,
+                holder=row.holder,
+                urgent=row.inquiry.urgent,
+                received_at=row.inquiry.received_at,
+                first_response_due_at=row.inquiry.first_response_due_at,
+                reply_due_at=row.inquiry.reply_due_at,
+                due_provisional=row.inquiry.due_provisional,
+                paused=row.paused,
+                awaiting_arbitration=row.inquiry.awaiting_arbitration,
+                version=row.version,
+            )
+            for row in rows
+        ],
+        next=following,
+    )
+    boundary = await work.next_overdue_boundary(session, principal.department, now)
+    return conditional(request, response, body, extra=str(boundary))
+
+
+@router.get(
+    "/changes",
+    response_model=ChangeFeed,
+    summary="What changed for you",
+    responses=problems.doc(work.BadCursor) | NOT_MODIFIED,
+)
+async def list_changes(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    after: Annotated[
+        str | None, Query(max_length=200, description="The previous answer's `next`.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ChangeFeed | Response:
+    """Changes for your view in transaction order: new inquiries and messages, actions,
+    deadline changes, warnings and escalations, and `left_view` when an inquiry left it. A
+    change is handed out only once every older transaction has finished, so one that committed
+    late is never skipped. 304 with `If-None-Match` while nothing is new."""
+    items, following = await work.changes(session, principal.department, after=after, limit=limit)
+    body = ChangeFeed(
+        items=[
+            ChangeRead(
+                cursor=c.cursor, reference=c.reference, version=c.version, kind=c.kind, at=c.at
+            )
+            for c in items
+        ],
+        next=following,
+    )
+    return conditional(request, response, body)
+
+
+@router.get(
+    "/{reference}",
+    response_model=InquiryRead,
+    summary="Read one inquiry",
+    responses=NOT_MODIFIED,
+)
 async def read_inquiry(
-    reference: str, principal: CurrentPrincipal, session: SessionDep
-) -> InquiryRead:
-    """One inquiry of your department (or, for a supervising office, of its region)."""
+    reference: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+) -> InquiryRead | Response:
+    """One inquiry of your department (or, for a supervising office, of its region). Its
+    `ETag` follows its content: 304 with `If-None-Match` while it has not changed."""
     inquiry = await service.get_readable(session, principal.department, reference=reference)
-    return InquiryRead.model_validate(inquiry)
+    return conditional(request, response, InquiryRead.model_validate(inquiry))
 
 
 @router.get("/{reference}/events", summary="Audit trail of an inquiry")

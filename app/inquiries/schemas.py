@@ -227,3 +227,87 @@ class StatusChange(Schema):
         description="Why; kept in the audit trail.",
         examples=["重复发送的测试消息"],
     )
+
+
+class InquiryItem(Schema):
+    """One row of a department's list: no message text."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reference": "WX20261124-000123",
+                    "kind": "consultation",
+                    "status": "assigned",
+                    "channel": "private_message",
+                    "holder": "hefei-hrss",
+                    "urgent": False,
+                    "received_at": "2026-11-24T02:00:00Z",
+                    "first_response_due_at": "2026-11-25T15:59:59Z",
+                    "reply_due_at": "2026-11-26T15:59:59Z",
+                    "due_provisional": False,
+                    "paused": False,
+                    "awaiting_arbitration": False,
+                    "version": 42,
+                }
+            ]
+        }
+    )
+
+    reference: str
+    kind: InquiryKind
+    status: InquiryStatus
+    channel: Channel
+    holder: str | None = Field(description="The department holding it.")
+    urgent: StrictBool
+    received_at: datetime
+    first_response_due_at: datetime | None
+    reply_due_at: datetime | None
+    due_provisional: StrictBool
+    paused: StrictBool = Field(description="The reply clock stands still.")
+    awaiting_arbitration: StrictBool
+    version: int = Field(description="Its latest change: grows with every change, as in the feed.")
+
+
+class InquiryList(Schema):
+    """A keyset page (the exception to the `total` shape: no count on the polling path)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [], "next": "MjAyNi0xMS0yNlQxNTo1OTo1OXwxMjM"}]}
+    )
+
+    items: list[InquiryItem]
+    next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class ChangeRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cursor": "Nzg5fDQ1Ng",
+                    "reference": "WX20261124-000123",
+                    "version": 456,
+                    "kind": "message_appended",
+                    "at": "2026-11-24T02:05:00Z",
+                }
+            ]
+        }
+    )
+
+    cursor: str
+    reference: str
+    version: int
+    kind: str = Field(
+        description="The event (`created`, `message_appended`, `routed`, `transferred`, "
+        "`deadline_warning`, `escalated`, …), `left_view` when it left your view, "
+        "`escalated_to_you` when an escalation gave you read access."
+    )
+    at: datetime
+
+
+class ChangeFeed(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [], "next": "Nzg5fDQ1Ng"}]})
+
+    items: list[ChangeRead]
+    next: str | None = Field(description="Pass as `after` next time (the same when nothing new).")

@@ -1,0 +1,289 @@
+"""A department's work: the list of its inquiries (keyset pages by due time, no count) and the
+change feed (in transaction order, never skipping a late commit). Polling clients live here, so
+each answer is one indexed query."""
+
+import base64
+import binascii
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.deadlines.alerts import breached, clock_running
+from app.deadlines.models import (
+    DeadlineExtension,
+    DeadlinePause,
+    ExtensionStatus,
+    PauseStatus,
+)
+from app.departments.models import Department
+from app.departments.service import office_encloses
+from app.inquiries.models import (
+    Channel,
+    Inquiry,
+    InquiryChange,
+    InquiryKind,
+    InquiryMessage,
+    InquiryStatus,
+)
+from app.inquiries.service import visible_to
+from app.problems import Problem
+
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)  # where inquiries without a due time sort
+
+
+class BadCursor(Problem):
+    status = 422
+    title = "Unreadable cursor"
+    slug = "bad-cursor"
+    example_detail = "Pass back the `next` value of the previous answer, unchanged."
+
+
+class Awaiting(enum.StrEnum):
+    arbitration = "arbitration"
+    extension = "extension"
+    pause = "pause"
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: InquiryStatus | None = None
+    kind: InquiryKind | None = None
+    channel: Channel | None = None
+    urgent: bool | None = None
+    overdue: bool | None = None
+    due_before: datetime | None = None
+    provisional: bool | None = None
+    paused: bool | None = None
+    awaiting: Awaiting | None = None
+    holder: str | None = None
+    fallback: bool | None = None  # routed by no rule: the owner's triage
+    text: str | None = None
+
+
+def _due() -> ColumnElement[datetime]:
+    return func.coalesce(Inquiry.reply_due_at, literal(FAR_FUTURE))
+
+
+def version() -> ColumnElement[int]:
+    """An inquiry's version: its latest change (0 before any)."""
+    return (
+        select(func.coalesce(func.max(InquiryChange.id), 0))
+        .where(InquiryChange.inquiry_id == Inquiry.id)
+        .scalar_subquery()
+    )
+
+
+def _paused() -> ColumnElement[bool]:
+    return ~clock_running()
+
+
+def _filtered(statement: Select[Inquiry], filters: Filters, now: datetime) -> Select[Inquiry]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.status is not None:
+        conditions.append(Inquiry.status == filters.status)
+    if filters.kind is not None:
+        conditions.append(Inquiry.kind == filters.kind)
+    if filters.channel is not None:
+        conditions.append(Inquiry.channel == filters.channel)
+    if filters.urgent is not None:
+        conditions.append(Inquiry.urgent.is_(filters.urgent))
+    if filters.provisional is not None:
+        conditions.append(Inquiry.due_provisional.is_(filters.provisional))
+    if filters.due_before is not None:
+        conditions.append(Inquiry.reply_due_at < filters.due_before)
+    if filters.overdue is not None:
+        late = Inquiry.id.in_(breached(now).with_only_columns(Inquiry.id))
+        conditions.append(late if filters.overdue else ~late)
+    if filters.paused is not None:
+        conditions.append(_paused() if filters.paused else ~_paused())
+    if filters.fallback is not None:
+        routed_by_rule = Inquiry.routing_rule_id.is_not(None)
+        conditions.append(
+            and_(Inquiry.routed_at.is_not(None), ~routed_by_rule)
+            if filters.fallback
+            else routed_by_rule
+        )
+    if filters.awaiting is Awaiting.arbitration:
+        conditions.append(
+            and_(Inquiry.arbitration_office_id.is_not(None), Inquiry.arbitrated_at.is_(None))
+        )
+    elif filters.awaiting is Awaiting.extension:
+        conditions.append(
+            exists().where(
+                DeadlineExtension.inquiry_id == Inquiry.id,
+                DeadlineExtension.status == ExtensionStatus.requested,
+            )
+        )
+    elif filters.awaiting is Awaiting.pause:
+        conditions.append(
+            exists().where(
+                DeadlinePause.inquiry_id == Inquiry.id,
+                DeadlinePause.status == PauseStatus.requested,
+            )
+        )
+    if filters.holder is not None:
+        holder = aliased(Department)
+        conditions.append(
+            exists().where(holder.id == Inquiry.department_id, holder.code == filters.holder)
+        )
+    if filters.text:
+        # A substring match, so two-character terms such as 社保 match (trigram indexes need
+        # three); it runs over the messages of the key's own inquiries only.
+        pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(
+            exists().where(
+                InquiryMessage.inquiry_id == Inquiry.id,
+                InquiryMessage.content.like(pattern + "%", escape="\\"),
+            )
+        )
+    return statement.where(*conditions)
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, count: int) -> list[str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCursor("Pass back the `next` value of the previous answer, unchanged.") from None
+    parts = raw.split("|")
+    if len(parts) != count:
+        raise BadCursor("Pass back the `next` value of the previous answer, unchanged.")
+    return parts
+
+
+@dataclass(frozen=True)
+class Row:
+    inquiry: Inquiry
+    holder: str | None
+    version: int
+    paused: bool
+
+
+async def page(
+    session: AsyncSession,
+    department: Department,
+    filters: Filters,
+    *,
+    now: datetime,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row], str | None]:
+    """One keyset page by due time, then id: a change meanwhile never repeats or skips a row."""
+    holder = aliased(Department)
+    statement = _filtered(visible_to(department), filters, now)
+    if cursor:
+        due_text, id_text = decode_cursor(cursor, 2)
+        try:
+            after = (datetime.fromisoformat(due_text), int(id_text))
+        except ValueError:
+            raise BadCursor("Pass back the `next` value of the previous answer.") from None
+        statement = statement.where(tuple_(_due(), Inquiry.id) > tuple_(*after))
+    rows = (
+        await session.execute(
+            statement.outerjoin(holder, holder.id == Inquiry.department_id)
+            .add_columns(holder.code, version(), _paused())
+            .order_by(_due(), Inquiry.id)
+            .limit(limit + 1)
+        )
+    ).all()
+    found = [Row(r[0], r[1], r[2], bool(r[3])) for r in rows[:limit]]
+    following = None
+    if len(rows) > limit:
+        last = found[-1].inquiry
+        following = encode_cursor((last.reply_due_at or FAR_FUTURE).isoformat(), str(last.id))
+    return found, following
+
+
+async def next_overdue_boundary(
+    session: AsyncSession, department: Department, now: datetime
+) -> datetime | None:
+    """When the next of the key's open inquiries becomes overdue: the list's tag changes then,
+    though no row did."""
+    statement = visible_to(department).where(
+        Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned])
+    )
+    ids = statement.with_only_columns(Inquiry.id)
+    return await session.scalar(
+        select(
+            func.least(
+                select(func.min(Inquiry.reply_due_at))
+                .where(Inquiry.id.in_(ids), Inquiry.reply_due_at > now)
+                .scalar_subquery(),
+                select(func.min(Inquiry.first_response_due_at))
+                .where(
+                    Inquiry.id.in_(ids),
+                    Inquiry.first_response_due_at > now,
+                    Inquiry.first_responded_at.is_(None),
+                )
+                .scalar_subquery(),
+            )
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Change:
+    cursor: str
+    reference: str
+    version: int
+    kind: str
+    at: datetime
+
+
+# Only changes of transactions older than every transaction still in flight: a transaction that
+# began earlier and commits later can never have its change skipped by a cursor moved past it.
+_SETTLED = text("inquiry_change.xact < pg_snapshot_xmin(pg_current_snapshot())")
+
+
+async def changes(
+    session: AsyncSession, department: Department, *, after: str | None, limit: int
+) -> tuple[list[Change], str | None]:
+    """What changed for this key, in transaction order; `left_view` when an inquiry left it."""
+    concerned = aliased(Department)
+    reader = aliased(Department)
+    statement = (
+        select(InquiryChange, Inquiry.reference)
+        .join(Inquiry, Inquiry.id == InquiryChange.inquiry_id)
+        .join(concerned, concerned.id == InquiryChange.department_id)
+        .join(reader, reader.id == department.id)
+        .where(or_(concerned.id == reader.id, office_encloses(reader, concerned)), _SETTLED)
+    )
+    if after:
+        xact_text, id_text = decode_cursor(after, 2)
+        if not (xact_text.isdigit() and id_text.isdigit()):
+            raise BadCursor("Pass back the `next` value of the previous answer, unchanged.")
+        statement = statement.where(
+            text("(inquiry_change.xact, inquiry_change.id) > (CAST(:x AS xid8), :i)").bindparams(
+                x=xact_text, i=int(id_text)
+            )
+        )
+    rows = (
+        await session.execute(
+            statement.add_columns(text("inquiry_change.xact::text"))
+            .order_by(InquiryChange.xact, InquiryChange.id)
+            .limit(limit)
+        )
+    ).all()
+    found = [
+        Change(encode_cursor(xact, str(change.id)), reference, change.id, change.kind, change.at)
+        for change, reference, xact in rows
+    ]
+    return found, found[-1].cursor if found else after
