@@ -104,6 +104,10 @@ async def decide_extension(
     facts (a pause that ended meanwhile included), so the original and the extended due time are
     both right."""
     inquiry = await lock(session, inquiry)
+    # Who decides comes first: a key that may not decide learns nothing about what is pending.
+    deciding = await deciding_office(session, inquiry)
+    if deciding.id != office.id:
+        raise NotYourOffice(f"{deciding.code} decides this for the holder.")
     extension = await session.scalar(
         select(DeadlineExtension)
         .where(
@@ -115,9 +119,6 @@ async def decide_extension(
     if extension is None:
         raise ExtensionRefused(f"No extension of {inquiry.reference} awaits a decision.")
     _check_running(inquiry)
-    deciding = await deciding_office(session, inquiry)
-    if deciding.id != office.id:
-        raise NotYourOffice(f"{deciding.code} decides this for the holder.")
     extension.office_id = office.id
     extension.status = ExtensionStatus.approved if approve else ExtensionStatus.refused
     extension.decided_at, extension.decided_by, extension.decision_note = now, actor, note

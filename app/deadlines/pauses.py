@@ -29,7 +29,7 @@ from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries.models import Channel, EventAction, Inquiry, InquiryStatus
 from app.inquiries.service import lock, record
-from app.problems import Conflict
+from app.problems import Conflict, Forbidden
 
 PAUSABLE = (InquiryStatus.new, InquiryStatus.assigned)
 
@@ -40,7 +40,7 @@ class PauseConflict(Conflict):
     example_detail = "The clock is already stopped (awaiting_citizen since 2026-11-24)."
 
 
-class NotYourOffice(Conflict):
+class NotYourOffice(Forbidden):
     title = "Not the deciding office"
     slug = "not-the-deciding-office"
     example_detail = "hefei-office decides this for the holder, hefei-hrss."
@@ -171,14 +171,15 @@ async def decide_pause(
 ) -> DeadlinePause:
     """The holder's nearest supervising office approves (the clock stops now) or refuses."""
     inquiry = await lock(session, inquiry)
+    # Who decides comes first: a key that may not decide learns nothing about what is pending.
+    deciding = await deciding_office(session, inquiry)
+    if deciding.id != office.id:
+        raise NotYourOffice(f"{deciding.code} decides this for the holder.")
     pause = next(
         (p for p in await _pauses(session, inquiry) if p.status is PauseStatus.requested), None
     )
     if pause is None:
         raise PauseConflict(f"No pause of {inquiry.reference} awaits a decision.")
-    deciding = await deciding_office(session, inquiry)
-    if deciding.id != office.id:
-        raise NotYourOffice(f"{deciding.code} decides this for the holder.")
     if approve:
         check_clock_can_stop(inquiry, now)
         pause.status, pause.started_at, pause.started_by = PauseStatus.running, now, actor

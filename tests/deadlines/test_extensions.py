@@ -72,7 +72,7 @@ async def test_approved_extension_keeps_both_due_times(
         json={"approve": True, "note": "自己批"},
         headers=await key(session, hrss),
     )
-    assert by_holder.status_code == 409  # only the supervising office decides
+    assert by_holder.status_code == 403  # only the supervising office decides
     approved = await client.post(
         f"{path}/decision",
         json={"approve": True, "note": "同意延期"},
@@ -180,7 +180,7 @@ async def test_after_a_transfer_the_new_holders_office_decides(
     old_office = await client.post(
         f"{path}/extension/decision", json=decision, headers=await key(session, office)
     )
-    assert old_office.status_code == 409
+    assert old_office.status_code == 403
     new_office = await client.post(
         f"{path}/extension/decision", json=decision, headers=await key(session, county_office)
     )

@@ -166,7 +166,7 @@ async def test_these_reasons_stop_the_clock_only_from_the_offices_approval(
     assert (await client.post(f"{path}/resume", json={}, headers=headers)).status_code == 409
     decision = {"approve": True, "note": "同意：已正式征求意见"}
     own = await client.post(f"{path}/pause/decision", json=decision, headers=headers)
-    assert own.status_code in (404, 409)
+    assert own.status_code == 403
     clock.now = at(12)  # Monday: the office approves; the clock stops from now
     approved = await client.post(f"{path}/pause/decision", json=decision, headers=office_headers)
     assert approved.status_code == 200, approved.text
