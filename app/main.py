@@ -19,6 +19,7 @@ from app.health import router as health_router
 from app.inquiries.router import router as inquiries_router
 from app.observability import RequestLog, configure_logging
 from app.people.router import router as people_router
+from app.push.router import router as push_router
 from app.referrals.router import router as referrals_router
 from app.routing.router import router as routing_router
 from app.schemas import ProblemDetails, known_query_only
@@ -99,6 +100,7 @@ def create_app() -> FastAPI:
         people_router,
         accounts_router,
         api_keys_router,
+        push_router,
         inquiries_router,
         routing_router,
         referrals_router,

@@ -21,6 +21,7 @@ from app.inquiries.models import (
     InquiryStatus,
 )
 from app.people.models import Person, Role
+from app.push.models import PushRegistration
 from app.referrals.models import Referral, ReferralEntry
 from app.replies.models import Reply
 from app.routing.models import KindRule, RoutingRule
@@ -51,6 +52,7 @@ __all__ = [
     "Level",
     "Person",
     "Platform",
+    "PushRegistration",
     "Referral",
     "ReferralEntry",
     "Reply",

@@ -35,7 +35,7 @@ RESTARTS = Counter(
 # Connection details come at open time (DATABASE_URL may be set by `make run` after import).
 app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(),
-    import_paths=["app.routing.tasks", "app.deadlines.tasks"],
+    import_paths=["app.routing.tasks", "app.deadlines.tasks", "app.push.tasks"],
 )
 
 

@@ -12,6 +12,7 @@ from app import worker
 from app.deadlines import tasks as deadline_tasks
 from app.departments.models import Department
 from app.inquiries.models import Inquiry, InquiryEvent
+from app.push import tasks as push_tasks
 from app.routing import service as routing
 from app.routing import tasks
 from app.routing.tasks import SWEEP_GRACE
@@ -161,6 +162,7 @@ async def test_the_worker_runs_the_queued_jobs(
     await wechat.post(committed_client, text_xml("路口发生车祸，有人受伤", create_time=2))
     monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
     monkeypatch.setattr(deadline_tasks, "sessionmaker", lambda: committing_maker)
+    monkeypatch.setattr(push_tasks, "sessionmaker", lambda: committing_maker)
     url = committing_maker.kw["bind"].url.render_as_string(hide_password=False)
     await worker.run(url, wait=False)
     async with committing_maker() as session:
@@ -176,6 +178,7 @@ async def test_the_worker_runs_the_queued_jobs(
             "check_urgent": "succeeded",
             "sweep_unrouted": "succeeded",
             "sweep_deadlines": "succeeded",
+            "sweep_push": "succeeded",
         }
 
 
