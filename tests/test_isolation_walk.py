@@ -156,6 +156,8 @@ CITY = ("owner", "other", "office", "parent", "child")
 ROUTES: dict[tuple[str, str], Case] = {
     ("GET", P): Case("read"),
     ("GET", f"{P}/events"): Case("read"),
+    # Who read it: a question for the supervising office only (others who may read: 403).
+    ("GET", f"{P}/reads"): Case("read", owner=REFUSED, parent=REFUSED),
     ("POST", f"{P}/invalid"): Case("act"),
     ("POST", f"{P}/close"): Case(
         "act", owner=frozenset({409}), why="assigned cannot become closed (TRANSITIONS)"

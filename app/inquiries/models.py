@@ -370,3 +370,18 @@ class InquiryChange(Base):
     )
     kind: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ContentRead(Base):
+    """Who read an inquiry's content: one row per key and inquiry at most once an hour. A read
+    is not a change: no event, no feed entry."""
+
+    __tablename__ = "inquiry_read"
+    __table_args__ = (Index("ix_inquiry_read_inquiry_key_at", "inquiry_id", "api_key_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id", ondelete="RESTRICT"))
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_key.id", ondelete="RESTRICT"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

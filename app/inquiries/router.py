@@ -10,7 +10,7 @@ from app.db import SessionDep
 from app.deadlines import extensions, pauses
 from app.deadlines import service as deadlines
 from app.departments import service as departments
-from app.inquiries import service, work
+from app.inquiries import service, views, work
 from app.inquiries.models import Channel, EventAction, InquiryKind, InquiryStatus
 from app.inquiries.schemas import (
     ArbitrationRequest,
@@ -20,12 +20,14 @@ from app.inquiries.schemas import (
     ExtensionDecision,
     ExtensionRequest,
     FirstResponse,
+    InquiryDetail,
     InquiryItem,
     InquiryList,
     InquiryRead,
     KindCorrection,
     PauseDecision,
     PauseRequest,
+    ReadLogEntry,
     ResumeRequest,
     ReturnRequest,
     StatusChange,
@@ -165,7 +167,7 @@ async def list_changes(
 
 @router.get(
     "/{reference}",
-    response_model=InquiryRead,
+    response_model=InquiryDetail,
     summary="Read one inquiry",
     responses=NOT_MODIFIED,
 )
@@ -175,11 +177,45 @@ async def read_inquiry(
     session: SessionDep,
     request: Request,
     response: Response,
-) -> InquiryRead | Response:
-    """One inquiry of your department (or, for a supervising office, of its region). Its
-    `ETag` follows its content: 304 with `If-None-Match` while it has not changed."""
+    now: NowDep,
+) -> InquiryDetail | Response:
+    """One inquiry of your department (or, for a supervising office, of its region): messages
+    in order, the current holder beside routing's own decision, both dues with their provenance,
+    pauses and the extension, the referral and the replies. The citizen is a per-account
+    pseudonym, never the platform id. Its `ETag` follows its content: 304 with `If-None-Match`
+    while it has not changed. The read is logged per key, at most once an hour (not a change)."""
     inquiry = await service.get_readable(session, principal.department, reference=reference)
-    return conditional(request, response, InquiryRead.model_validate(inquiry))
+    await views.log_read(
+        session,
+        inquiry,
+        api_key_id=principal.api_key_id,
+        department=principal.department,
+        actor=principal.actor,
+        now=now,
+    )
+    return conditional(request, response, await views.detail(session, inquiry))
+
+
+class NotAnOffice(problems.Forbidden):
+    title = "Supervising offices only"
+    slug = "supervising-offices-only"
+    example_detail = "Only a supervising office asks who read an inquiry."
+
+
+@router.get(
+    "/{reference}/reads",
+    summary="Who read an inquiry (supervising office)",
+    responses=problems.doc(NotAnOffice),
+)
+async def read_log(
+    reference: str, principal: CurrentPrincipal, session: SessionDep
+) -> list[ReadLogEntry]:
+    """Every key that read the inquiry's content, at most once an hour each, oldest first:
+    for the supervising office of its region."""
+    inquiry = await service.get_readable(session, principal.department, reference=reference)
+    if not principal.department.is_supervising_office:
+        raise NotAnOffice("Only a supervising office asks who read an inquiry.")
+    return await views.reads(session, inquiry)
 
 
 @router.get("/{reference}/events", summary="Audit trail of an inquiry")

@@ -311,3 +311,100 @@ class ChangeFeed(Schema):
 
     items: list[ChangeRead]
     next: str | None = Field(description="Pass as `after` next time (the same when nothing new).")
+
+
+class PauseView(Schema):
+    reason: PauseReason
+    status: str = Field(examples=["ended"], description="requested, refused, running or ended.")
+    requested_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    working_days_added: int | None = Field(description="What it credited, once it ended.")
+
+
+class ExtensionView(Schema):
+    working_days: int
+    status: str = Field(examples=["approved"])
+    reason: str
+    requested_at: datetime
+    decided_at: datetime | None
+
+
+class ClockView(Schema):
+    """Both due times with how they were counted (deadlines/clock.py)."""
+
+    first_response_due_at: datetime | None
+    first_response_from: datetime | None = Field(description="Receipt, or the urgent words.")
+    first_response_rule_id: int | None
+    first_response_unit: str | None
+    first_response_length: int | None
+    first_responded_at: datetime | None
+    reply_due_at: datetime | None
+    original_due_at: datetime | None = Field(description="Before an approved extension.")
+    deadline_rule_id: int | None
+    deadline_unit: str | None
+    deadline_length: int | None
+    calendar_version: str | None
+    due_provisional: StrictBool
+    pauses: list[PauseView]
+    extension: ExtensionView | None
+
+
+class ReferralView(Schema):
+    entry_code: str
+    basis: str
+    explanation: str = Field(description="The text the citizen is sent.")
+    actor: str
+    created_at: datetime
+
+
+class ReplyView(Schema):
+    purpose: str = Field(examples=["urgent_advice"])
+    status: str = Field(examples=["queued"])
+    text: str
+    author: str
+    created_at: datetime
+
+
+class InquiryDetail(InquiryRead):
+    """One inquiry with everything a clerk needs: the citizen as a pseudonym, never the platform
+    id; the clock with its provenance; the referral and replies; where its trail is."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reference": "WX20261124-000123",
+                    "citizen": "c-3f9a1b2c4d5e",
+                    "clock": {"reply_due_at": "2026-11-26T15:59:59Z", "pauses": []},
+                    "referral": None,
+                    "replies": [],
+                    "links": {"events": "/api/v1/inquiries/WX20261124-000123/events"},
+                }
+            ]
+        }
+    )
+
+    citizen: str = Field(description="A stable pseudonym per account (a keyed hash).")
+    clock: ClockView
+    referral: ReferralView | None
+    replies: list[ReplyView]
+    links: dict[str, str]
+
+
+class ReadLogEntry(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "actor": "person:12 王芳 (hefei-hrss)",
+                    "department_code": "hefei-hrss",
+                    "at": "2026-11-24T03:00:00Z",
+                }
+            ]
+        }
+    )
+
+    actor: str
+    department_code: str
+    at: datetime

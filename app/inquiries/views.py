@@ -1,0 +1,160 @@
+"""One inquiry as a clerk reads it, and who read it: the citizen behind a keyed pseudonym, the
+clock with its provenance, the referral and replies. Reads are logged per key at most once an
+hour; a read is never a change."""
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.deadlines.models import DeadlineExtension, DeadlinePause
+from app.departments.models import Department
+from app.inquiries.models import ContentRead, Inquiry
+from app.inquiries.schemas import (
+    ClockView,
+    ExtensionView,
+    InquiryDetail,
+    InquiryRead,
+    PauseView,
+    ReadLogEntry,
+    ReferralView,
+    ReplyView,
+)
+from app.referrals.models import Referral, ReferralEntry
+from app.replies.models import Reply
+from app.settings import settings
+
+READ_LOG_EVERY = timedelta(hours=1)
+
+
+def pseudonym(inquiry: Inquiry) -> str:
+    """The same citizen on the same account always gets the same name; it reveals nothing of
+    the platform id, and differs across accounts."""
+    token = settings().admin_token
+    key = (token.get_secret_value() if token else "govinbox").encode()
+    message = f"{inquiry.account_id}:{inquiry.citizen_id}".encode()
+    return "c-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:12]
+
+
+async def detail(session: AsyncSession, inquiry: Inquiry) -> InquiryDetail:
+    pauses = await session.scalars(
+        select(DeadlinePause)
+        .where(DeadlinePause.inquiry_id == inquiry.id)
+        .order_by(DeadlinePause.id)
+    )
+    extension = await session.scalar(
+        select(DeadlineExtension).where(DeadlineExtension.inquiry_id == inquiry.id)
+    )
+    referral = (
+        await session.execute(
+            select(Referral, ReferralEntry.code)
+            .join(ReferralEntry, ReferralEntry.id == Referral.entry_id)
+            .where(Referral.inquiry_id == inquiry.id)
+        )
+    ).first()
+    replies = await session.scalars(
+        select(Reply).where(Reply.inquiry_id == inquiry.id).order_by(Reply.id)
+    )
+    base = InquiryRead.model_validate(inquiry).model_dump()
+    return InquiryDetail(
+        **base,
+        citizen=pseudonym(inquiry),
+        clock=ClockView(
+            first_response_due_at=inquiry.first_response_due_at,
+            first_response_from=inquiry.first_response_from,
+            first_response_rule_id=inquiry.first_response_rule_id,
+            first_response_unit=inquiry.first_response_unit,
+            first_response_length=inquiry.first_response_length,
+            first_responded_at=inquiry.first_responded_at,
+            reply_due_at=inquiry.reply_due_at,
+            original_due_at=inquiry.original_due_at,
+            deadline_rule_id=inquiry.deadline_rule_id,
+            deadline_unit=inquiry.deadline_unit,
+            deadline_length=inquiry.deadline_length,
+            calendar_version=inquiry.calendar_version,
+            due_provisional=inquiry.due_provisional,
+            pauses=[
+                PauseView(
+                    reason=p.reason,
+                    status=p.status.value,
+                    requested_at=p.requested_at,
+                    started_at=p.started_at,
+                    ended_at=p.ended_at,
+                    working_days_added=p.working_days_added,
+                )
+                for p in pauses
+            ],
+            extension=ExtensionView(
+                working_days=extension.working_days,
+                status=extension.status.value,
+                reason=extension.reason,
+                requested_at=extension.requested_at,
+                decided_at=extension.decided_at,
+            )
+            if extension
+            else None,
+        ),
+        referral=ReferralView(
+            entry_code=referral[1],
+            basis=referral[0].basis,
+            explanation=referral[0].explanation,
+            actor=referral[0].actor,
+            created_at=referral[0].created_at,
+        )
+        if referral
+        else None,
+        replies=[
+            ReplyView(
+                purpose=r.purpose.value,
+                status=r.status.value,
+                text=r.text,
+                author=r.author,
+                created_at=r.created_at,
+            )
+            for r in replies
+        ],
+        links={"events": f"/api/v1/inquiries/{inquiry.reference}/events"},
+    )
+
+
+async def log_read(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    *,
+    api_key_id: int,
+    department: Department,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Record that this key read the inquiry's content, unless it did within the hour."""
+    recent = await session.scalar(
+        select(
+            exists().where(
+                ContentRead.inquiry_id == inquiry.id,
+                ContentRead.api_key_id == api_key_id,
+                ContentRead.at > now - READ_LOG_EVERY,
+            )
+        )
+    )
+    if not recent:
+        session.add(
+            ContentRead(
+                inquiry_id=inquiry.id,
+                api_key_id=api_key_id,
+                department_id=department.id,
+                actor=actor,
+                at=now,
+            )
+        )
+
+
+async def reads(session: AsyncSession, inquiry: Inquiry) -> list[ReadLogEntry]:
+    rows = await session.execute(
+        select(ContentRead.actor, Department.code, ContentRead.at)
+        .join(Department, Department.id == ContentRead.department_id)
+        .where(ContentRead.inquiry_id == inquiry.id)
+        .order_by(ContentRead.at, ContentRead.id)
+    )
+    return [ReadLogEntry(actor=actor, department_code=code, at=at) for actor, code, at in rows]
