@@ -116,6 +116,21 @@ class Inquiry(Timestamped, Base):
             "reply_due_at",
             postgresql_where=text("status IN ('new', 'assigned')"),
         ),
+        # The list's tag holds the next first-response breach (bench/poll.py).
+        Index(
+            "ix_inquiry_department_first_response",
+            "department_id",
+            "first_response_due_at",
+            postgresql_where=text("status IN ('new', 'assigned') AND first_responded_at IS NULL"),
+        ),
+        # The list's keyset pages over a department's work still to do (bench/poll.py).
+        Index(
+            "ix_inquiry_department_work",
+            "department_id",
+            "reply_due_at",
+            "id",
+            postgresql_where=text("status IN ('new', 'assigned', 'replied')"),
+        ),
         Index("ix_inquiry_account_citizen", "account_id", "citizen_id"),
         # At most one inquiry per citizen and account takes new messages, also under races.
         Index(

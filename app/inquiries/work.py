@@ -7,6 +7,7 @@ import binascii
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -14,7 +15,6 @@ from sqlalchemy import (
     and_,
     exists,
     func,
-    literal,
     or_,
     select,
     text,
@@ -23,8 +23,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.deadlines.alerts import breached, clock_running
+from app.deadlines.alerts import clock_running
 from app.deadlines.models import (
+    AlertKind,
+    DeadlineAlert,
     DeadlineExtension,
     DeadlinePause,
     ExtensionStatus,
@@ -40,7 +42,6 @@ from app.inquiries.models import (
     InquiryMessage,
     InquiryStatus,
 )
-from app.inquiries.service import visible_to
 from app.problems import Problem
 
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)  # where inquiries without a due time sort
@@ -75,10 +76,6 @@ class Filters:
     text: str | None = None
 
 
-def _due() -> ColumnElement[datetime]:
-    return func.coalesce(Inquiry.reply_due_at, literal(FAR_FUTURE))
-
-
 def version() -> ColumnElement[int]:
     """An inquiry's version: its latest change (0 before any)."""
     return (
@@ -107,7 +104,15 @@ def _filtered(statement: Select[Inquiry], filters: Filters, now: datetime) -> Se
     if filters.due_before is not None:
         conditions.append(Inquiry.reply_due_at < filters.due_before)
     if filters.overdue is not None:
-        late = Inquiry.id.in_(breached(now).with_only_columns(Inquiry.id))
+        # The same conditions as alerts.breached, on the row itself (an IN over every breached
+        # inquiry in the database would be read for each page).
+        late = and_(
+            Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned]),
+            or_(
+                and_(Inquiry.reply_due_at < now, clock_running()),
+                and_(Inquiry.first_response_due_at < now, Inquiry.first_responded_at.is_(None)),
+            ),
+        )
         conditions.append(late if filters.overdue else ~late)
     if filters.paused is not None:
         conditions.append(_paused() if filters.paused else ~_paused())
@@ -177,6 +182,62 @@ class Row:
     paused: bool
 
 
+# What the list shows when no status is asked for: the work still to do (and to close).
+OPEN_WORK = (InquiryStatus.new, InquiryStatus.assigned, InquiryStatus.replied)
+
+
+async def _scopes(session: AsyncSession, department: Department) -> list[ColumnElement[bool]]:
+    """What a key may read, as separate conditions each an index serves (one OR of them would
+    make the planner scan every inquiry): its own; an office's region; what was escalated to it."""
+    scopes: list[ColumnElement[bool]] = [Inquiry.department_id == department.id]
+    if department.is_supervising_office:
+        office, handler = aliased(Department), aliased(Department)
+        region = list(
+            await session.scalars(
+                select(handler.id)
+                .join(office, office.id == department.id)
+                .where(office_encloses(office, handler))
+            )
+        )
+        if region:
+            scopes.append(Inquiry.department_id.in_(region))
+    escalated = select(DeadlineAlert.inquiry_id).where(
+        DeadlineAlert.department_id == department.id, DeadlineAlert.kind == AlertKind.escalation
+    )
+    scopes.append(Inquiry.id.in_(escalated))
+    return scopes
+
+
+def _after(cursor: str | None) -> tuple[datetime | None, int]:
+    """The cursor: the last row's due time (None: in the tail of rows without one) and id."""
+    if not cursor:
+        return None, 0
+    phase, due_text, id_text = decode_cursor(cursor, 3)
+    try:
+        return (None if phase == "n" else datetime.fromisoformat(due_text)), int(id_text)
+    except ValueError:
+        raise BadCursor("Pass back the `next` value of the previous answer.") from None
+
+
+async def _collect(
+    session: AsyncSession,
+    statement: Select[Inquiry],
+    holder: Any,
+    limit: int,
+    found: dict[int, Row],
+) -> int:
+    rows = (
+        await session.execute(
+            statement.outerjoin(holder, holder.id == Inquiry.department_id)
+            .add_columns(holder.code, version(), _paused())
+            .limit(limit + 1)
+        )
+    ).all()
+    for inquiry, code, seen_version, stopped in rows:
+        found[inquiry.id] = Row(inquiry, code, seen_version, bool(stopped))
+    return len(rows)
+
+
 async def page(
     session: AsyncSession,
     department: Department,
@@ -186,30 +247,49 @@ async def page(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[Row], str | None]:
-    """One keyset page by due time, then id: a change meanwhile never repeats or skips a row."""
+    """One keyset page by due time, then id (inquiries without a due time last, by id): a
+    change meanwhile never repeats or skips a row. Each scope is its own indexed, ordered,
+    limited query; their rows are merged here."""
     holder = aliased(Department)
-    statement = _filtered(visible_to(department), filters, now)
-    if cursor:
-        due_text, id_text = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(due_text), int(id_text))
-        except ValueError:
-            raise BadCursor("Pass back the `next` value of the previous answer.") from None
-        statement = statement.where(tuple_(_due(), Inquiry.id) > tuple_(*after))
-    rows = (
-        await session.execute(
-            statement.outerjoin(holder, holder.id == Inquiry.department_id)
-            .add_columns(holder.code, version(), _paused())
-            .order_by(_due(), Inquiry.id)
-            .limit(limit + 1)
-        )
-    ).all()
-    found = [Row(r[0], r[1], r[2], bool(r[3])) for r in rows[:limit]]
+    after_due, after_id = _after(cursor)
+    in_tail = cursor is not None and after_due is None
+    found: dict[int, Row] = {}
+    for scope in await _scopes(session, department):
+        base = _filtered(select(Inquiry).where(scope), filters, now)
+        if filters.status is None:
+            base = base.where(Inquiry.status.in_(OPEN_WORK))
+        dated_rows = 0
+        if not in_tail:
+            dated = base.where(Inquiry.reply_due_at.is_not(None))
+            if after_due is not None:
+                dated = dated.where(
+                    tuple_(Inquiry.reply_due_at, Inquiry.id) > tuple_(after_due, after_id)
+                )
+            dated_rows = await _collect(
+                session, dated.order_by(Inquiry.reply_due_at, Inquiry.id), holder, limit, found
+            )
+        if dated_rows <= limit:  # the page may reach the rows without a due time
+            undated = base.where(Inquiry.reply_due_at.is_(None))
+            if in_tail:
+                undated = undated.where(Inquiry.id > after_id)
+            await _collect(session, undated.order_by(Inquiry.id), holder, limit, found)
+    ordered = sorted(
+        found.values(),
+        key=lambda row: (
+            row.inquiry.reply_due_at is None,
+            row.inquiry.reply_due_at or FAR_FUTURE,
+            row.inquiry.id,
+        ),
+    )
+    rows_out = ordered[:limit]
     following = None
-    if len(rows) > limit:
-        last = found[-1].inquiry
-        following = encode_cursor((last.reply_due_at or FAR_FUTURE).isoformat(), str(last.id))
-    return found, following
+    if len(ordered) > limit:
+        last = rows_out[-1].inquiry
+        if last.reply_due_at is None:
+            following = encode_cursor("n", "", str(last.id))
+        else:
+            following = encode_cursor("d", last.reply_due_at.isoformat(), str(last.id))
+    return rows_out, following
 
 
 async def next_overdue_boundary(
@@ -217,26 +297,23 @@ async def next_overdue_boundary(
 ) -> datetime | None:
     """When the next of the key's open inquiries becomes overdue: the list's tag changes then,
     though no row did."""
-    statement = visible_to(department).where(
-        Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned])
-    )
-    ids = statement.with_only_columns(Inquiry.id)
-    return await session.scalar(
-        select(
-            func.least(
-                select(func.min(Inquiry.reply_due_at))
-                .where(Inquiry.id.in_(ids), Inquiry.reply_due_at > now)
-                .scalar_subquery(),
-                select(func.min(Inquiry.first_response_due_at))
-                .where(
-                    Inquiry.id.in_(ids),
+    boundaries = []
+    for scope in await _scopes(session, department):
+        open_ = and_(scope, Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned]))
+        boundaries += [
+            await session.scalar(
+                select(func.min(Inquiry.reply_due_at)).where(open_, Inquiry.reply_due_at > now)
+            ),
+            await session.scalar(
+                select(func.min(Inquiry.first_response_due_at)).where(
+                    open_,
                     Inquiry.first_response_due_at > now,
                     Inquiry.first_responded_at.is_(None),
                 )
-                .scalar_subquery(),
-            )
-        )
-    )
+            ),
+        ]
+    known = [moment for moment in boundaries if moment is not None]
+    return min(known) if known else None
 
 
 @dataclass(frozen=True)

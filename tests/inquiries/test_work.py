@@ -240,3 +240,20 @@ async def test_the_offices_queues_are_filters(
     await session.flush()
     escalated = (await client.get("/api/v1/inquiries", headers=parent_key)).json()["items"]
     assert [item["reference"] for item in escalated] == [asked.reference]
+
+
+async def test_without_a_status_the_list_shows_the_work_still_to_do(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    _, hrss, _ = await _city(session)
+    done = await _arrive(session, "社保怎么办", "o_1")
+    todo = await _arrive(session, "社保又怎么办", "o_2")
+    key = auth(await factories.api_key(session, hrss))
+    ended = await client.post(
+        f"/api/v1/inquiries/{done.reference}/invalid", json={"reason": "重复"}, headers=key
+    )
+    assert ended.status_code == 200
+    default = (await client.get("/api/v1/inquiries", headers=key)).json()["items"]
+    assert [item["reference"] for item in default] == [todo.reference]
+    invalid = (await client.get("/api/v1/inquiries?status=invalid", headers=key)).json()
+    assert [item["reference"] for item in invalid["items"]] == [done.reference]
