@@ -85,14 +85,18 @@ async def current_principal(credentials: BearerDep, session: SessionDep) -> Prin
     """Resolve a department API key; revoked keys and inactive departments or people fail."""
     if credentials is None or not credentials.credentials.startswith(KEY_PREFIX):
         raise Unauthorized("A department API key is required (Authorization: Bearer gvk_…).")
-    key = await session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_api_key(credentials.credentials))
-    )
-    if key is None or key.revoked_at is not None:
+    found = (
+        await session.execute(
+            select(ApiKey, Department, Person)  # one round trip: every request pays it
+            .join(Department, Department.id == ApiKey.department_id)
+            .outerjoin(Person, Person.id == ApiKey.person_id)
+            .where(ApiKey.key_hash == hash_api_key(credentials.credentials))
+        )
+    ).one_or_none()
+    if found is None or found[0].revoked_at is not None:
         raise Unauthorized("The API key is unknown or revoked.")
-    department = await session.get(Department, key.department_id)
-    person = await session.get(Person, key.person_id) if key.person_id is not None else None
-    if department is None or not department.active or (person is not None and not person.active):
+    key, department, person = found
+    if not department.active or (person is not None and not person.active):
         raise Unauthorized("The API key's department or holder is no longer active.")
     now = datetime.now(UTC)
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:

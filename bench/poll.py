@@ -2,7 +2,7 @@
 timed through the API and as the same SQL straight on the database, in the same run. By hand,
 from the repo root, never in `make test`:
 
-    .venv/bin/python bench/poll.py                       # 1,000,000 inquiries, about 3 minutes
+    .venv/bin/python bench/poll.py                       # 1,000,000 inquiries, about 90 s
     .venv/bin/python bench/poll.py --inquiries 100000    # a smoke run, under a minute
 
 Uses DATABASE_URL's server if set, else embedded PostgreSQL in var/pgdata-bench; either way a
@@ -16,12 +16,13 @@ them responded to: about half are overdue), the rest 'closed' over the two years
 one with its due times. Each inquiry has a 'created' inquiry_change row (written directly, in ten
 transactions); each open one two inquiry_event rows ('routed', 'deadline_set') whose triggers
 (migration 0018) write their changes; a warning for each overdue open one, an escalation to the
-office for a tenth of them, and a running pause for 1 % of the open ones. Then VACUUM ANALYZE.
+office for a tenth of them, a running pause for 1 % of the open ones and an ended one for 5 % of
+the closed ones. Then VACUUM ANALYZE.
 The inquiries and 'created' changes are written with session_replication_role = replica when
 the user may (superuser, as with the embedded server): their foreign keys hold by construction.
 The busiest department gets a client key (app.api_keys.service.issue).
 
-Measured for that department, each RUNS (200) times after a warm-up, or as many as fit in
+Measured for that department, each RUNS (1,000) times after a warm-up, or as many as fit in
 --seconds (10 at least: a request that takes a second gets 10, and its p99 is its maximum):
   first page    GET /api/v1/inquiries                       (50 items, no filter)
   overdue page  GET /api/v1/inquiries?overdue=true
@@ -35,14 +36,16 @@ and session, with DATABASE_URL pointing at the scratch database: routing, authen
 validation, serialisation and the ETag included; no network, no uvicorn. "DB": the statements
 that request sent (recorded from the app's engine with SQLAlchemy cursor events, with their
 parameters), replayed in one transaction on one psycopg connection (BEGIN, each statement,
-COMMIT), as the app sends them: the key lookup, the department, then the service's query or
-queries. "in API" is the time those statements took inside the API's own requests. Then
+COMMIT), as the app sends them, with this process's garbage collector paused: the key lookup
+(key, department and person in one statement), then the service's one statement. "in API" is
+the time those statements took inside the API's own requests. Then
 EXPLAIN (ANALYZE, BUFFERS) of each service query (the authentication lookups are left out), and
 the scans each plan uses.
 """
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import re
@@ -69,7 +72,7 @@ from app.inquiries.work import encode_cursor
 from app.settings import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = 200
+RUNS = 1000
 WARM = 10  # warm-up requests, or as many as fit in WARM_SECONDS (2 at least)
 WARM_SECONDS = 2.0
 MIN_RUNS = 10  # a case's way stops at RUNS, or past --seconds with MIN_RUNS done
@@ -149,6 +152,11 @@ INSERT INTO deadline_pause (inquiry_id, reason, note, status, requested_at, requ
 SELECT id, 'awaiting_citizen', '', 'running', received_at + interval '2 days', 'bench',
        received_at + interval '2 days', 'bench', ''
   FROM inquiry WHERE status = 'assigned' AND id %% 100 = 7;
+INSERT INTO deadline_pause (inquiry_id, reason, note, status, requested_at, requested_by,
+                            started_at, started_by, ended_at, ended_by, decision_note)
+SELECT id, 'awaiting_citizen', '', 'ended', received_at + interval '2 days', 'bench',
+       received_at + interval '2 days', 'bench', received_at + interval '4 days', 'bench', ''
+  FROM inquiry WHERE status = 'closed' AND id %% 20 = 3;
 """
 FIFTY = """
 INSERT INTO inquiry_event (inquiry_id, actor, action, reason, details)
@@ -352,8 +360,13 @@ async def measure(
         if i and time.perf_counter() > deadline:
             break
     deadline = time.perf_counter() + budget
-    while len(case.db) < runs and (len(case.db) < MIN_RUNS or time.perf_counter() < deadline):
-        case.db.append(replay(db, case.statements) * 1000)
+    gc.collect()
+    gc.disable()  # this process's collector pausing is not the database's time
+    try:
+        while len(case.db) < runs and (len(case.db) < MIN_RUNS or time.perf_counter() < deadline):
+            case.db.append(replay(db, case.statements) * 1000)
+    finally:
+        gc.enable()
     case.plans = [explain(db, s) for s in case.statements if s.service]
 
 

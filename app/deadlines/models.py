@@ -181,7 +181,16 @@ class DeadlineAlert(Base):
     """A warning or escalation that fired; unique, so repeated or concurrent sweeps fire once."""
 
     __tablename__ = "deadline_alert"
-    __table_args__ = (UniqueConstraint("inquiry_id", "clock", "kind", "level"),)
+    __table_args__ = (
+        UniqueConstraint("inquiry_id", "clock", "kind", "level"),
+        # What was escalated to a department: a scope of its list (bench/poll.py).
+        Index(
+            "ix_deadline_alert_escalated",
+            "department_id",
+            "inquiry_id",
+            postgresql_where=text("kind = 'escalation'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id", ondelete="RESTRICT"))

@@ -104,32 +104,31 @@ async def list_inquiries(
         fallback,
         q,
     )
-    rows, following = await work.page(
+    found = await work.page(
         session, principal.department, filters, now=now, cursor=cursor, limit=limit
     )
     body = InquiryList(
         items=[
             InquiryItem(
-                reference=row.inquiry.reference,
-                kind=row.inquiry.kind,
-                status=row.inquiry.status,
-                channel=row.inquiry.channel,
+                reference=row.reference,
+                kind=row.kind,
+                status=row.status,
+                channel=row.channel,
                 holder=row.holder,
-                urgent=row.inquiry.urgent,
-                received_at=row.inquiry.received_at,
-                first_response_due_at=row.inquiry.first_response_due_at,
-                reply_due_at=row.inquiry.reply_due_at,
-                due_provisional=row.inquiry.due_provisional,
+                urgent=row.urgent,
+                received_at=row.received_at,
+                first_response_due_at=row.first_response_due_at,
+                reply_due_at=row.reply_due_at,
+                due_provisional=row.due_provisional,
                 paused=row.paused,
-                awaiting_arbitration=row.inquiry.awaiting_arbitration,
+                awaiting_arbitration=row.awaiting_arbitration,
                 version=row.version,
             )
-            for row in rows
+            for row in found.rows
         ],
-        next=following,
+        next=found.next,
     )
-    boundary = await work.next_overdue_boundary(session, principal.department, now)
-    return conditional(request, response, body, extra=str(boundary))
+    return conditional(request, response, body, extra=str(found.overdue_boundary))
 
 
 @router.get(

@@ -5,46 +5,20 @@ each answer is one indexed query."""
 import base64
 import binascii
 import enum
+import functools
+import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    and_,
-    exists,
-    func,
-    or_,
-    select,
-    text,
-    tuple_,
-)
+from sqlalchemy import DateTime, Row, TextualSelect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.deadlines.alerts import clock_running
-from app.deadlines.models import (
-    AlertKind,
-    DeadlineAlert,
-    DeadlineExtension,
-    DeadlinePause,
-    ExtensionStatus,
-    PauseStatus,
-)
 from app.departments.models import Department
 from app.departments.service import office_encloses
-from app.inquiries.models import (
-    Channel,
-    Inquiry,
-    InquiryChange,
-    InquiryKind,
-    InquiryMessage,
-    InquiryStatus,
-)
+from app.inquiries.models import Channel, InquiryKind, InquiryStatus
 from app.problems import Problem
-
-FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)  # where inquiries without a due time sort
 
 
 class BadCursor(Problem):
@@ -76,89 +50,6 @@ class Filters:
     text: str | None = None
 
 
-def version() -> ColumnElement[int]:
-    """An inquiry's version: its latest change (0 before any)."""
-    return (
-        select(func.coalesce(func.max(InquiryChange.id), 0))
-        .where(InquiryChange.inquiry_id == Inquiry.id)
-        .scalar_subquery()
-    )
-
-
-def _paused() -> ColumnElement[bool]:
-    return ~clock_running()
-
-
-def _filtered(statement: Select[Inquiry], filters: Filters, now: datetime) -> Select[Inquiry]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.status is not None:
-        conditions.append(Inquiry.status == filters.status)
-    if filters.kind is not None:
-        conditions.append(Inquiry.kind == filters.kind)
-    if filters.channel is not None:
-        conditions.append(Inquiry.channel == filters.channel)
-    if filters.urgent is not None:
-        conditions.append(Inquiry.urgent.is_(filters.urgent))
-    if filters.provisional is not None:
-        conditions.append(Inquiry.due_provisional.is_(filters.provisional))
-    if filters.due_before is not None:
-        conditions.append(Inquiry.reply_due_at < filters.due_before)
-    if filters.overdue is not None:
-        # The same conditions as alerts.breached, on the row itself (an IN over every breached
-        # inquiry in the database would be read for each page).
-        late = and_(
-            Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned]),
-            or_(
-                and_(Inquiry.reply_due_at < now, clock_running()),
-                and_(Inquiry.first_response_due_at < now, Inquiry.first_responded_at.is_(None)),
-            ),
-        )
-        conditions.append(late if filters.overdue else ~late)
-    if filters.paused is not None:
-        conditions.append(_paused() if filters.paused else ~_paused())
-    if filters.fallback is not None:
-        routed_by_rule = Inquiry.routing_rule_id.is_not(None)
-        conditions.append(
-            and_(Inquiry.routed_at.is_not(None), ~routed_by_rule)
-            if filters.fallback
-            else routed_by_rule
-        )
-    if filters.awaiting is Awaiting.arbitration:
-        conditions.append(
-            and_(Inquiry.arbitration_office_id.is_not(None), Inquiry.arbitrated_at.is_(None))
-        )
-    elif filters.awaiting is Awaiting.extension:
-        conditions.append(
-            exists().where(
-                DeadlineExtension.inquiry_id == Inquiry.id,
-                DeadlineExtension.status == ExtensionStatus.requested,
-            )
-        )
-    elif filters.awaiting is Awaiting.pause:
-        conditions.append(
-            exists().where(
-                DeadlinePause.inquiry_id == Inquiry.id,
-                DeadlinePause.status == PauseStatus.requested,
-            )
-        )
-    if filters.holder is not None:
-        holder = aliased(Department)
-        conditions.append(
-            exists().where(holder.id == Inquiry.department_id, holder.code == filters.holder)
-        )
-    if filters.text:
-        # A substring match, so two-character terms such as 社保 match (trigram indexes need
-        # three); it runs over the messages of the key's own inquiries only.
-        pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions.append(
-            exists().where(
-                InquiryMessage.inquiry_id == Inquiry.id,
-                InquiryMessage.content.like(pattern + "%", escape="\\"),
-            )
-        )
-    return statement.where(*conditions)
-
-
 def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
 
@@ -174,68 +65,211 @@ def decode_cursor(cursor: str, count: int) -> list[str]:
     return parts
 
 
-@dataclass(frozen=True)
-class Row:
-    inquiry: Inquiry
-    holder: str | None
-    version: int
-    paused: bool
+# The list is one plain SQL statement per combination of filters, built from the fixed fragments
+# below and cached: polled all day, building a SQLAlchemy expression per request cost more than
+# running it (bench/poll.py). Values are always bound parameters; only the enum literals that
+# decide which partial index serves the query are written into the text.
+_OPEN = "('new', 'assigned')"  # the statuses whose clocks run (alerts.OPEN)
+_OPEN_WORK = "('new', 'assigned', 'replied')"  # the list's default: ix_inquiry_department_work
+_RUNNING = (
+    "EXISTS (SELECT 1 FROM deadline_pause p WHERE p.inquiry_id = i.id AND p.status = 'running')"
+)
+# The same conditions as alerts.breached, on the row itself: past the reply due, its clock
+# running; or past the first-response due, not yet met.
+# (NOT IN, one hashed set of the running pauses, not NOT EXISTS: PostgreSQL makes that an
+# anti-join over every late row of the department and sorts them, where an ordered index scan
+# stops after one page. inquiry_id is never NULL, so the two mean the same.)
+_NOT_RUNNING = "i.id NOT IN (SELECT p.inquiry_id FROM deadline_pause p WHERE p.status = 'running')"
+_REPLY_LATE = f"i.reply_due_at < :now AND {_NOT_RUNNING}"
+_FIRST_LATE = "i.first_response_due_at < :now AND i.first_responded_at IS NULL"
+_LATE = f"(i.status IN {_OPEN} AND (({_REPLY_LATE}) OR ({_FIRST_LATE})))"
+_AWAITING = {
+    Awaiting.arbitration: "i.arbitration_office_id IS NOT NULL AND i.arbitrated_at IS NULL",
+    Awaiting.extension: "EXISTS (SELECT 1 FROM deadline_extension x"
+    " WHERE x.inquiry_id = i.id AND x.status = 'requested')",
+    Awaiting.pause: "EXISTS (SELECT 1 FROM deadline_pause p"
+    " WHERE p.inquiry_id = i.id AND p.status = 'requested')",
+}
+# What a key may read, each scope its own indexed, ordered, limited branch (one OR of them would
+# make the planner scan every inquiry): its own; an office's region; what was escalated to it.
+_OWN = "i.department_id = :department"
+_REGION = "i.department_id = ANY(:region)"
+# A few ids: probed one by one on the primary key, never a scan of every department's work.
+_ESCALATED = "i.id = ANY(ARRAY(SELECT inquiry_id FROM escalated))"
+# Computed once per statement, over ix_deadline_alert_escalated.
+_ESCALATIONS = """escalated AS MATERIALIZED (
+    SELECT DISTINCT a.inquiry_id FROM deadline_alert a
+     WHERE a.department_id = :department AND a.kind = 'escalation')"""
 
 
-# What the list shows when no status is asked for: the work still to do (and to close).
-OPEN_WORK = (InquiryStatus.new, InquiryStatus.assigned, InquiryStatus.replied)
+def _boundary(departments: str) -> str:
+    """When the next of the key's open inquiries becomes overdue: the list's tag changes then,
+    though no row did. Each minimum over its own partial index (ix_inquiry_department_open_due,
+    ix_inquiry_department_first_response; one department's minimum is one index probe);
+    escalated inquiries are few."""
+    return f"""least(
+        (SELECT min(reply_due_at) FROM inquiry
+          WHERE department_id {departments} AND status IN {_OPEN} AND reply_due_at > :now),
+        (SELECT min(first_response_due_at) FROM inquiry
+          WHERE department_id {departments} AND status IN {_OPEN}
+            AND first_responded_at IS NULL AND first_response_due_at > :now),
+        (SELECT min(least(CASE WHEN e.reply_due_at > :now THEN e.reply_due_at END,
+                          CASE WHEN e.first_responded_at IS NULL
+                                AND e.first_response_due_at > :now
+                               THEN e.first_response_due_at END))
+           FROM escalated x JOIN inquiry e ON e.id = x.inquiry_id
+          WHERE e.status IN {_OPEN}))"""  # noqa: S608 (constant fragments)
 
 
-async def _scopes(session: AsyncSession, department: Department) -> list[ColumnElement[bool]]:
-    """What a key may read, as separate conditions each an index serves (one OR of them would
-    make the planner scan every inquiry): its own; an office's region; what was escalated to it."""
-    scopes: list[ColumnElement[bool]] = [Inquiry.department_id == department.id]
-    if department.is_supervising_office:
-        office, handler = aliased(Department), aliased(Department)
-        region = list(
-            await session.scalars(
-                select(handler.id)
-                .join(office, office.id == department.id)
-                .where(office_encloses(office, handler))
-            )
+class Phase(enum.StrEnum):
+    """Where a keyset page starts: at the top; after a row with a due time (the rest of those,
+    then every row without one); in the tail of rows without a due time."""
+
+    first = "first"
+    dated = "d"
+    undated = "n"
+
+
+def _conditions(filters: Filters) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The filters as SQL: conditions every row meets, and alternatives of which it meets one
+    (each alternative is its own branch, so each is served by its own index in order)."""
+    alternatives: tuple[str, ...] = ("true",)
+    # One status condition, never two: PostgreSQL multiplies their selectivities, expects a
+    # handful of rows and sorts every late one instead of reading one page in index order.
+    if filters.overdue:
+        alternatives = (_REPLY_LATE, _FIRST_LATE)
+        if filters.status is None:
+            status = f"i.status IN {_OPEN}"
+        elif filters.status in (InquiryStatus.new, InquiryStatus.assigned):
+            status = f"i.status = '{filters.status.value}'"
+        else:
+            status = "false"  # only open inquiries can be overdue
+    elif filters.status is not None:
+        status = f"i.status = '{filters.status.value}'"
+    else:
+        status = f"i.status IN {_OPEN_WORK}"
+    conditions = [status]
+    if filters.kind is not None:
+        conditions.append("i.kind = :kind")
+    if filters.channel is not None:
+        conditions.append("i.channel = :channel")
+    if filters.urgent is not None:
+        conditions.append("i.urgent = :urgent")
+    if filters.provisional is not None:
+        conditions.append("i.due_provisional = :provisional")
+    if filters.due_before is not None:
+        conditions.append("i.reply_due_at < :due_before")
+    if filters.overdue is False:
+        conditions.append(f"{_LATE} IS NOT TRUE")
+    if filters.paused is not None:
+        conditions.append(_RUNNING if filters.paused else _NOT_RUNNING)
+    if filters.fallback is not None:
+        conditions.append(
+            "i.routed_at IS NOT NULL AND i.routing_rule_id IS NULL"
+            if filters.fallback
+            else "i.routing_rule_id IS NOT NULL"
         )
-        if region:
-            scopes.append(Inquiry.department_id.in_(region))
-    escalated = select(DeadlineAlert.inquiry_id).where(
-        DeadlineAlert.department_id == department.id, DeadlineAlert.kind == AlertKind.escalation
+    if filters.awaiting is not None:
+        conditions.append(_AWAITING[filters.awaiting])
+    if filters.holder is not None:
+        conditions.append(
+            "i.department_id = (SELECT h.id FROM department h WHERE h.code = :holder)"
+        )
+    if filters.text:
+        # A substring match, so two-character terms such as 社保 match (trigram indexes need
+        # three); it runs over the messages of the key's own inquiries only.
+        conditions.append(
+            "EXISTS (SELECT 1 FROM inquiry_message m"
+            " WHERE m.inquiry_id = i.id AND m.content LIKE :pattern ESCAPE '\\')"
+        )
+    return tuple(conditions), alternatives
+
+
+def _branch(scope: str, where: str, keyset: str, order: str) -> str:
+    return f"""(SELECT i.id, i.reply_due_at FROM inquiry i
+                 WHERE {scope} AND {where} AND {keyset} ORDER BY {order} LIMIT :more)"""  # noqa: S608
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(
+    conditions: tuple[str, ...], alternatives: tuple[str, ...], phase: Phase, office: bool
+) -> TextualSelect:
+    branches = []
+    for scope, alternative in itertools.product(
+        (_OWN, _REGION, _ESCALATED) if office else (_OWN, _ESCALATED), alternatives
+    ):
+        where = " AND ".join((*conditions, alternative))
+        if phase is not Phase.undated:
+            keyset = " AND (i.reply_due_at, i.id) > (:after_due, :after_id)"
+            dated = f"i.reply_due_at IS NOT NULL{keyset if phase is Phase.dated else ''}"
+            branches.append(_branch(scope, where, dated, "i.reply_due_at, i.id"))
+        undated = (
+            f"i.reply_due_at IS NULL{' AND i.id > :after_id' if phase is Phase.undated else ''}"
+        )
+        branches.append(_branch(scope, where, undated, "i.id"))
+    union = "\n UNION\n ".join(branches)
+    return text(
+        f"""
+        WITH {_ESCALATIONS}
+        SELECT b.boundary, r.*
+          FROM (SELECT {_boundary("= ANY(:departments)" if office else "= :department")}
+                       AS boundary) b
+          LEFT JOIN LATERAL (
+            SELECT i.id, i.reference, i.kind, i.status, i.channel, d.code AS holder, i.urgent,
+                   i.received_at, i.first_response_due_at, i.reply_due_at, i.due_provisional,
+                   {_RUNNING} AS paused,
+                   i.arbitration_office_id IS NOT NULL AND i.arbitrated_at IS NULL
+                       AS awaiting_arbitration,
+                   (SELECT coalesce(max(c.id), 0) FROM inquiry_change c
+                     WHERE c.inquiry_id = i.id) AS version
+              FROM (SELECT id, reply_due_at FROM ({union}) AS scoped
+                     ORDER BY reply_due_at, id LIMIT :more) AS picked
+              JOIN inquiry i ON i.id = picked.id
+              LEFT JOIN department d ON d.id = i.department_id) r ON true
+         ORDER BY r.reply_due_at, r.id
+        """  # noqa: S608 (constant fragments; every value is a bound parameter)
+    ).columns(
+        boundary=DateTime(timezone=True),
+        received_at=DateTime(timezone=True),
+        first_response_due_at=DateTime(timezone=True),
+        reply_due_at=DateTime(timezone=True),
     )
-    scopes.append(Inquiry.id.in_(escalated))
-    return scopes
 
 
-def _after(cursor: str | None) -> tuple[datetime | None, int]:
-    """The cursor: the last row's due time (None: in the tail of rows without one) and id."""
+async def _region(session: AsyncSession, department: Department) -> list[int]:
+    """The departments of an office's region (none for any other key)."""
+    if not department.is_supervising_office:
+        return []
+    office, handler = aliased(Department), aliased(Department)
+    return list(
+        await session.scalars(
+            select(handler.id)
+            .join(office, office.id == department.id)
+            .where(office_encloses(office, handler))
+        )
+    )
+
+
+def _after(cursor: str | None) -> tuple[Phase, datetime | None, int]:
+    """The cursor: the last row's due time (none: in the tail of rows without one) and id."""
     if not cursor:
-        return None, 0
+        return Phase.first, None, 0
     phase, due_text, id_text = decode_cursor(cursor, 3)
     try:
-        return (None if phase == "n" else datetime.fromisoformat(due_text)), int(id_text)
+        if phase == Phase.undated:
+            return Phase.undated, None, int(id_text)
+        if phase == Phase.dated:
+            return Phase.dated, datetime.fromisoformat(due_text), int(id_text)
     except ValueError:
-        raise BadCursor("Pass back the `next` value of the previous answer.") from None
+        pass
+    raise BadCursor("Pass back the `next` value of the previous answer, unchanged.")
 
 
-async def _collect(
-    session: AsyncSession,
-    statement: Select[Inquiry],
-    holder: Any,
-    limit: int,
-    found: dict[int, Row],
-) -> int:
-    rows = (
-        await session.execute(
-            statement.outerjoin(holder, holder.id == Inquiry.department_id)
-            .add_columns(holder.code, version(), _paused())
-            .limit(limit + 1)
-        )
-    ).all()
-    for inquiry, code, seen_version, stopped in rows:
-        found[inquiry.id] = Row(inquiry, code, seen_version, bool(stopped))
-    return len(rows)
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row[Any]]  # each with the fields of schemas.InquiryItem
+    next: str | None
+    overdue_boundary: datetime | None  # when the next open inquiry in view becomes overdue
 
 
 async def page(
@@ -246,88 +280,44 @@ async def page(
     now: datetime,
     cursor: str | None,
     limit: int,
-) -> tuple[list[Row], str | None]:
+) -> Page:
     """One keyset page by due time, then id (inquiries without a due time last, by id): a
-    change meanwhile never repeats or skips a row. Each scope is its own indexed, ordered,
-    limited query; their rows are merged here."""
-    holder = aliased(Department)
-    after_due, after_id = _after(cursor)
-    in_tail = cursor is not None and after_due is None
-    found: dict[int, Row] = {}
-    for scope in await _scopes(session, department):
-        base = _filtered(select(Inquiry).where(scope), filters, now)
-        if filters.status is None:
-            base = base.where(Inquiry.status.in_(OPEN_WORK))
-        dated_rows = 0
-        if not in_tail:
-            dated = base.where(Inquiry.reply_due_at.is_not(None))
-            if after_due is not None:
-                dated = dated.where(
-                    tuple_(Inquiry.reply_due_at, Inquiry.id) > tuple_(after_due, after_id)
-                )
-            dated_rows = await _collect(
-                session, dated.order_by(Inquiry.reply_due_at, Inquiry.id), holder, limit, found
-            )
-        if dated_rows <= limit:  # the page may reach the rows without a due time
-            undated = base.where(Inquiry.reply_due_at.is_(None))
-            if in_tail:
-                undated = undated.where(Inquiry.id > after_id)
-            await _collect(session, undated.order_by(Inquiry.id), holder, limit, found)
-    ordered = sorted(
-        found.values(),
-        key=lambda row: (
-            row.inquiry.reply_due_at is None,
-            row.inquiry.reply_due_at or FAR_FUTURE,
-            row.inquiry.id,
-        ),
-    )
-    rows_out = ordered[:limit]
+    change meanwhile never repeats or skips a row. One statement: each scope's branches are
+    ordered and limited by an index, and merged by the database."""
+    phase, after_due, after_id = _after(cursor)
+    region = await _region(session, department)
+    parameters: dict[str, Any] = {
+        "department": department.id,
+        "region": region,
+        "departments": [department.id, *region],
+        "now": now,
+        "after_due": after_due,
+        "after_id": after_id,
+        "more": limit + 1,
+        "kind": filters.kind and filters.kind.value,
+        "channel": filters.channel and filters.channel.value,
+        "urgent": filters.urgent,
+        "provisional": filters.provisional,
+        "due_before": filters.due_before,
+        "holder": filters.holder,
+    }
+    if filters.text:
+        escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        parameters["pattern"] = f"%{escaped}%"
+    statement = _statement(*_conditions(filters), phase, department.is_supervising_office)
+    result = (await session.execute(statement, parameters)).all()
+    boundary: datetime | None = result[0].boundary
+    rows = [row for row in result if row.id is not None]
     following = None
-    if len(ordered) > limit:
-        last = rows_out[-1].inquiry
-        if last.reply_due_at is None:
-            following = encode_cursor("n", "", str(last.id))
-        else:
-            following = encode_cursor("d", last.reply_due_at.isoformat(), str(last.id))
-    return rows_out, following
-
-
-# Each minimum over its own partial index (ix_inquiry_department_open_due,
-# ix_inquiry_department_first_response); escalated inquiries are few.
-_BOUNDARY = text(
-    """
-    SELECT least(
-        (SELECT min(reply_due_at) FROM inquiry
-          WHERE department_id = ANY(:departments) AND status IN ('new', 'assigned')
-            AND reply_due_at > :now),
-        (SELECT min(first_response_due_at) FROM inquiry
-          WHERE department_id = ANY(:departments) AND status IN ('new', 'assigned')
-            AND first_responded_at IS NULL AND first_response_due_at > :now),
-        (SELECT min(least(CASE WHEN i.reply_due_at > :now THEN i.reply_due_at END,
-                          CASE WHEN i.first_responded_at IS NULL
-                                AND i.first_response_due_at > :now
-                               THEN i.first_response_due_at END))
-           FROM deadline_alert a JOIN inquiry i ON i.id = a.inquiry_id
-          WHERE a.department_id = :department AND a.kind = 'escalation'
-            AND i.status IN ('new', 'assigned')))
-    """
-)
-
-
-async def next_overdue_boundary(
-    session: AsyncSession, department: Department, now: datetime
-) -> datetime | None:
-    """When the next of the key's open inquiries becomes overdue: the list's tag changes then,
-    though no row did. One statement over the key's scopes."""
-    moment: datetime | None = await session.scalar(
-        _BOUNDARY,
-        {
-            "departments": await _viewed_departments(session, department),
-            "department": department.id,
-            "now": now,
-        },
-    )
-    return moment
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        following = (
+            encode_cursor(Phase.undated, "", str(last.id))
+            if last.reply_due_at is None
+            else encode_cursor(Phase.dated, last.reply_due_at.isoformat(), str(last.id))
+        )
+    return Page(rows, following, boundary)
 
 
 @dataclass(frozen=True)
@@ -356,19 +346,6 @@ _CHANGES = text(
 )
 
 
-async def _viewed_departments(session: AsyncSession, department: Department) -> list[int]:
-    """Whose changes a key sees: its own department's; an office's, its region's too."""
-    if not department.is_supervising_office:
-        return [department.id]
-    office, handler = aliased(Department), aliased(Department)
-    region = await session.scalars(
-        select(handler.id)
-        .join(office, office.id == department.id)
-        .where(office_encloses(office, handler))
-    )
-    return [department.id, *region]
-
-
 async def changes(
     session: AsyncSession, department: Department, *, after: str | None, limit: int
 ) -> tuple[list[Change], str | None]:
@@ -379,7 +356,7 @@ async def changes(
     rows = await session.execute(
         _CHANGES,
         {
-            "departments": await _viewed_departments(session, department),
+            "departments": [department.id, *await _region(session, department)],
             "xact": xact_text,
             "id": int(id_text),
             "limit": limit,

@@ -257,3 +257,165 @@ async def test_without_a_status_the_list_shows_the_work_still_to_do(
     assert [item["reference"] for item in default] == [todo.reference]
     invalid = (await client.get("/api/v1/inquiries?status=invalid", headers=key)).json()
     assert [item["reference"] for item in invalid["items"]] == [done.reference]
+
+
+def _expected(
+    inquiries: list[Inquiry], running: set[int], asked: dict[str, set[int]], now: Any, query: str
+) -> list[str]:
+    """The list's answer for filters (`a=x&b=y`), computed in Python from the rows (an oracle
+    that shares no code with work.page's SQL)."""
+    filters = [part.partition("=")[::2] for part in query.split("&") if part]
+    chosen = [
+        i
+        for i in inquiries
+        if all(_meets(i, name, value, running, asked, now) for name, value in filters)
+    ]
+    if not any(name == "status" for name, _ in filters):
+        chosen = [i for i in chosen if i.status in ("new", "assigned", "replied")]
+    chosen.sort(key=lambda i: (i.reply_due_at is None, i.reply_due_at or now, i.id))
+    return [i.reference for i in chosen]
+
+
+def _meets(
+    i: Inquiry, name: str, value: str, running: set[int], asked: dict[str, set[int]], now: Any
+) -> bool:
+    flag = value == "true"
+
+    def late(i: Inquiry) -> bool:
+        if i.status not in ("new", "assigned"):
+            return False
+        reply = i.reply_due_at is not None and i.reply_due_at < now and i.id not in running
+        first = (
+            i.first_response_due_at is not None
+            and i.first_response_due_at < now
+            and i.first_responded_at is None
+        )
+        return reply or first
+
+    tests = {
+        "status": lambda i: i.status == value,
+        "kind": lambda i: i.kind == value,
+        "channel": lambda i: i.channel == value,
+        "urgent": lambda i: i.urgent is flag,
+        "provisional": lambda i: i.due_provisional is flag,
+        "overdue": lambda i: late(i) is flag,
+        "paused": lambda i: (i.id in running) is flag,
+        "fallback": lambda i: (
+            (i.routed_at is not None and i.routing_rule_id is None)
+            if flag
+            else i.routing_rule_id is not None
+        ),
+        "awaiting": lambda i: (
+            i.awaiting_arbitration if value == "arbitration" else i.id in asked[value]
+        ),
+        "due_before": lambda i: i.reply_due_at is not None and i.reply_due_at < now,
+    }
+    return bool(tests[name](i))
+
+
+async def test_every_filter_and_every_page_agree_with_an_oracle(
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock
+) -> None:
+    """Varied rows (statuses, kinds, channels, flags, no due time, pauses, decisions awaited),
+    each filter paged two rows at a time across the rows without a due time, for a department
+    and for its office (whose region includes an inquiry also escalated to it: listed once)."""
+    import random
+
+    from app.deadlines.models import DeadlineExtension, DeadlinePause
+
+    office, hrss, urban = await _city(session)
+    rng = random.Random(13)
+    inquiries = [
+        await _arrive(session, f"社保{'怎么' if n % 3 else ''}办{n}", f"o_{n}") for n in range(16)
+    ]
+    inquiries += [await _arrive(session, f"你好{n}", f"t_{n}") for n in range(2)]  # fallback
+    running: set[int] = set()
+    asked: dict[str, set[int]] = {"extension": set(), "pause": set()}
+    for n, inquiry in enumerate(inquiries):
+        inquiry.status = rng.choice(["new", "assigned", "assigned", "replied", "closed"])
+        inquiry.urgent = rng.random() < 0.3
+        inquiry.due_provisional = rng.random() < 0.3
+        inquiry.channel = rng.choice(["private_message", "comment"])
+        inquiry.reply_due_at = (
+            None if n % 5 == 0 else clock.now + timedelta(hours=rng.randint(-48, 48))
+        )
+        inquiry.first_response_due_at = clock.now + timedelta(hours=rng.randint(-24, 24))
+        inquiry.first_responded_at = clock.now if rng.random() < 0.5 else None
+        if n % 7 == 1:
+            inquiry.arbitration_office_id = office.id
+        pause = rng.choice(["running", "requested", None])
+        if pause:
+            (running if pause == "running" else asked["pause"]).add(inquiry.id)
+            session.add(
+                DeadlinePause(
+                    inquiry_id=inquiry.id,
+                    reason="awaiting_citizen",
+                    status=pause,
+                    requested_at=clock.now,
+                    requested_by="test",
+                )
+            )
+        if n % 4 == 2:
+            asked["extension"].add(inquiry.id)
+            session.add(
+                DeadlineExtension(
+                    inquiry_id=inquiry.id,
+                    office_id=office.id,
+                    working_days=1,
+                    reason="核查",
+                    requested_at=clock.now,
+                    requested_by="test",
+                    status="requested",
+                )
+            )
+    inquiries[3].department_id = urban.id
+    session.add(
+        DeadlineAlert(
+            inquiry_id=inquiries[4].id,
+            kind="escalation",
+            level=1,
+            department_id=office.id,
+            fired_at=clock.now,
+        )
+    )
+    await session.flush()
+    clock.now += timedelta(hours=12)
+    queries = [
+        "",
+        "status=closed",
+        "status=new",
+        "overdue=true&status=assigned",
+        "overdue=true&status=replied",
+        "overdue=false&status=replied",
+        "overdue=true&urgent=false&channel=private_message",
+        "kind=consultation",
+        "channel=comment",
+        "urgent=true",
+        "urgent=false",
+        "provisional=true",
+        "overdue=true",
+        "overdue=false",
+        "paused=true",
+        "paused=false",
+        "fallback=true",
+        "fallback=false",
+        "awaiting=arbitration",
+        "awaiting=extension",
+        "awaiting=pause",
+        f"due_before={clock.now.isoformat().replace('+', '%2B')}",
+    ]
+    for department in (hrss, office):
+        key = auth(await factories.api_key(session, department))
+        scope = [i for i in inquiries if department is office or i.department_id == hrss.id]
+        for query in queries:
+            seen: list[str] = []
+            path = f"/api/v1/inquiries?limit=2&{query}"
+            while path:
+                answer = await client.get(path, headers=key)
+                assert answer.status_code == 200, (query, answer.text)
+                seen += [item["reference"] for item in answer.json()["items"]]
+                following = answer.json()["next"]
+                path = f"/api/v1/inquiries?limit=2&{query}&cursor={following}" if following else ""
+            expected = _expected(scope, running, asked, clock.now, query)
+            assert seen == expected, (department.code, query)
+        assert any(i.reply_due_at is None for i in scope)
