@@ -21,6 +21,7 @@ from app.observability import RequestLog, configure_logging
 from app.people.router import router as people_router
 from app.push.router import router as push_router
 from app.referrals.router import router as referrals_router
+from app.replies.router import router as replies_router
 from app.routing.router import router as routing_router
 from app.schemas import ProblemDetails, known_query_only
 from app.settings import settings_or_exit
@@ -73,14 +74,17 @@ def _validation_as_problem(schema: dict[str, Any]) -> None:
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             if "422" in operation.get("responses", {}):
+                documented = operation["responses"]["422"].get("content", {})
+                examples = documented.get("application/problem+json", {}).get("examples", {})
+                body: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+                validation = _validation_example(operation, schemas)
+                if examples:  # the route's own 422 problems, beside a validation failure
+                    body["examples"] = {"validation-failed": {"value": validation}} | examples
+                else:
+                    body["example"] = validation
                 operation["responses"]["422"] = {
                     "description": "Validation failed",
-                    "content": {
-                        "application/problem+json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"},
-                            "example": _validation_example(operation, schemas),
-                        }
-                    },
+                    "content": {"application/problem+json": body},
                 }
 
 
@@ -102,6 +106,7 @@ def create_app() -> FastAPI:
         api_keys_router,
         push_router,
         inquiries_router,
+        replies_router,
         routing_router,
         referrals_router,
         calendar_router,

@@ -12,18 +12,20 @@ from app.deadlines.models import (
     DeadlineRule,
 )
 from app.departments.models import Department, Level
+from app.idempotency import IdempotencyRecord
 from app.inquiries.models import (
     Channel,
     Inquiry,
     InquiryEvent,
     InquiryKind,
     InquiryMessage,
+    InquiryNote,
     InquiryStatus,
 )
 from app.people.models import Person, Role
 from app.push.models import PushRegistration
 from app.referrals.models import Referral, ReferralEntry
-from app.replies.models import Reply
+from app.replies.models import Reply, ReplyTemplate
 from app.routing.models import KindRule, RoutingRule
 from app.rule_changes import RuleChange
 from app.webhooks.models import InboxEvent
@@ -42,11 +44,13 @@ __all__ = [
     "DeadlineRule",
     "Department",
     "Follower",
+    "IdempotencyRecord",
     "InboxEvent",
     "Inquiry",
     "InquiryEvent",
     "InquiryKind",
     "InquiryMessage",
+    "InquiryNote",
     "InquiryStatus",
     "KindRule",
     "Level",
@@ -56,6 +60,7 @@ __all__ = [
     "Referral",
     "ReferralEntry",
     "Reply",
+    "ReplyTemplate",
     "Role",
     "RoutingRule",
     "RuleChange",

@@ -74,6 +74,33 @@ class Unprocessable(Problem):
     slug = "validation-failed"
 
 
+class PreconditionFailed(Problem):
+    status = 412
+    title = "Changed meanwhile"
+    slug = "version-mismatch"
+    example_detail = (
+        "WX20261124-000123 is at version 57, not 42: read it again, then decide. "
+        "(`current_version` holds the version.)"
+    )
+
+
+def merged(*docs: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """Several `doc(...)` results as one: problems of the same status keep all their examples."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for entries in docs:
+        for status, entry in entries.items():
+            if status not in responses:
+                responses[status] = {
+                    **entry,
+                    "content": {k: dict(v) for k, v in entry.get("content", {}).items()},
+                }
+                continue
+            for media, body in entry.get("content", {}).items():
+                target = responses[status].setdefault("content", {}).setdefault(media, dict(body))
+                target.setdefault("examples", {}).update(body.get("examples", {}))
+    return responses
+
+
 class Unauthorized(Problem):
     status = 401
     title = "Unauthorized"

@@ -11,8 +11,11 @@ from app.problems import Forbidden
 class Action(enum.StrEnum):
     """Everything a key can do to an inquiry beyond reading it."""
 
-    sign_for = "sign_for"  # 签收 (not built yet)
-    reply = "reply"  # (not built yet)
+    sign_for = "sign_for"  # 签收: a person takes it on
+    hand_over = "hand_over"  # to a colleague of the same department
+    reply = "reply"  # an interim reply or the answer (or one given by phone, letter, in person)
+    note = "note"  # an internal note for colleagues
+    merge = "merge"  # 并单, and its same-day undo
     correct_kind = "correct_kind"
     mark_routing_wrong = "mark_routing_wrong"
     refer = "refer"
@@ -24,7 +27,8 @@ class Action(enum.StrEnum):
     record_first_response = "record_first_response"
     mark_invalid = "mark_invalid"
     close = "close"
-    approve = "approve"  # a reviewer's check of an answer before it goes out (not built yet)
+    approve = "approve"  # a reviewer's check of a public reply before it goes out
+    manage_templates = "manage_templates"  # the department's reply templates
     arbitrate = "arbitrate"
     decide_extension = "decide_extension"
     decide_pause = "decide_pause"
@@ -34,7 +38,10 @@ class Action(enum.StrEnum):
 REQUIRED_ROLE: Mapping[Action, Role] = MappingProxyType(
     {
         Action.sign_for: Role.responder,
+        Action.hand_over: Role.responder,
         Action.reply: Role.responder,
+        Action.note: Role.responder,
+        Action.merge: Role.responder,
         Action.correct_kind: Role.responder,
         Action.mark_routing_wrong: Role.responder,
         Action.refer: Role.responder,
@@ -47,6 +54,7 @@ REQUIRED_ROLE: Mapping[Action, Role] = MappingProxyType(
         Action.mark_invalid: Role.responder,
         Action.close: Role.responder,
         Action.approve: Role.reviewer,
+        Action.manage_templates: Role.reviewer,
         Action.arbitrate: Role.supervisor,
         Action.decide_extension: Role.supervisor,
         Action.decide_pause: Role.supervisor,

@@ -3,7 +3,7 @@
 import hashlib
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Path, Query, Request, Response, params
+from fastapi import Depends, Header, Path, Query, Request, Response, params
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -138,3 +138,13 @@ def conditional(request: Request, response: Response, body: B, *, extra: str = "
         return Response(status_code=304, headers={"ETag": tag})
     response.headers["ETag"] = tag
     return body
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The inquiry's `version` (as listed, fed or read): a stale one answers 412 "
+        "with the current version, so two clerks never overwrite each other. Optional.",
+    ),
+]

@@ -129,6 +129,45 @@ class Settings(BaseSettings):
         description="Pauses per inquiry at most; together they credit no more than the rule's "
         "own length.",
     )
+    sign_for_within_office_hours: float = Field(
+        default=4.5,
+        gt=0,
+        description="An inquiry not signed for (签收) within this much office time of reaching "
+        "its holder (a working half-day of OFFICE_HOURS) joins the office's queues.",
+    )
+    idempotency_keep_hours: float = Field(
+        default=24, gt=0, description="How long an Idempotency-Key's answer is kept for retries."
+    )
+    reply_length_limits: dict[str, int] = Field(
+        default={
+            "wechat.private_message": 600,
+            "wechat.comment": 600,
+            "weibo.private_message": 300,
+            "weibo.comment": 140,
+        },
+        description="Most characters one message may carry, per `platform.channel` (JSON in the "
+        "env); a longer reply is refused with the limit, never split.",
+    )
+    sensitive_words: list[str] = Field(
+        default=[],
+        description="Words a reply must not contain (JSON list in the env); matched ignoring case.",
+    )
+    merge_candidates_max: int = Field(
+        default=200,
+        ge=1,
+        le=1000,
+        description="Merge candidates compare at most this many recent inquiries.",
+    )
+    merge_similarity_min: float = Field(
+        default=60,
+        ge=0,
+        le=100,
+        description="Text similarity (rapidfuzz, 0–100) from which an open inquiry of the same "
+        "department is a merge candidate.",
+    )
+    merge_same_citizen_days: int = Field(
+        default=30, ge=1, description="Inquiries of the same citizen this recent are candidates."
+    )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "var",
         description="Local state for development: embedded database, generated admin token.",

@@ -36,9 +36,11 @@ from app.deadlines.models import AlertKind, Clock, DeadlineAlert, PauseReason
 from app.departments.models import Department
 from app.inquiries.models import Inquiry
 from app.main import create_app
+from app.people.models import Role as PersonRole
 from app.referrals import service as referrals
 from app.referrals.models import ReferralChannel
 from app.referrals.schemas import ReferralEntryCreate
+from app.replies import service as replies
 from app.routing import service as routing
 from app.routing.schemas import RoutingRuleCreate
 from tests import conftest, factories
@@ -69,6 +71,7 @@ class Cast:
     child_code: str
     entry_code: str
     now: datetime
+    owner_person_id: int  # a responder of the owner's department, who may sign for it
 
     @property
     def owned(self) -> str:
@@ -109,6 +112,11 @@ class Case:
     queries: Callable[[Cast], list[dict[str, str]]] = lambda _: []
     # List routes: whose inquiries each role must find (the rest must be absent anyway).
     must_list: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+    # Path parameters besides {reference}, and a query string, for every probe.
+    params: Callable[[Cast], dict[str, str]] = lambda _: {}
+    query: Callable[[Cast], dict[str, str]] = lambda _: {}
+    # Routes without {reference}, where each key acts on its own department: per role.
+    each: Mapping[Role, frozenset[int]] = field(default_factory=dict)
 
     def expected(self, role: Role) -> frozenset[int]:
         if role == "owner":
@@ -149,6 +157,25 @@ def _kind(_: Cast) -> dict[str, Any]:
     return {"kind": "complaint"}  # a real change: the seeded inquiry is a consultation
 
 
+def _sign_for(cast: Cast) -> dict[str, Any]:
+    return {"person_id": cast.owner_person_id}  # a client system's key names the person
+
+
+def _hand_over(cast: Cast) -> dict[str, Any]:
+    return {"person_id": cast.owner_person_id}
+
+
+def _merge(cast: Cast) -> dict[str, Any]:
+    return {"into": cast.owned}  # into itself: the owner is refused (the only open one it has)
+
+
+def _answer_given(cast: Cast) -> dict[str, Any]:
+    return {"given_at": (cast.now - timedelta(minutes=10)).isoformat()}
+
+
+CREATED = frozenset({201})
+
+
 P = "/api/v1/inquiries/{reference}"
 # Everyone in the city: the office reads the whole region (issue 13, "Scope").
 CITY = ("owner", "other", "office", "parent", "child")
@@ -181,6 +208,45 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", f"{P}/extension"): Case("act", body=_extension),
     ("POST", f"{P}/extension/decision"): Case(
         "act", owner=REFUSED, office=NOTHING_PENDING, body=_decision, office_decides=True
+    ),
+    # Issue 14: the department's work to the end.
+    ("POST", f"{P}/sign-for"): Case("act", body=_sign_for),
+    ("POST", f"{P}/hand-over"): Case(
+        "act", owner=frozenset({409}), body=_hand_over, why="not signed for yet"
+    ),
+    ("POST", f"{P}/replies"): Case("act", owner=CREATED),
+    ("POST", f"{P}/answer-given"): Case("act", owner=CREATED, body=_answer_given),
+    ("POST", f"{P}/replies/{{reply_id}}/review"): Case(
+        "act",
+        owner=HIDDEN,
+        params=lambda _: {"reply_id": "999999"},
+        why="no such reply on it: its own 404 (reply-not-found), after the holder check",
+    ),
+    ("GET", f"{P}/draft"): Case(
+        "read",
+        office=REFUSED,
+        parent=REFUSED,
+        query=lambda _: {"template": "walk"},
+        why="the holder drafts from its own templates; readers may not",
+    ),
+    ("POST", f"{P}/notes"): Case("act", owner=CREATED),
+    ("GET", f"{P}/notes"): Case("read"),
+    ("POST", f"{P}/merge"): Case(
+        "act", owner=frozenset({409}), body=_merge, why="not into itself (merge-refused)"
+    ),
+    ("POST", f"{P}/unmerge"): Case("act", owner=frozenset({409}), why="it is not merged"),
+    ("GET", f"{P}/merge-candidates"): Case(
+        "read", office=REFUSED, parent=REFUSED, why="candidates are the holder's to merge"
+    ),
+    # Templates: each key reads and adds its own department's; only the owner has "walk".
+    ("GET", "/api/v1/templates"): Case("list"),
+    ("POST", "/api/v1/templates"): Case(
+        "act", each=dict.fromkeys(("owner", "other", "office", "parent"), CREATED)
+    ),
+    ("PATCH", "/api/v1/templates/{code}"): Case(
+        "act",
+        params=lambda _: {"code": "walk"},
+        each={"owner": OK, "other": HIDDEN, "office": HIDDEN, "parent": HIDDEN},
     ),
     ("GET", "/api/v1/escalations"): Case(
         "list", must_list={"office": ("child",), "parent": ("child",)}
@@ -381,6 +447,17 @@ async def seed(session: AsyncSession, now: datetime) -> tuple[Cast, dict[str, st
         session, pending, working_days=1, reason="需现场核查，涉及多个部门", now=now, **asking
     )
 
+    responder = await factories.person(
+        session, departments["owner"], "王芳", roles=[PersonRole.responder]
+    )
+    await replies.create_template(
+        session,
+        departments["owner"],
+        code="walk",
+        title="答复",
+        body="您好，编号{reference}的留言已由{department}办理：【请填写处理结果】。",
+    )
+
     keys: dict[Role, str] = {
         "owner": await factories.api_key(session, departments["owner"]),
         "other": await factories.api_key(session, departments["other"]),
@@ -404,6 +481,7 @@ async def seed(session: AsyncSession, now: datetime) -> tuple[Cast, dict[str, st
         child_code=departments["child"].code,
         entry_code=entry.code,
         now=now,
+        owner_person_id=responder.id,
     )
     return cast, {i.reference: i.citizen_id for i in inquiries.values()}
 
@@ -555,13 +633,18 @@ async def _walk(
         label = f"{method} {path}"
         body, problems = request_body(document, operation, case.body(cast))
         walk.failures.extend(f"{label}: {problem}" for problem in problems)
-        if unknown := set(re.findall(r"{(\w+)}", path)) - {"reference"}:
+        filled = path
+        for name, value in case.params(cast).items():
+            filled = filled.replace(f"{{{name}}}", value)
+        if case.query(cast):
+            filled = f"{filled}?{urlencode(case.query(cast))}"
+        if unknown := set(re.findall(r"{(\w+)}", filled)) - {"reference"}:
             walk.failures.append(f"{label}: no value for path parameters {sorted(unknown)}")
             continue
         walked.append(label)
         if "{reference}" in path:
-            owned = path.replace("{reference}", cast.owned)
-            escalated = path.replace("{reference}", cast.escalated)
+            owned = filled.replace("{reference}", cast.owned)
+            escalated = filled.replace("{reference}", cast.escalated)
             probes: list[tuple[Role, str, frozenset[int]]] = [
                 ("owner", owned, case.expected("owner")),
                 ("other", owned, HIDDEN),
@@ -569,25 +652,26 @@ async def _walk(
                 ("parent", escalated, case.expected("parent")),
                 ("parent", owned, HIDDEN),
                 ("other", escalated, HIDDEN),
-                ("owner", path.replace("{reference}", cast.pending), HIDDEN),
+                ("owner", filled.replace("{reference}", cast.pending), HIDDEN),
                 ("revoked", owned, UNAUTHENTICATED),
                 ("anonymous", owned, UNAUTHENTICATED),
             ]
             if case.office_decides:
-                pending = path.replace("{reference}", cast.pending)
+                pending = filled.replace("{reference}", cast.pending)
                 probes += [("office", pending, OK), ("other", pending, REFUSED)]
             for role, url, expected in probes:
                 await walk.probe(label, method, url, role, body, expected)
         else:
             for role in ("owner", "other", "office", "parent"):
-                response = await walk.probe(label, method, path, role, body, OK)
+                expected = case.each.get(role, OK)
+                response = await walk.probe(label, method, filled, role, body, expected)
                 walk.check_listing(label, role, response, case)
                 for query in case.queries(cast):
                     url = f"{path}?{urlencode(query)}"
                     response = await walk.probe(label, method, url, role, body, OK)
                     walk.check_listing(f"{label}?{urlencode(query)}", role, response, Case("list"))
             for role in ("revoked", "anonymous"):
-                await walk.probe(label, method, path, role, body, UNAUTHENTICATED)
+                await walk.probe(label, method, filled, role, body, UNAUTHENTICATED)
 
     report = "\n".join(walk.failures)
     assert not walk.failures, (

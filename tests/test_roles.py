@@ -250,7 +250,9 @@ def test_every_inquiry_action_route_declares_its_action_in_the_role_table() -> N
     assert declared["/api/v1/inquiries/{reference}/arbitrate"] is Action.arbitrate
     assert declared["/api/v1/inquiries/{reference}/extension/decision"] is Action.decide_extension
     assert declared["/api/v1/inquiries/{reference}/pause/decision"] is Action.decide_pause
-    assert len(set(declared.values())) == len(declared)  # one action per route
+    # Every action has its route; a few share one (reply and answer-given, merge and unmerge,
+    # adding and changing a template).
+    assert set(declared.values()) == set(Action)
 
 
 OLD_KEYS = """

@@ -150,3 +150,24 @@ def statutory_days(year: int) -> list[tuple[date, str]]:
     for day, name in days:
         merged[day] = f"{merged[day]}、{name}" if day in merged else name
     return sorted(merged.items())
+
+
+def office_time_before(
+    moment: datetime, hours: float, calendar: WorkCalendar, office_hours: tuple[str, str]
+) -> datetime:
+    """The instant `hours` of office time (working days, between office_hours in Beijing time)
+    before `moment`: whatever reached someone before it has waited longer than `hours`."""
+    opens, closes = (time.fromisoformat(value) for value in office_hours)
+    left = timedelta(hours=hours)
+    local = moment.astimezone(CHINA)
+    day = local.date()
+    for _ in range(3660):  # ten years back at most: a calendar without working days
+        if calendar.is_working_day(day):
+            start = datetime.combine(day, opens, CHINA)
+            end = min(datetime.combine(day, closes, CHINA), local)
+            if end > start:
+                if end - start >= left:
+                    return (end - left).astimezone(UTC)
+                left -= end - start
+        day -= timedelta(days=1)
+    return (local - left).astimezone(UTC)

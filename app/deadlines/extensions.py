@@ -12,7 +12,7 @@ from app.deadlines.pauses import NotYourOffice, deciding_office
 from app.deadlines.service import recount
 from app.departments.models import Department
 from app.inquiries.models import ENDED_STATUSES, EventAction, Inquiry, InquiryStatus
-from app.inquiries.service import lock, record
+from app.inquiries.service import check_version, lock, record
 from app.problems import Conflict
 
 __all__ = ["ExtensionRefused", "NotYourOffice", "decide_extension", "request_extension"]
@@ -99,6 +99,7 @@ async def decide_extension(
     actor: str,
     person_id: int | None,
     details: dict[str, Any],
+    if_match: str | None = None,
 ) -> DeadlineExtension:
     """Approve or refuse under the inquiry's row lock; the due times are counted again from the
     facts (a pause that ended meanwhile included), so the original and the extended due time are
@@ -108,6 +109,7 @@ async def decide_extension(
     deciding = await deciding_office(session, inquiry)
     if deciding.id != office.id:
         raise NotYourOffice(f"{deciding.code} decides this for the holder.")
+    await check_version(session, inquiry, if_match)
     extension = await session.scalar(
         select(DeadlineExtension)
         .where(

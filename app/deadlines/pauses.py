@@ -28,7 +28,7 @@ from app.deadlines.service import recount
 from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries.models import Channel, EventAction, Inquiry, InquiryStatus
-from app.inquiries.service import lock, record
+from app.inquiries.service import check_version, lock, record
 from app.problems import Conflict, Forbidden
 
 PAUSABLE = (InquiryStatus.new, InquiryStatus.assigned)
@@ -168,6 +168,7 @@ async def decide_pause(
     actor: str,
     person_id: int | None,
     details: dict[str, Any],
+    if_match: str | None = None,
 ) -> DeadlinePause:
     """The holder's nearest supervising office approves (the clock stops now) or refuses."""
     inquiry = await lock(session, inquiry)
@@ -175,6 +176,7 @@ async def decide_pause(
     deciding = await deciding_office(session, inquiry)
     if deciding.id != office.id:
         raise NotYourOffice(f"{deciding.code} decides this for the holder.")
+    await check_version(session, inquiry, if_match)
     pause = next(
         (p for p in await _pauses(session, inquiry) if p.status is PauseStatus.requested), None
     )

@@ -1,6 +1,7 @@
 import enum
 
 from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Timestamped
@@ -49,6 +50,10 @@ class Department(Timestamped, Base):
     duties: Mapped[str] = mapped_column(Text, default="")
     is_supervising_office: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Its own published contacts (hotline, office phone): a public reply may carry them.
+    published_contacts: Mapped[list[str]] = mapped_column(
+        ARRAY(String(64)), server_default="{}", default=list
+    )
 
     parent: Mapped["Department | None"] = relationship(remote_side=[id], lazy="raise")
 

@@ -46,28 +46,48 @@ class InquiryKind(enum.StrEnum):
 class InquiryStatus(enum.StrEnum):
     new = "new"
     assigned = "assigned"
-    replied = "replied"  # a person's answer reached the citizen; an acknowledgement is not one
+    # A person's answer was accepted: queued for the platform, or given by phone, letter or in
+    # person. Its delivery is the reply's own state. An acknowledgement is not an answer.
+    replied = "replied"
     closed = "closed"
     referred = "referred"  # ended with a referral: out of scope, told where it is handled
     invalid = "invalid"  # 无效件, always with a reason
+    merged = "merged"  # 并单: a repeat of another inquiry (merged_into), answered with it
 
 
 # The one place that says how an inquiry may move. README "Status" shows the same table.
 TRANSITIONS: dict[InquiryStatus, frozenset[InquiryStatus]] = {
     InquiryStatus.new: frozenset(
-        {InquiryStatus.assigned, InquiryStatus.referred, InquiryStatus.invalid}
+        {
+            InquiryStatus.assigned,
+            InquiryStatus.referred,
+            InquiryStatus.invalid,
+            InquiryStatus.merged,
+        }
     ),
     InquiryStatus.assigned: frozenset(
-        {InquiryStatus.replied, InquiryStatus.referred, InquiryStatus.invalid}
+        {
+            InquiryStatus.replied,
+            InquiryStatus.referred,
+            InquiryStatus.invalid,
+            InquiryStatus.merged,
+        }
     ),
     InquiryStatus.replied: frozenset({InquiryStatus.closed}),
     InquiryStatus.closed: frozenset(),
     InquiryStatus.referred: frozenset(),
     InquiryStatus.invalid: frozenset(),
+    # Undone (unmerge) the same working day only, back to the status it had.
+    InquiryStatus.merged: frozenset({InquiryStatus.new, InquiryStatus.assigned}),
 }
 
 
-ENDED_STATUSES = frozenset(status for status, allowed in TRANSITIONS.items() if not allowed)
+# No way out, or only the same-day undo of a merge: the clock has stopped for good.
+ENDED_STATUSES = frozenset(
+    status
+    for status, allowed in TRANSITIONS.items()
+    if not allowed or status is InquiryStatus.merged
+)
 
 
 class EventAction(enum.StrEnum):
@@ -95,6 +115,15 @@ class EventAction(enum.StrEnum):
     handed_back = "handed_back"  # its department was deactivated
     sent_to_arbitration = "sent_to_arbitration"
     arbitrated = "arbitrated"
+    signed_for = "signed_for"  # 签收: a person took it on
+    handed_over = "handed_over"  # to a colleague of the same department
+    note_added = "note_added"  # internal, never sent
+    reply_submitted = "reply_submitted"  # a public reply awaits a reviewer
+    reply_reviewed = "reply_reviewed"
+    reply_queued = "reply_queued"  # accepted: goes out to the platform
+    answer_recorded = "answer_recorded"  # given by phone, letter or in person
+    merged = "merged"
+    unmerged = "unmerged"
 
 
 class ReturnReason(enum.StrEnum):
@@ -132,6 +161,12 @@ class Inquiry(Timestamped, Base):
             postgresql_where=text("status IN ('new', 'assigned', 'replied')"),
         ),
         Index("ix_inquiry_account_citizen", "account_id", "citizen_id"),
+        # The repeats merged into a survivor: each gets its answer.
+        Index(
+            "ix_inquiry_merged_into_id",
+            "merged_into_id",
+            postgresql_where=text("merged_into_id IS NOT NULL"),
+        ),
         # At most one inquiry per citizen and account takes new messages, also under races.
         Index(
             "uq_inquiry_open_conversation",
@@ -218,6 +253,14 @@ class Inquiry(Timestamped, Base):
     arbitrated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A department said the routing was wrong: what routing accuracy per rule counts.
     routing_marked_wrong_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 并单: merged into the survivor, when, and the status it had (restored by an unmerge).
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inquiry.id", ondelete="RESTRICT")
+    )
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_from_status: Mapped[InquiryStatus | None] = mapped_column(
+        Enum(InquiryStatus, native_enum=False, length=16)
+    )
 
     account: Mapped["Account"] = relationship(lazy="raise")
     messages: Mapped[list["InquiryMessage"]] = relationship(
@@ -323,6 +366,13 @@ class InquiryAssignment(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))
     reason: Mapped[str] = mapped_column(Text)
 
+    # 签收: the person of the holding department who took it on (a hand-over to a colleague
+    # changes the person); a new holder starts unsigned. Signing never moves a deadline.
+    signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    signed_by_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="RESTRICT")
+    )
+
     department: Mapped["Department"] = relationship(foreign_keys=[department_id], lazy="joined")
 
     @property
@@ -400,3 +450,19 @@ class ContentRead(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
     actor: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InquiryNote(Base):
+    """An internal note for colleagues: never sent, never shown to the citizen."""
+
+    __tablename__ = "inquiry_note"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(
+        ForeignKey("inquiry.id", ondelete="RESTRICT"), index=True
+    )
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    author: Mapped[str] = mapped_column(String(200))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))
+    text: Mapped[str] = mapped_column(Text)

@@ -9,8 +9,11 @@ from app.clock import NowDep
 from app.db import SessionDep
 from app.deadlines import extensions, pauses
 from app.deadlines import service as deadlines
+from app.deadlines import store as calendar_store
+from app.deadlines.calendar import office_time_before
 from app.departments import service as departments
-from app.inquiries import service, views, work
+from app.idempotency import Idempotent, IdempotentRoute
+from app.inquiries import handling, service, views, work
 from app.inquiries.models import Channel, EventAction, InquiryKind, InquiryStatus
 from app.inquiries.schemas import (
     ArbitrationRequest,
@@ -20,16 +23,22 @@ from app.inquiries.schemas import (
     ExtensionDecision,
     ExtensionRequest,
     FirstResponse,
+    HandOver,
     InquiryDetail,
     InquiryItem,
     InquiryList,
     InquiryRead,
     KindCorrection,
+    MergeCandidateRead,
+    MergeRequest,
+    NoteCreate,
+    NoteRead,
     PauseDecision,
     PauseRequest,
     ReadLogEntry,
     ResumeRequest,
     ReturnRequest,
+    SignFor,
     StatusChange,
     TransferRequest,
 )
@@ -37,13 +46,15 @@ from app.referrals import service as referrals
 from app.referrals.schemas import ReferRequest
 from app.roles import Action, RoleRequired
 from app.routing import transfers
-from app.schemas import NOT_MODIFIED, Page, PageDep, conditional, paginate
+from app.schemas import NOT_MODIFIED, IfMatch, Page, PageDep, conditional, paginate
 from app.settings import settings
 
 router = APIRouter(
     prefix="/api/v1/inquiries",
     tags=["inquiries"],
     responses=problems.doc(problems.Unauthorized, service.InquiryNotFound),
+    route_class=IdempotentRoute,
+    dependencies=[Idempotent],
 )
 
 
@@ -83,6 +94,16 @@ async def list_inquiries(
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Text in messages.")
     ] = None,
+    unsigned: Annotated[
+        bool | None, Query(description="Not signed for (签收) by a person of the holder yet.")
+    ] = None,
+    sign_overdue: Annotated[
+        bool | None,
+        Query(
+            description="Unsigned for longer than a working half-day of office hours "
+            "(SIGN_FOR_WITHIN_OFFICE_HOURS): an office's queue."
+        ),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> InquiryList | Response:
@@ -103,9 +124,26 @@ async def list_inquiries(
         holder,
         fallback,
         q,
+        unsigned,
+        sign_overdue,
     )
+    cutoff = None
+    if sign_overdue is not None:
+        config = settings()
+        cutoff = office_time_before(
+            now,
+            config.sign_for_within_office_hours,
+            await calendar_store.load(session),
+            config.office_hours,
+        )
     found = await work.page(
-        session, principal.department, filters, now=now, cursor=cursor, limit=limit
+        session,
+        principal.department,
+        filters,
+        now=now,
+        cursor=cursor,
+        limit=limit,
+        sign_cutoff=cutoff,
     )
     body = InquiryList(
         items=[
@@ -233,10 +271,16 @@ async def read_events(
     responses=problems.doc(RoleRequired, service.NotHolder, service.TransitionNotAllowed),
 )
 async def mark_invalid(
-    reference: str, change: StatusChange, principal: CurrentPrincipal, session: SessionDep
+    reference: str,
+    change: StatusChange,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """End an inquiry as invalid (spam, harassment, empty); the reason is required and audited."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     await service.change_status(
         session, inquiry, InquiryStatus.invalid, reason=change.reason, **principal.audit
     )
@@ -250,10 +294,16 @@ async def mark_invalid(
     responses=problems.doc(RoleRequired, service.NotHolder, service.TransitionNotAllowed),
 )
 async def close(
-    reference: str, change: StatusChange, principal: CurrentPrincipal, session: SessionDep
+    reference: str,
+    change: StatusChange,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """Close (办结) an inquiry whose answer reached the citizen."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     await service.change_status(
         session, inquiry, InquiryStatus.closed, reason=change.reason, **principal.audit
     )
@@ -274,10 +324,13 @@ async def mark_routing_wrong(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """Record that this inquiry should not have come to your department; it counts against the
     rule that sent it (GET /api/v1/admin/routing/accuracy)."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     await service.mark_routing_wrong(
         session,
         inquiry,
@@ -296,10 +349,16 @@ async def mark_routing_wrong(
     responses=problems.doc(RoleRequired, service.NotHolder, service.NotChangeable),
 )
 async def correct_kind(
-    reference: str, change: KindCorrection, principal: CurrentPrincipal, session: SessionDep
+    reference: str,
+    change: KindCorrection,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """Set the kind (咨询, 求助, 投诉, 举报, 建议, other) when classification got it wrong."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     before = inquiry.kind
     await service.correct_kind(
         session, inquiry, change.kind, reason=change.reason, **principal.audit
@@ -327,11 +386,14 @@ async def refer(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """Outside your duties: the citizen is told who handles it and how to reach them (from the
     entry's verified template, plus your note), the reply is queued and the inquiry ends
     `referred`."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     transfers.ensure_free(inquiry)  # an office's binding decision is not undone by a referral
     entry = await referrals.get_entry(session, code=data.entry_code)
     await referrals.refer(session, inquiry, entry, note=data.note, **principal.audit)
@@ -351,12 +413,15 @@ async def return_inquiry(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """Give back an inquiry that should not have come to you, with a reason code and a note,
     within 1 working day of receiving it.
     It goes back to the dispatcher; after two returns, or once two departments have disclaimed
     it, to the supervising office, whose decision binds."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     await transfers.return_inquiry(
         session,
         inquiry,
@@ -383,12 +448,15 @@ async def transfer(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """Hand over to the department whose duties cover it, inside the region of the office that
     supervises the account (422 otherwise); the citizen's due time stays. A transfer is a
     disclaimer: the second disclaimer (transfer or return) sends it to the supervising office,
     whose decision binds."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     target = await departments.get(session, code=data.department_code)
     await transfers.transfer(
         session,
@@ -419,10 +487,13 @@ async def arbitrate(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """The office an inquiry was sent to after repeated returns names who handles it (or refers
     it out). The decision binds: the inquiry cannot be returned again."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     target = (
         await departments.get(session, code=data.department_code) if data.department_code else None
     )
@@ -461,10 +532,13 @@ async def record_first_response(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """A person's first response meets `first_response_due_at` (audited, with who gave it);
     an earlier one stands. Only while the inquiry is open (new or assigned)."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     if data.at > now:
         raise FutureResponse(f"{data.at.isoformat()} is later than now.")
     if inquiry.status not in (InquiryStatus.new, InquiryStatus.assigned):
@@ -495,6 +569,7 @@ async def pause(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """Only while the inquiry is open (new or assigned), awaits no arbitration and is before its
     due time; at most PAUSE_MAX_COUNT (2) pauses, crediting together no more than the rule's
@@ -502,7 +577,9 @@ async def pause(
     conversation stays open to it meanwhile). `consulting_agency` and `citizen_unreachable` are
     asked of the holder's nearest supervising office; the clock stops from its approval. A pause
     credits the working days wholly inside it."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     await pauses.start_pause(
         session,
         inquiry,
@@ -527,6 +604,7 @@ async def decide_pause(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """The nearest supervising office of the department holding the inquiry now decides; an
     approval stops the clock from now, if the inquiry can still be paused."""
@@ -538,6 +616,7 @@ async def decide_pause(
         approve=data.approve,
         note=data.note,
         now=now,
+        if_match=if_match,
         **principal.audit,
     )
     return InquiryRead.model_validate(inquiry)
@@ -555,10 +634,13 @@ async def resume(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """End the pause: the due times are counted again; the pause credits the working days wholly
     inside it (none for a pause within one day or overnight)."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     added = await pauses.end_pause(session, inquiry, now=now, note=data.note, **principal.audit)
     if added is None:
         raise pauses.PauseConflict(f"The clock of {reference} is not stopped.")
@@ -577,10 +659,13 @@ async def request_extension(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """Before the due time, at most once, no longer than the original period; the nearest
     supervising office decides."""
-    inquiry = await service.get_owned(session, principal.department, reference=reference)
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
     await extensions.request_extension(
         session,
         inquiry,
@@ -604,6 +689,7 @@ async def decide_extension(
     principal: CurrentPrincipal,
     session: SessionDep,
     now: NowDep,
+    if_match: IfMatch = None,
 ) -> InquiryRead:
     """The nearest supervising office of the department holding the inquiry now decides (after a
     transfer, the new holder's); refused (409) once the inquiry has ended or been answered. The
@@ -617,6 +703,237 @@ async def decide_extension(
         approve=data.approve,
         note=data.note,
         now=now,
+        if_match=if_match,
         **principal.audit,
     )
     return InquiryRead.model_validate(inquiry)
+
+
+@router.post(
+    "/{reference}/sign-for",
+    dependencies=[acting(Action.sign_for)],
+    summary="Sign for an inquiry (签收)",
+    responses=problems.doc(
+        RoleRequired,
+        service.NotHolder,
+        service.TransitionNotAllowed,
+        service.NotChangeable,
+        handling.AlreadySigned,
+        handling.PersonRequired,
+        handling.NotAColleague,
+    ),
+)
+async def sign_for(
+    reference: str,
+    data: SignFor,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+    if_match: IfMatch = None,
+) -> InquiryDetail:
+    """A person of the holding department takes the inquiry on. It never moves a deadline (the
+    clock started at receipt). A new holder starts unsigned; an inquiry unsigned past a working
+    half-day of office hours joins the office's queues (`?sign_overdue=true`)."""
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
+    await handling.sign_for(
+        session,
+        inquiry,
+        principal.department,
+        signer=principal.person,
+        person_id=data.person_id,
+        now=now,
+        actor=principal.actor,
+        details=principal.audit["details"],
+    )
+    return await views.detail(session, inquiry)
+
+
+@router.post(
+    "/{reference}/hand-over",
+    dependencies=[acting(Action.hand_over)],
+    summary="Hand a signed-for inquiry to a colleague",
+    responses=problems.doc(
+        RoleRequired,
+        service.NotHolder,
+        service.TransitionNotAllowed,
+        service.NotChangeable,
+        handling.AlreadySigned,
+        handling.NotSigned,
+        handling.NotAColleague,
+    ),
+)
+async def hand_over(
+    reference: str,
+    data: HandOver,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+    if_match: IfMatch = None,
+) -> InquiryDetail:
+    """The colleague (an active person of the same department) now holds it for the
+    department; audited with who handed it to whom."""
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
+    await handling.hand_over(
+        session,
+        inquiry,
+        principal.department,
+        person_id=data.person_id,
+        note=data.note,
+        now=now,
+        actor=principal.actor,
+        by_person_id=principal.audit["person_id"],
+        details=principal.audit["details"],
+    )
+    return await views.detail(session, inquiry)
+
+
+@router.post(
+    "/{reference}/notes",
+    dependencies=[acting(Action.note)],
+    status_code=201,
+    summary="Add an internal note",
+    responses=problems.doc(RoleRequired, service.NotHolder),
+)
+async def add_note(
+    reference: str,
+    data: NoteCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+    if_match: IfMatch = None,
+) -> NoteRead:
+    """For colleagues: never sent, never shown to the citizen. Only the holding department
+    writes notes; every department that may read the inquiry reads them."""
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
+    audit = principal.audit
+    note = await handling.add_note(
+        session,
+        inquiry,
+        principal.department,
+        text=data.text,
+        now=now,
+        actor=audit["actor"],
+        person_id=audit["person_id"],
+        details=audit["details"],
+    )
+    return NoteRead.model_validate(note)
+
+
+@router.get("/{reference}/notes", summary="Internal notes on an inquiry")
+async def list_notes(
+    reference: str, principal: CurrentPrincipal, session: SessionDep
+) -> list[NoteRead]:
+    """Oldest first. Every department that may read the inquiry reads its notes (an office,
+    a parent it was escalated to); the citizen never does."""
+    inquiry = await service.get_readable(session, principal.department, reference=reference)
+    return [NoteRead.model_validate(n) for n in await handling.notes(session, inquiry)]
+
+
+@router.post(
+    "/{reference}/merge",
+    dependencies=[acting(Action.merge)],
+    summary="Merge a repeat appeal into another inquiry (并单)",
+    responses=problems.doc(
+        RoleRequired,
+        service.NotHolder,
+        service.TransitionNotAllowed,
+        service.AwaitingArbitration,
+        handling.MergeRefused,
+    ),
+)
+async def merge(
+    reference: str,
+    data: MergeRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+    if_match: IfMatch = None,
+) -> InquiryDetail:
+    """This inquiry repeats `into` (open, held by your department). It ends `merged`, pointing
+    at the survivor, whose answer its citizen gets; its clock stops and it counts in neither the
+    on-time nor the overdue figures. Undone with /unmerge the same day. If-Match is this
+    inquiry's version."""
+    await service.get_held(session, principal.department, reference=reference)
+    # Both rows locked, always in the same order: two merges crossing never deadlock.
+    locked = {}
+    for code in sorted({reference, data.into}):
+        locked[code] = await service.get_owned(
+            session,
+            principal.department,
+            reference=code,
+            if_match=if_match if code == reference else None,
+        )
+    audit = principal.audit
+    await handling.merge(
+        session,
+        locked[reference],
+        locked[data.into],
+        reason=data.reason,
+        now=now,
+        actor=audit["actor"],
+        person_id=audit["person_id"],
+        details=audit["details"],
+    )
+    return await views.detail(session, locked[reference])
+
+
+@router.post(
+    "/{reference}/unmerge",
+    dependencies=[acting(Action.merge)],
+    summary="Undo a merge (the same day)",
+    responses=problems.doc(RoleRequired, service.NotHolder, handling.MergeRefused),
+)
+async def unmerge(
+    reference: str,
+    change: StatusChange,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+    if_match: IfMatch = None,
+) -> InquiryDetail:
+    """Back to the status it had, on the (Beijing) day of the merge only."""
+    inquiry = await service.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
+    audit = principal.audit
+    await handling.unmerge(
+        session,
+        inquiry,
+        reason=change.reason,
+        now=now,
+        actor=audit["actor"],
+        person_id=audit["person_id"],
+        details=audit["details"],
+    )
+    return await views.detail(session, inquiry)
+
+
+@router.get(
+    "/{reference}/merge-candidates",
+    summary="Inquiries this one may repeat",
+    responses=problems.doc(service.NotHolder),
+)
+async def merge_candidates(
+    reference: str, principal: CurrentPrincipal, session: SessionDep, now: NowDep
+) -> list[MergeCandidateRead]:
+    """Open inquiries of your department: the same citizen within MERGE_SAME_CITIZEN_DAYS (30),
+    and similar texts (rapidfuzz WRatio ≥ MERGE_SIMILARITY_MIN, 60), among the
+    MERGE_CANDIDATES_MAX (200) most recent. Best first; no message text."""
+    inquiry = await service.get_held(session, principal.department, reference=reference)
+    return [
+        MergeCandidateRead(
+            reference=c.inquiry.reference,
+            kind=c.inquiry.kind,
+            status=c.inquiry.status,
+            received_at=c.inquiry.received_at,
+            same_citizen=c.same_citizen,
+            similarity=c.similarity,
+        )
+        for c in await handling.merge_candidates(session, inquiry, now=now)
+    ]

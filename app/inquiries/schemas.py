@@ -359,11 +359,40 @@ class ReferralView(Schema):
 
 
 class ReplyView(Schema):
-    purpose: str = Field(examples=["urgent_advice"])
-    status: str = Field(examples=["queued"])
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "purpose": "answer",
+                    "status": "queued",
+                    "text": "您好，断缴3个月内可到市民中心3号窗口补缴，咨询电话0551-12333。",
+                    "author": "person:12 王芳 (hefei-hrss)",
+                    "created_at": "2026-11-25T02:00:00Z",
+                    "given_via": "platform",
+                }
+            ]
+        }
+    )
+
+    id: int
+    purpose: str = Field(
+        examples=["answer"], description="urgent_advice, referral, holding, interim or answer."
+    )
+    status: str = Field(
+        examples=["queued"],
+        description="awaiting_approval (a public reply: a second person reviews it), rejected, "
+        "queued (goes out to the platform) or given (by phone, letter or in person).",
+    )
     text: str
     author: str
     created_at: datetime
+    given_via: str = Field(examples=["platform"], description="platform, phone, letter, in_person")
+    given_at: datetime | None = None
+    given_by: str | None = None
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
+    review_note: str = ""
 
 
 class InquiryDetail(InquiryRead):
@@ -386,6 +415,12 @@ class InquiryDetail(InquiryRead):
     )
 
     citizen: str = Field(description="A stable pseudonym per account (a keyed hash).")
+    version: int = Field(description="Its latest change: send it as If-Match with an action.")
+    signed_by: str | None = Field(
+        description="签收: the person of the holding department who took it on (none yet: null)."
+    )
+    signed_at: datetime | None
+    merged_into: str | None = Field(description="并单: the inquiry whose answer this one gets.")
     clock: ClockView
     referral: ReferralView | None
     replies: list[ReplyView]
@@ -408,3 +443,69 @@ class ReadLogEntry(Schema):
     actor: str
     department_code: str
     at: datetime
+
+
+class SignFor(Schema):
+    """签收. A person's key signs for its person; a client system's key names the person."""
+
+    person_id: int | None = Field(default=None, description="Only with a client system's key.")
+
+
+class HandOver(Schema):
+    person_id: int = Field(description="An active colleague of the same department.")
+    note: str = Field(default="", max_length=2000, examples=["请王芳跟进，她负责社保业务"])
+
+
+class NoteCreate(Schema):
+    text: str = Field(min_length=1, max_length=5000, examples=["已联系社保中心核实缴费记录"])
+
+
+class NoteRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "at": "2026-11-24T03:00:00Z",
+                    "author": "person:12 王芳 (hefei-hrss)",
+                    "text": "已联系社保中心核实缴费记录",
+                }
+            ]
+        }
+    )
+
+    id: int
+    at: datetime
+    author: str
+    text: str
+
+
+class MergeRequest(Schema):
+    into: str = Field(
+        min_length=1, max_length=32, description="The surviving inquiry's reference (open, yours)."
+    )
+    reason: str = Field(min_length=2, max_length=2000, examples=["同一市民重复反映同一事项"])
+
+
+class MergeCandidateRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reference": "WX20261124-000118",
+                    "kind": "consultation",
+                    "status": "assigned",
+                    "received_at": "2026-11-24T01:40:00Z",
+                    "same_citizen": True,
+                    "similarity": 87.5,
+                }
+            ]
+        }
+    )
+
+    reference: str
+    kind: InquiryKind
+    status: InquiryStatus
+    received_at: datetime
+    same_citizen: bool = Field(description="The same citizen on the same account, recently.")
+    similarity: float = Field(description="Text similarity 0–100 (rapidfuzz WRatio).")

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
@@ -15,11 +15,13 @@ from app.inquiries.models import (
     EventAction,
     Inquiry,
     InquiryAssignment,
+    InquiryChange,
     InquiryEvent,
     InquiryKind,
     InquiryStatus,
 )
-from app.problems import Conflict, Forbidden, NotFound
+from app.problems import Conflict, Forbidden, NotFound, PreconditionFailed
+from app.roles import Action
 
 
 class InquiryNotFound(NotFound):
@@ -42,6 +44,87 @@ class TransitionNotAllowed(Conflict):
     example_detail = (
         "An inquiry in status new cannot become closed; allowed: assigned, invalid, referred."
     )
+
+
+# What may be done to an inquiry in each status: the status table (TRANSITIONS) seen as actions.
+# A refused action's 409 lists these. Reading and notes are always allowed.
+_OPEN_ACTIONS = frozenset(
+    {
+        Action.sign_for,
+        Action.hand_over,
+        Action.reply,
+        Action.merge,
+        Action.correct_kind,
+        Action.mark_routing_wrong,
+        Action.refer,
+        Action.transfer,
+        Action.return_,
+        Action.pause,
+        Action.resume,
+        Action.request_extension,
+        Action.record_first_response,
+        Action.mark_invalid,
+    }
+)
+ALLOWED_ACTIONS: dict[InquiryStatus, frozenset[Action]] = {
+    InquiryStatus.new: _OPEN_ACTIONS,
+    InquiryStatus.assigned: _OPEN_ACTIONS,
+    InquiryStatus.replied: frozenset({Action.close, Action.note}),
+    InquiryStatus.closed: frozenset({Action.note}),
+    InquiryStatus.referred: frozenset({Action.note}),
+    InquiryStatus.invalid: frozenset({Action.note}),
+    InquiryStatus.merged: frozenset({Action.merge, Action.note}),  # the same-day undo
+}
+
+
+def allowed_now(status: InquiryStatus) -> list[str]:
+    return sorted(action.value for action in ALLOWED_ACTIONS[status] | {Action.note})
+
+
+def check_action(inquiry: Inquiry, action: Action) -> None:
+    """Raise a 409 listing what is allowed now unless the status allows `action`."""
+    if action not in ALLOWED_ACTIONS[inquiry.status] | {Action.note}:
+        allowed = allowed_now(inquiry.status)
+        raise TransitionNotAllowed(
+            f"{inquiry.reference} is {inquiry.status}: {action} is not allowed now; allowed: "
+            f"{', '.join(allowed)}.",
+            current_status=inquiry.status.value,
+            allowed_actions=allowed,
+        )
+
+
+async def version(session: AsyncSession, inquiry: Inquiry) -> int:
+    """An inquiry's version: its latest change (0 before any). Lists, the feed and the view show
+    it; actions compare it with If-Match."""
+    found = await session.scalar(
+        select(func.coalesce(func.max(InquiryChange.id), 0)).where(
+            InquiryChange.inquiry_id == inquiry.id
+        )
+    )
+    return int(found or 0)
+
+
+def _versions(if_match: str) -> set[str] | None:
+    """The versions an If-Match header names ("42", W/"42", 42), or None for `*`."""
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" in tags:
+        return None
+    return {tag.removeprefix("W/").strip('"') for tag in tags if tag}
+
+
+async def check_version(session: AsyncSession, inquiry: Inquiry, if_match: str | None) -> None:
+    """412 with the current version unless If-Match names it. The caller holds the row lock, so
+    a change that committed before is counted, and none can commit until this one does."""
+    if if_match is None:
+        return
+    expected = _versions(if_match)
+    current = await version(session, inquiry)
+    if expected is not None and str(current) not in expected:
+        raise PreconditionFailed(
+            f"{inquiry.reference} is at version {current}, not {', '.join(sorted(expected))}: "
+            "read it again, then decide.",
+            current_version=current,
+        )
 
 
 def record(
@@ -131,17 +214,39 @@ async def get_readable(session: AsyncSession, department: Department, *, referen
     return await _one(session, visible_to(department), reference)
 
 
-async def get_owned(session: AsyncSession, department: Department, *, reference: str) -> Inquiry:
+async def get_owned(
+    session: AsyncSession,
+    department: Department,
+    *,
+    reference: str,
+    if_match: str | None = None,
+) -> Inquiry:
     """One inquiry `department` may act on, locked for the change (FOR NO KEY UPDATE: the key
     never changes, so audit and alert rows referring to it are not held up). One it may only
-    read (an office's region, an escalation) is refused with 403, any other with 404."""
+    read (an office's region, an escalation) is refused with 403, any other with 404. With
+    `if_match`, a version other than the current one is a 412."""
     try:
-        return await _one(
+        inquiry = await _one(
             session, owned_by(department).with_for_update(of=Inquiry, key_share=True), reference
         )
     except InquiryNotFound:
         await get_readable(session, department, reference=reference)  # 404 if not even that
-    raise NotHolder(f"{reference} is held by another department: you may read it, not act on it.")
+        raise NotHolder(
+            f"{reference} is held by another department: you may read it, not act on it."
+        ) from None
+    await check_version(session, inquiry, if_match)
+    return inquiry
+
+
+async def get_held(session: AsyncSession, department: Department, *, reference: str) -> Inquiry:
+    """One inquiry `department` holds, read without a lock (404 if it may not even read it, 403
+    if it may only read it): for the holder's own reads, and before locking several rows."""
+    inquiry = await get_readable(session, department, reference=reference)
+    if inquiry.department_id != department.id:
+        raise NotHolder(
+            f"{reference} is held by another department: you may read it, not act on it."
+        )
+    return inquiry
 
 
 async def lock(session: AsyncSession, inquiry: Inquiry) -> Inquiry:
@@ -171,6 +276,7 @@ def check_transition(current: InquiryStatus, target: InquiryStatus) -> None:
             f"An inquiry in status {current} cannot become {target}; allowed: {names}.",
             current_status=current.value,
             allowed=sorted(status.value for status in allowed),
+            allowed_actions=allowed_now(current),
         )
 
 

@@ -22,6 +22,8 @@ from app.inquiries.schemas import (
     ReferralView,
     ReplyView,
 )
+from app.inquiries.service import version
+from app.people.models import Person
 from app.referrals.models import Referral, ReferralEntry
 from app.replies.models import Reply
 from app.settings import settings
@@ -58,9 +60,24 @@ async def detail(session: AsyncSession, inquiry: Inquiry) -> InquiryDetail:
         select(Reply).where(Reply.inquiry_id == inquiry.id).order_by(Reply.id)
     )
     base = InquiryRead.model_validate(inquiry).model_dump()
+    held = inquiry.assignment
+    signer = (
+        await session.get(Person, held.signed_by_person_id)
+        if held is not None and held.signed_by_person_id is not None
+        else None
+    )
+    survivor = (
+        await session.scalar(select(Inquiry.reference).where(Inquiry.id == inquiry.merged_into_id))
+        if inquiry.merged_into_id is not None
+        else None
+    )
     return InquiryDetail(
         **base,
         citizen=pseudonym(inquiry),
+        version=await version(session, inquiry),
+        signed_by=signer.name if signer else None,
+        signed_at=held.signed_at if held is not None else None,
+        merged_into=survivor,
         clock=ClockView(
             first_response_due_at=inquiry.first_response_due_at,
             first_response_from=inquiry.first_response_from,
@@ -105,17 +122,12 @@ async def detail(session: AsyncSession, inquiry: Inquiry) -> InquiryDetail:
         )
         if referral
         else None,
-        replies=[
-            ReplyView(
-                purpose=r.purpose.value,
-                status=r.status.value,
-                text=r.text,
-                author=r.author,
-                created_at=r.created_at,
-            )
-            for r in replies
-        ],
-        links={"events": f"/api/v1/inquiries/{inquiry.reference}/events"},
+        replies=[ReplyView.model_validate(r, from_attributes=True) for r in replies],
+        links={
+            "events": f"/api/v1/inquiries/{inquiry.reference}/events",
+            "notes": f"/api/v1/inquiries/{inquiry.reference}/notes",
+            "merge_candidates": f"/api/v1/inquiries/{inquiry.reference}/merge-candidates",
+        },
     )
 
 

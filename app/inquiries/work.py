@@ -48,6 +48,8 @@ class Filters:
     holder: str | None = None
     fallback: bool | None = None  # routed by no rule: the owner's triage
     text: str | None = None
+    unsigned: bool | None = None  # 签收 not yet by a person of the holder
+    sign_overdue: bool | None = None  # unsigned longer than SIGN_FOR_WITHIN_OFFICE_HOURS
 
 
 def encode_cursor(*parts: str) -> str:
@@ -90,6 +92,14 @@ _AWAITING = {
     Awaiting.pause: "EXISTS (SELECT 1 FROM deadline_pause p"
     " WHERE p.inquiry_id = i.id AND p.status = 'requested')",
 }
+# 签收: the current holder's assignment is not signed for (for too long: before :sign_cutoff).
+_UNSIGNED = (
+    "EXISTS (SELECT 1 FROM inquiry_assignment s"
+    " WHERE s.inquiry_id = i.id AND s.until IS NULL AND s.signed_at IS NULL)"
+)
+_SIGN_LATE = f"""i.status IN {_OPEN} AND EXISTS (SELECT 1 FROM inquiry_assignment s
+     WHERE s.inquiry_id = i.id AND s.until IS NULL AND s.signed_at IS NULL
+       AND s.since < :sign_cutoff)"""  # noqa: S608 (constant fragments)
 # What a key may read, each scope its own indexed, ordered, limited branch (one OR of them would
 # make the planner scan every inquiry): its own; an office's region; what was escalated to it.
 _OWN = "i.department_id = :department"
@@ -175,6 +185,10 @@ def _conditions(filters: Filters) -> tuple[tuple[str, ...], tuple[str, ...]]:
         conditions.append(
             "i.department_id = (SELECT h.id FROM department h WHERE h.code = :holder)"
         )
+    if filters.unsigned is not None:
+        conditions.append(_UNSIGNED if filters.unsigned else f"NOT {_UNSIGNED}")
+    if filters.sign_overdue is not None:
+        conditions.append(_SIGN_LATE if filters.sign_overdue else f"({_SIGN_LATE}) IS NOT TRUE")
     if filters.text:
         # A substring match, so two-character terms such as 社保 match (trigram indexes need
         # three); it runs over the messages of the key's own inquiries only.
@@ -280,6 +294,7 @@ async def page(
     now: datetime,
     cursor: str | None,
     limit: int,
+    sign_cutoff: datetime | None = None,
 ) -> Page:
     """One keyset page by due time, then id (inquiries without a due time last, by id): a
     change meanwhile never repeats or skips a row. One statement: each scope's branches are
@@ -300,6 +315,7 @@ async def page(
         "provisional": filters.provisional,
         "due_before": filters.due_before,
         "holder": filters.holder,
+        "sign_cutoff": sign_cutoff,
     }
     if filters.text:
         escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -106,8 +106,11 @@ async def test_forbidden_transition_says_what_is_allowed(
     body = response.json()
     assert body["type"] == "/problems/transition-not-allowed"
     assert body["current_status"] == "assigned"
-    assert body["allowed"] == ["invalid", "referred", "replied"]
+    assert body["allowed"] == ["invalid", "merged", "referred", "replied"]
     assert "cannot become closed" in body["detail"]
+    # …and, as actions, what may be done now (issue 14).
+    assert {"reply", "sign_for", "merge", "transfer", "note"} <= set(body["allowed_actions"])
+    assert "close" not in body["allowed_actions"]
 
 
 async def test_invalid_needs_a_reason_and_is_audited(
@@ -163,6 +166,10 @@ ALLOWED = {
     ("assigned", "referred"),
     ("assigned", "invalid"),
     ("replied", "closed"),
+    ("new", "merged"),
+    ("assigned", "merged"),
+    ("merged", "new"),  # the same-day undo, back to the status it had
+    ("merged", "assigned"),
 }
 
 
