@@ -12,7 +12,7 @@ import hashlib
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
@@ -31,13 +31,15 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.auth import CurrentPrincipal
 from app.clock import NowDep
-from app.db import Base, SessionDep
+from app.db import Base, SessionDep, sessionmaker
 from app.problems import PreconditionFailed, Problem, doc, merged
 from app.settings import settings
+from app.worker import app as jobs
 
 HEADER = "Idempotency-Key"
 # What a replay repeats besides the body.
@@ -208,3 +210,21 @@ class IdempotentRoute(APIRoute):
             return response
 
         return handle
+
+
+_PURGE = text("DELETE FROM idempotency_key WHERE created_at < :expired")
+
+
+async def purge(session: AsyncSession, *, now: datetime) -> int:
+    """Forget the answers older than IDEMPOTENCY_KEEP_HOURS; returns how many."""
+    expired = now - timedelta(hours=settings().idempotency_keep_hours)
+    result = await session.execute(_PURGE, {"expired": expired})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@jobs.periodic(cron="17 * * * *")
+@jobs.task(name="purge_idempotency_keys", queue="routing", queueing_lock="purge_idempotency_keys")
+async def purge_idempotency_keys(timestamp: int) -> None:
+    """Hourly; a key is refused as reused only while its answer is kept."""
+    async with sessionmaker().begin() as session:
+        await purge(session, now=datetime.fromtimestamp(timestamp, UTC))

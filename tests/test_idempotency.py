@@ -3,12 +3,14 @@ POST, and `If-Match` with the inquiry's version."""
 
 import asyncio
 import json
+from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import idempotency
 from app.inquiries.models import InquiryNote
 from app.replies.models import Reply
 from tests import factories
@@ -174,3 +176,21 @@ async def test_a_stale_version_answers_412_with_the_current_one(
         headers=first_clerk | {"If-Match": "*"},
     )
     assert anything.status_code == 201
+
+
+async def test_the_hourly_purge_forgets_answers_older_than_a_day(
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock
+) -> None:
+    _, hrss, _ = await _city(session)
+    inquiry = await _arrive(session, "社保怎么办", "o_1")
+    key = auth(await factories.api_key(session, hrss))
+    kept = await client.post(
+        f"{P}/{inquiry.reference}/notes",
+        json={"text": "已核实"},
+        headers=key | {"Idempotency-Key": "p-1"},
+    )
+    assert kept.status_code == 201
+    assert await idempotency.purge(session, now=clock.now + timedelta(hours=23)) == 0
+    assert await _count(session, idempotency.IdempotencyRecord) == 1
+    assert await idempotency.purge(session, now=clock.now + timedelta(hours=25)) == 1
+    assert await _count(session, idempotency.IdempotencyRecord) == 0

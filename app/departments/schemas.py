@@ -50,6 +50,13 @@ class DepartmentCreate(Schema):
     is_supervising_office: StrictBool = Field(
         default=False, description="The general office (办公厅/办公室) of its level and region."
     )
+    published_contacts: list[Annotated[str, Field(min_length=3, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Its own published contacts (hotline, office phone): a public reply may "
+        "carry them, where a citizen's number is refused.",
+        examples=[["0551-12333"]],
+    )
 
     @model_validator(mode="after")
     def _region_fits_level(self) -> Self:
@@ -63,6 +70,9 @@ class DepartmentUpdate(Schema):
     duties: str | None = Field(default=None, max_length=20_000)
     is_supervising_office: StrictBool | None = None
     active: StrictBool | None = None
+    published_contacts: list[Annotated[str, Field(min_length=3, max_length=64)]] | None = Field(
+        default=None, max_length=20
+    )
 
 
 class DepartmentRead(Schema):
@@ -78,6 +88,7 @@ class DepartmentRead(Schema):
                     "duties": "社会保险参保缴费、劳动保障监察、就业服务",
                     "is_supervising_office": False,
                     "active": True,
+                    "published_contacts": ["0551-12333"],
                     "created_at": "2026-11-24T02:00:00Z",
                     "updated_at": "2026-11-24T02:00:00Z",
                 }
@@ -93,6 +104,7 @@ class DepartmentRead(Schema):
     duties: str
     is_supervising_office: StrictBool
     active: StrictBool
+    published_contacts: list[str]
     created_at: datetime
     updated_at: datetime
 

@@ -135,6 +135,7 @@ async def create(session: AsyncSession, *, data: DepartmentCreate) -> Department
         region_code=data.region_code,
         duties=data.duties,
         is_supervising_office=data.is_supervising_office,
+        published_contacts=data.published_contacts,
         active=True,
     )
     if data.is_supervising_office:

@@ -35,7 +35,12 @@ RESTARTS = Counter(
 # Connection details come at open time (DATABASE_URL may be set by `make run` after import).
 app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(),
-    import_paths=["app.routing.tasks", "app.deadlines.tasks", "app.push.tasks"],
+    import_paths=[
+        "app.routing.tasks",
+        "app.deadlines.tasks",
+        "app.push.tasks",
+        "app.idempotency",
+    ],
 )
 
 

@@ -14,7 +14,7 @@ from app.inquiries.models import Channel, InquiryEvent
 from app.people.models import Role
 from app.replies.models import Reply
 from tests import factories
-from tests.conftest import Clock
+from tests.conftest import ADMIN_TOKEN, Clock
 from tests.deadlines.test_alerts import sweep
 from tests.inquiries.test_work import _arrive, _city, auth
 
@@ -209,14 +209,32 @@ async def test_a_public_reply_waits_for_a_second_persons_approval(
     )
     assert leaking.status_code == 422
     assert leaking.json()["errors"][0]["excerpt"] == "138****5678"
+    # The department's own published number is allowed (set through the admin API).
+    published = await client.patch(
+        f"/api/v1/admin/departments/{hrss.code}",
+        json={"published_contacts": ["139-0000-1111"]},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert published.status_code == 200, published.text
+    assert published.json()["published_contacts"] == ["139-0000-1111"]
     submitted = await client.post(
         f"{P}/{comment.reference}/replies",
-        json={"purpose": "answer", "text": "您好，补缴请到市民中心3号窗口办理，咨询电话12333。"},
+        json={
+            "purpose": "answer",
+            "text": "您好，补缴请到市民中心3号窗口办理，咨询电话12333或13900001111。",
+        },
         headers=auth(keys["responder"]),
     )
     assert submitted.status_code == 201, submitted.text
     reply = submitted.json()
     assert reply["status"] == "awaiting_approval"
+    second = await client.post(
+        f"{P}/{comment.reference}/replies",
+        json={"purpose": "answer", "text": "您好，也可在皖事通App办理补缴，咨询电话12333。"},
+        headers=auth(keys["responder"]),
+    )
+    assert second.status_code == 409
+    assert second.json()["type"] == "/problems/answer-pending"
     view = (await client.get(f"{P}/{comment.reference}", headers=auth(keys["reviewer"]))).json()
     assert view["status"] == "assigned"  # not replied until approved
     # The author may not approve their own reply, even holding the reviewer role.
@@ -338,6 +356,10 @@ async def test_templates_fill_variables_and_a_left_placeholder_is_refused(
         "/api/v1/templates/answer", json={"active": False}, headers=auth(keys["reviewer"])
     )
     assert retired.json()["active"] is False
+    gone = await client.get(
+        f"{P}/{inquiry.reference}/draft?template=answer", headers=auth(keys["responder"])
+    )
+    assert gone.status_code == 404
 
 
 async def test_notes_are_for_colleagues_and_readers_only(
