@@ -134,7 +134,7 @@ async def idempotent(
     if key is None or request.method != "POST":
         yield
         return
-    if not (1 <= len(key) <= 255 and key.isascii() and key.isprintable()):
+    if not (1 <= len(key) <= 255 and all("!" <= c <= "~" for c in key)):
         raise BadKey("An Idempotency-Key is 1 to 255 visible ASCII characters.")
     path = request.url.path
     fingerprint = _fingerprint(request.method, path, await request.body())
@@ -191,7 +191,11 @@ class IdempotentRoute(APIRoute):
     the 412 when it takes If-Match."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if "POST" in (kwargs.get("methods") or ()):
+        if "POST" not in (kwargs.get("methods") or ()):  # nothing to repeat: no header
+            kwargs["dependencies"] = [
+                d for d in kwargs.get("dependencies") or () if d.dependency is not idempotent
+            ]
+        else:
             extra = [KeyReused, BadKey]
             if "if_match" in inspect.signature(endpoint).parameters:
                 extra.append(PreconditionFailed)

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency
-from app.inquiries.models import InquiryNote
+from app.deadlines import alerts
+from app.inquiries import service
+from app.inquiries.models import EventAction, Inquiry, InquiryNote
 from app.replies.models import Reply
 from tests import factories
 from tests.conftest import Clock, make_client
@@ -194,3 +196,34 @@ async def test_the_hourly_purge_forgets_answers_older_than_a_day(
     assert await _count(session, idempotency.IdempotencyRecord) == 1
     assert await idempotency.purge(session, now=clock.now + timedelta(hours=25)) == 1
     assert await _count(session, idempotency.IdempotencyRecord) == 0
+
+
+@pytest.mark.committing
+async def test_the_sweep_waits_for_an_action_so_versions_follow_commit_order(
+    committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """A deadline alert is written under the inquiry's row lock, like every action: while an
+    action holds the row, the sweep waits, so the action's change can never commit after a
+    newer one and leave `version` (the latest change) hiding it from If-Match."""
+    async with committing_maker() as session:
+        _, _, _ = await _city(session)
+        inquiry = await _arrive(session, "社保怎么办", "o_1")
+        await session.commit()
+    late = inquiry.reply_due_at + timedelta(days=3)
+    async with committing_maker() as acting:
+        held = await service.lock(acting, await acting.get_one(Inquiry, inquiry.id))
+        service.record(acting, held, actor="test", action=EventAction.note_added)
+        await acting.flush()
+        sweeping = asyncio.create_task(
+            alerts.sweep(
+                committing_maker.begin, now=late, office_hours=("08:30", "17:30"), fractions=[0.5]
+            )
+        )
+        await asyncio.sleep(1.0)
+        assert not sweeping.done()  # it waits on the row the action holds
+        mine = await service.version(acting, held)
+        await acting.commit()
+    assert await sweeping >= 1
+    async with committing_maker() as session:
+        after = await service.version(session, await session.get_one(Inquiry, inquiry.id))
+        assert after > mine  # the sweep's change came last, and is the version

@@ -184,6 +184,31 @@ async def _fire(
     now: datetime,
     reason: str,
 ) -> bool:
+    # Under the inquiry's row lock, like every other writer of its events: its change ids (the
+    # version If-Match compares) then follow commit order. The page was read without it, so a
+    # change committed meanwhile (an answer, a pause, a recount) leaves this to the next sweep.
+    now_facts = (
+        await session.execute(
+            select(
+                Inquiry.status,
+                Inquiry.reply_due_at,
+                Inquiry.first_response_due_at,
+                Inquiry.first_responded_at,
+                clock_running(),
+            )
+            .where(Inquiry.id == inquiry.id)
+            .with_for_update(of=Inquiry, key_share=True)
+        )
+    ).one()
+    *facts, running = now_facts
+    read = [
+        inquiry.status,
+        inquiry.reply_due_at,
+        inquiry.first_response_due_at,
+        inquiry.first_responded_at,
+    ]
+    if facts != read or (span.clock is Clock.reply and not running):
+        return False
     inserted = await session.scalar(
         insert(DeadlineAlert)
         .values(

@@ -10,6 +10,7 @@ from sqlalchemy.orm.base import NO_VALUE
 from app.departments.models import Department
 from app.inquiries.models import AssignmentDecision, Inquiry, InquiryAssignment
 from app.problems import Conflict
+from app.replies.service import withdraw_pending
 
 
 class InactiveHolder(Conflict):
@@ -54,6 +55,10 @@ async def assign(
     if previous is not None:
         previous.until = at
         await session.flush()  # one current row at a time (uq_inquiry_assignment_current)
+        # A reply awaiting the old holder's reviewer is not the new holder's to send.
+        await withdraw_pending(
+            session, inquiry, why=f"the inquiry went to {department.code}", now=at, actor=actor
+        )
     row = InquiryAssignment(
         inquiry_id=inquiry.id,
         department=department,

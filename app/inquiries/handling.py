@@ -7,10 +7,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.calendar import CHINA
+from app.deadlines.models import (
+    DeadlineExtension,
+    DeadlinePause,
+    ExtensionStatus,
+    PauseStatus,
+)
 from app.departments.models import Department
 from app.inquiries import assignments
 from app.inquiries.models import (
@@ -25,11 +31,13 @@ from app.inquiries.service import (
     NotChangeable,
     check_action,
     check_not_awaiting_arbitration,
+    lock,
     record,
     transition,
 )
-from app.people.models import Person
+from app.people.models import Person, Role
 from app.problems import Conflict, Problem
+from app.replies.service import withdraw_pending
 from app.roles import Action
 from app.settings import settings
 
@@ -47,7 +55,7 @@ class NotAColleague(Problem):
     status = 422
     title = "Not an active person of this department"
     slug = "not-a-colleague"
-    example_detail = "Person 17 is not an active person of hefei-hrss."
+    example_detail = "Person 17 is not an active responder of hefei-hrss."
 
 
 class AlreadySigned(Conflict):
@@ -70,8 +78,13 @@ class MergeRefused(Conflict):
 
 async def _colleague(session: AsyncSession, department: Department, person_id: int) -> Person:
     person = await session.get(Person, person_id)
-    if person is None or person.department_id != department.id or not person.active:
-        raise NotAColleague(f"Person {person_id} is not an active person of {department.code}.")
+    if (
+        person is None
+        or person.department_id != department.id
+        or not person.active
+        or Role.responder not in person.roles
+    ):
+        raise NotAColleague(f"Person {person_id} is not an active responder of {department.code}.")
     return person
 
 
@@ -232,7 +245,11 @@ async def merge(
         raise MergeRefused(
             f"{survivor.reference} is {survivor.status}: merge into an inquiry still open."
         )
+    await _check_mergeable(session, inquiry, survivor)
     status = inquiry.status
+    await withdraw_pending(
+        session, inquiry, why=f"merged into {survivor.reference}", now=now, actor=actor
+    )
     transition(
         session,
         inquiry,
@@ -264,6 +281,37 @@ async def merge(
     await session.flush()
 
 
+async def _check_mergeable(session: AsyncSession, inquiry: Inquiry, survivor: Inquiry) -> None:
+    """Nothing may be stranded by a merge: no decision the office has yet to take on it, no
+    repeats already merged into it (their answer would point at a merged inquiry), and the
+    survivor is not awaiting arbitration."""
+    check_not_awaiting_arbitration(survivor)
+    if await session.scalar(
+        select(Inquiry.reference).where(Inquiry.merged_into_id == inquiry.id).limit(1)
+    ):
+        raise MergeRefused(
+            f"Repeats are merged into {inquiry.reference}: merge them into "
+            f"{survivor.reference} (or undo them) first."
+        )
+    pending = await session.scalar(
+        select(
+            exists().where(
+                DeadlinePause.inquiry_id == inquiry.id,
+                DeadlinePause.status == PauseStatus.requested,
+            )
+            | exists().where(
+                DeadlineExtension.inquiry_id == inquiry.id,
+                DeadlineExtension.status == ExtensionStatus.requested,
+            )
+        )
+    )
+    if pending:
+        raise MergeRefused(
+            f"A pause or an extension of {inquiry.reference} awaits the office's decision: "
+            "merge it once that is decided."
+        )
+
+
 async def unmerge(
     session: AsyncSession,
     inquiry: Inquiry,
@@ -282,9 +330,9 @@ async def unmerge(
         raise MergeRefused(
             f"{inquiry.reference} was merged on "
             f"{inquiry.merged_at.astimezone(CHINA).date().isoformat()}: a merge is undone the "
-            "same working day only."
+            "same day only."
         )
-    survivor = await session.get_one(Inquiry, inquiry.merged_into_id)
+    survivor = await lock(session, await session.get_one(Inquiry, inquiry.merged_into_id))
     restored = inquiry.merged_from_status or InquiryStatus.assigned
     transition(session, inquiry, restored, actor=actor, reason=reason, person_id=person_id)
     inquiry.merged_into_id = inquiry.merged_at = inquiry.merged_from_status = None

@@ -542,7 +542,11 @@ async def record_first_response(
     if data.at > now:
         raise FutureResponse(f"{data.at.isoformat()} is later than now.")
     if inquiry.status not in (InquiryStatus.new, InquiryStatus.assigned):
-        raise service.TransitionNotAllowed(f"{reference} is {inquiry.status}: nothing is owed.")
+        raise service.TransitionNotAllowed(
+            f"{reference} is {inquiry.status}: nothing is owed.",
+            current_status=inquiry.status.value,
+            allowed_actions=service.allowed_now(inquiry.status),
+        )
     deadlines.responded(inquiry, at=data.at)
     audit = principal.audit
     service.record(
@@ -859,10 +863,14 @@ async def merge(
     at the survivor, whose answer its citizen gets; its clock stops and it counts in neither the
     on-time nor the overdue figures. Undone with /unmerge the same day. If-Match is this
     inquiry's version."""
-    await service.get_held(session, principal.department, reference=reference)
-    # Both rows locked, always in the same order: two merges crossing never deadlock.
+    ids = {
+        code: (await service.get_held(session, principal.department, reference=code)).id
+        for code in (reference, data.into)
+    }
+    # Both rows locked in id order, as every writer of several inquiries locks them (the year
+    # recount, a deactivation's hand-back): two of them crossing never deadlock.
     locked = {}
-    for code in sorted({reference, data.into}):
+    for code in sorted(ids, key=ids.__getitem__):
         locked[code] = await service.get_owned(
             session,
             principal.department,

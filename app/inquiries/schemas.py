@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
 
 from app.accounts.models import Platform
 from app.deadlines.models import PauseReason
@@ -204,7 +204,7 @@ class FirstResponse(Schema):
     """A person's first response given outside the platform (a call, a visit, a letter)."""
 
     channel: Literal["phone", "in_person", "letter"]
-    at: datetime = Field(description="When it was given; not in the future.")
+    at: AwareDatetime = Field(description="When it was given, with its offset; not in the future.")
     note: str = Field(min_length=2, max_length=2000, examples=["已电话联系市民，告知办理进度"])
 
 

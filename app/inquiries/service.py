@@ -69,11 +69,13 @@ _OPEN_ACTIONS = frozenset(
 ALLOWED_ACTIONS: dict[InquiryStatus, frozenset[Action]] = {
     InquiryStatus.new: _OPEN_ACTIONS,
     InquiryStatus.assigned: _OPEN_ACTIONS,
-    InquiryStatus.replied: frozenset({Action.close, Action.note}),
+    InquiryStatus.replied: frozenset(
+        {Action.close, Action.note, Action.correct_kind, Action.mark_routing_wrong}
+    ),
     InquiryStatus.closed: frozenset({Action.note}),
     InquiryStatus.referred: frozenset({Action.note}),
     InquiryStatus.invalid: frozenset({Action.note}),
-    InquiryStatus.merged: frozenset({Action.merge, Action.note}),  # the same-day undo
+    InquiryStatus.merged: frozenset({Action.merge, Action.note}),  # merge: its same-day undo
 }
 
 
@@ -227,7 +229,11 @@ async def get_owned(
     `if_match`, a version other than the current one is a 412."""
     try:
         inquiry = await _one(
-            session, owned_by(department).with_for_update(of=Inquiry, key_share=True), reference
+            session,
+            owned_by(department)
+            .with_for_update(of=Inquiry, key_share=True)
+            .execution_options(populate_existing=True),  # what committed before the lock
+            reference,
         )
     except InquiryNotFound:
         await get_readable(session, department, reference=reference)  # 404 if not even that
@@ -369,7 +375,11 @@ async def mark_routing_wrong(
     Only the department routing chose may say so: after a transfer the rule is not to blame."""
     check_not_awaiting_arbitration(inquiry)
     if inquiry.status in ENDED_STATUSES:
-        raise NotChangeable(f"{inquiry.reference} has ended ({inquiry.status}).")
+        raise NotChangeable(
+            f"{inquiry.reference} has ended ({inquiry.status}).",
+            current_status=inquiry.status.value,
+            allowed_actions=allowed_now(inquiry.status),
+        )
     if inquiry.routing_marked_wrong_at is not None:
         raise AlreadyMarkedWrong(f"The routing of {inquiry.reference} was marked wrong already.")
     held = await session.scalar(
@@ -409,7 +419,11 @@ async def correct_kind(
     """A department's correction of the classified kind, audited with the old and new kind."""
     check_not_awaiting_arbitration(inquiry)
     if inquiry.status in ENDED_STATUSES:
-        raise NotChangeable(f"{inquiry.reference} has ended ({inquiry.status}).")
+        raise NotChangeable(
+            f"{inquiry.reference} has ended ({inquiry.status}).",
+            current_status=inquiry.status.value,
+            allowed_actions=allowed_now(inquiry.status),
+        )
     if kind is inquiry.kind:
         return
     previous, inquiry.kind = inquiry.kind, kind

@@ -30,6 +30,7 @@ class ReplyPurpose(enum.StrEnum):
 class ReplyStatus(enum.StrEnum):
     awaiting_approval = "awaiting_approval"  # a public reply: a second person reviews it
     rejected = "rejected"  # the reviewer refused it (with a note); never sent
+    withdrawn = "withdrawn"  # overtaken before review: a new holder, an answer, a merge
     queued = "queued"  # accepted, goes out (the delivery feature adds its states)
     given = "given"  # given by phone, letter or in person: recorded, nothing to send
 

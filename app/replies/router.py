@@ -34,7 +34,7 @@ P = "/api/v1/inquiries/{reference}"
 
 class FutureAnswer(problems.Problem):
     status = 422
-    title = "Answer in the future"
+    title = "Answer at an impossible time"
     slug = "answer-in-the-future"
     example_detail = "2026-11-25T02:00:00Z is later than now."
 
@@ -112,6 +112,11 @@ async def answer_given(
     )
     if data.given_at > now:
         raise FutureAnswer(f"{data.given_at.isoformat()} is later than now.")
+    if data.given_at < inquiry.received_at:
+        raise FutureAnswer(
+            f"{data.given_at.isoformat()} is before the inquiry arrived "
+            f"({inquiry.received_at.isoformat()})."
+        )
     audit = principal.audit
     created = await service.record_given(
         session,

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
 
 from app.replies.models import GivenVia
 from app.schemas import Schema
@@ -49,8 +49,10 @@ class AnswerGiven(Schema):
     )
 
     via: Literal[GivenVia.phone, GivenVia.letter, GivenVia.in_person] = Field(examples=["phone"])
-    given_at: datetime = Field(
-        description="When it was given; not in the future.", examples=["2026-11-25T02:30:00Z"]
+    given_at: AwareDatetime = Field(
+        description="When it was given, with its offset; not in the future, not before the "
+        "inquiry arrived.",
+        examples=["2026-11-25T02:30:00Z"],
     )
     given_by: str = Field(
         min_length=1, max_length=200, description="Who answered.", examples=["王芳"]

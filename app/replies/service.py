@@ -6,7 +6,7 @@ import string
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines import service as deadlines
@@ -115,7 +115,25 @@ async def check(session: AsyncSession, inquiry: Inquiry, department: Department,
         )
 
 
-def _accept(
+async def withdraw_pending(
+    session: AsyncSession, inquiry: Inquiry, *, why: str, now: datetime, actor: str
+) -> None:
+    """Replies awaiting review that can no longer go out as written: the holder changed (its
+    reviewers, its contacts), an answer was accepted, or the inquiry was merged. Never sent."""
+    await session.execute(
+        update(Reply)
+        .where(Reply.inquiry_id == inquiry.id, Reply.status == ReplyStatus.awaiting_approval)
+        .values(
+            status=ReplyStatus.withdrawn,
+            reviewed_at=now,
+            reviewed_by=actor,
+            review_note=why,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _accept(
     session: AsyncSession,
     inquiry: Inquiry,
     reply: Reply,
@@ -129,6 +147,9 @@ def _accept(
     due, and an answer makes the inquiry `replied`."""
     deadlines.responded(inquiry, at=reply.given_at or now)
     if reply.purpose is ReplyPurpose.answer:
+        await withdraw_pending(
+            session, inquiry, why=f"answered (reply {reply.id})", now=now, actor=actor
+        )
         transition(
             session,
             inquiry,
@@ -202,7 +223,9 @@ async def submit(
         details=details | {"reply_id": reply.id, "purpose": purpose.value},
     )
     if not public:
-        _accept(session, inquiry, reply, now=now, actor=actor, person_id=person_id, details=details)
+        await _accept(
+            session, inquiry, reply, now=now, actor=actor, person_id=person_id, details=details
+        )
     await session.flush()
     return reply
 
@@ -253,7 +276,9 @@ async def record_given(
         details=details
         | {"reply_id": reply.id, "via": via.value, "given_at": given_at.isoformat()},
     )
-    _accept(session, inquiry, reply, now=now, actor=actor, person_id=person_id, details=details)
+    await _accept(
+        session, inquiry, reply, now=now, actor=actor, person_id=person_id, details=details
+    )
     await session.flush()
     return reply
 
@@ -307,7 +332,7 @@ async def review(
         details=details | {"reply_id": reply.id, "approved": approve},
     )
     if approve:
-        _accept(
+        await _accept(
             session, inquiry, reply, now=now, actor=actor, person_id=reviewer.id, details=details
         )
     await session.flush()

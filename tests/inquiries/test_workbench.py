@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.models import DeadlineAlert
-from app.inquiries.models import Channel, InquiryEvent
+from app.inquiries.models import Channel, Inquiry, InquiryEvent
 from app.people.models import Role
 from app.replies.models import Reply
 from tests import factories
@@ -467,3 +467,108 @@ async def test_unmerge_the_same_day_restores_the_status(
     ]
     assert "merged" in actions
     assert "unmerged" in actions
+
+
+async def test_a_reply_awaiting_review_is_withdrawn_when_the_inquiry_changes_hands(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Found in review: a public reply written by one department stayed pending after a
+    transfer; the new holder's reviewer could approve it, and its own answer was a 409."""
+    office, hrss, urban = await _city(session)
+    account = await factories.account(session, office)
+    comment = await factories.inquiry(
+        session, account, content="社保怎么补缴", citizen_id="o_c", channel=Channel.comment
+    )
+    from app.routing import service as routing
+
+    assert await routing.route(session, inquiry_id=comment.id, now=comment.received_at, keywords=[])
+    _, _, keys = await _people(session, hrss)
+    _, _, urban_keys = await _people(session, urban)
+    pending = await client.post(
+        f"{P}/{comment.reference}/replies",
+        json={"purpose": "answer", "text": "您好，补缴请到市民中心3号窗口办理，咨询电话12333。"},
+        headers=auth(keys["responder"]),
+    )
+    assert pending.status_code == 201
+    moved = await client.post(
+        f"{P}/{comment.reference}/transfer",
+        json={"department_code": urban.code, "note": "属城管职责"},
+        headers=auth(keys["responder"]),
+    )
+    assert moved.status_code == 200, moved.text
+    view = await client.get(f"{P}/{comment.reference}", headers=auth(urban_keys["reviewer"]))
+    assert [r["status"] for r in view.json()["replies"]] == ["withdrawn"]
+    stale = await client.post(
+        f"{P}/{comment.reference}/replies/{pending.json()['id']}/review",
+        json={"approve": True},
+        headers=auth(urban_keys["reviewer"]),
+    )
+    assert stale.status_code == 409
+    own = await client.post(
+        f"{P}/{comment.reference}/replies",
+        json={"purpose": "answer", "text": "您好，该问题由城管部门处理，请拨打12319反映。"},
+        headers=auth(urban_keys["responder"]),
+    )
+    assert own.status_code == 201, own.text
+
+
+async def test_an_answer_given_at_an_impossible_time_is_refused(
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock
+) -> None:
+    """Found in review: a time without an offset was a 500; one before the inquiry arrived
+    was accepted."""
+    _, hrss, _ = await _city(session)
+    inquiry = await _arrive(session, "社保怎么办", "o_1")
+    key = auth(await factories.api_key(session, hrss))
+    body = {"via": "phone", "given_by": "王芳", "text": "已电话告知补缴流程"}
+    naive = await client.post(
+        f"{P}/{inquiry.reference}/answer-given",
+        json=body | {"given_at": "2026-11-24T01:00:00"},
+        headers=key,
+    )
+    assert naive.status_code == 422
+    before = await client.post(
+        f"{P}/{inquiry.reference}/answer-given",
+        json=body | {"given_at": (inquiry.received_at - timedelta(hours=1)).isoformat()},
+        headers=key,
+    )
+    assert before.status_code == 422
+    first_naive = await client.post(
+        f"{P}/{inquiry.reference}/first-response",
+        json={"channel": "phone", "at": "2026-11-24T01:00:00", "note": "已电话联系"},
+        headers=key,
+    )
+    assert first_naive.status_code == 422
+
+
+async def test_a_merge_strands_nothing(
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock
+) -> None:
+    """Found in review: a merge left the office's pending decision unseen, and chains of
+    merges pointed repeats at a merged inquiry."""
+    _, hrss, _ = await _city(session)
+    a = await _arrive(session, "社保断缴了怎么补缴", "o_1")
+    b = await _arrive(session, "社保断缴怎么补缴", "o_2")
+    c = await _arrive(session, "社保断缴能补缴吗", "o_3")
+    key = auth(await factories.api_key(session, hrss))
+
+    async def merge(repeat: Inquiry, into: Inquiry) -> httpx.Response:
+        return await client.post(
+            f"{P}/{repeat.reference}/merge",
+            json={"into": into.reference, "reason": "同一事项重复反映"},
+            headers=key,
+        )
+
+    asked = await client.post(
+        f"{P}/{c.reference}/extension",
+        json={"working_days": 2, "reason": "需要现场核查"},
+        headers=key,
+    )
+    assert asked.status_code == 200, asked.text
+    waiting = await merge(c, b)
+    assert waiting.status_code == 409
+    assert "awaits the office" in waiting.json()["detail"]
+    assert (await merge(a, b)).status_code == 200
+    chained = await merge(b, c)  # b has a repeat merged into it
+    assert chained.status_code == 409
+    assert f"merged into {b.reference}" in chained.json()["detail"]
