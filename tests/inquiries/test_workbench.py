@@ -69,6 +69,14 @@ async def test_signing_for_never_moves_a_deadline_and_hands_over_to_a_colleague(
         headers=auth(keys["responder"]),
     )
     assert refused.status_code == 422
+    operator = await factories.person(session, hrss, "钱七", roles=[Role.operator])
+    not_a_responder = await client.post(
+        f"{P}/{inquiry.reference}/hand-over",
+        json={"person_id": operator.id},
+        headers=auth(keys["responder"]),
+    )
+    assert not_a_responder.status_code == 422
+    assert not_a_responder.json()["type"] == "/problems/not-a-colleague"
     handed = await client.post(
         f"{P}/{inquiry.reference}/hand-over",
         json={"person_id": reviewer.id, "note": "李强负责社保"},
