@@ -11,6 +11,7 @@ from app.deadlines.models import (
     DeadlinePause,
     DeadlineRule,
 )
+from app.delivery.models import Delivery, PlatformToken
 from app.departments.models import Department, Level
 from app.idempotency import IdempotencyRecord
 from app.inquiries.models import (
@@ -42,6 +43,7 @@ __all__ = [
     "DeadlineExtension",
     "DeadlinePause",
     "DeadlineRule",
+    "Delivery",
     "Department",
     "Follower",
     "IdempotencyRecord",
@@ -56,6 +58,7 @@ __all__ = [
     "Level",
     "Person",
     "Platform",
+    "PlatformToken",
     "PushRegistration",
     "Referral",
     "ReferralEntry",

@@ -168,6 +168,16 @@ class Settings(BaseSettings):
     merge_same_citizen_days: int = Field(
         default=30, ge=1, description="Inquiries of the same citizen this recent are candidates."
     )
+    wechat_api_base: str = Field(
+        default="https://api.weixin.qq.com",
+        description="WeChat's API base URL (tests point it at a local fake).",
+    )
+    delivery_sending_timeout_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="A delivery still `sending` after this long (its worker died mid-call) "
+        "becomes `uncertain`: never resent blindly.",
+    )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "var",
         description="Local state for development: embedded database, generated admin token.",

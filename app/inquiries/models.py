@@ -124,6 +124,10 @@ class EventAction(enum.StrEnum):
     answer_recorded = "answer_recorded"  # given by phone, letter or in person
     merged = "merged"
     unmerged = "unmerged"
+    reply_delivered = "reply_delivered"  # the platform accepted it
+    delivery_waiting = "delivery_waiting"  # the window is closed: it waits
+    delivery_failed = "delivery_failed"  # refused for good, the platform's word kept
+    delivery_uncertain = "delivery_uncertain"  # a worker died mid-call: confirm or resend
 
 
 class ReturnReason(enum.StrEnum):

@@ -358,6 +358,14 @@ class ReferralView(Schema):
     created_at: datetime
 
 
+class DeliveryView(Schema):
+    status: str = Field(
+        description="queued, sending, delivered, awaiting_window, failed or uncertain."
+    )
+    error_code: str | None = Field(description="The platform's errcode, or what went wrong.")
+    error: str
+
+
 class ReplyView(Schema):
     model_config = ConfigDict(
         json_schema_extra={
@@ -393,6 +401,10 @@ class ReplyView(Schema):
     reviewed_at: datetime | None = None
     reviewed_by: str | None = None
     review_note: str = ""
+    deliveries: list[DeliveryView] = Field(
+        default_factory=list,
+        description="One per recipient (a merged repeat's citizen too), with the platform's word.",
+    )
 
 
 class InquiryDetail(InquiryRead):

@@ -10,10 +10,12 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.models import DeadlineExtension, DeadlinePause
+from app.delivery.models import Delivery
 from app.departments.models import Department
 from app.inquiries.models import ContentRead, Inquiry
 from app.inquiries.schemas import (
     ClockView,
+    DeliveryView,
     ExtensionView,
     InquiryDetail,
     InquiryRead,
@@ -56,9 +58,20 @@ async def detail(session: AsyncSession, inquiry: Inquiry) -> InquiryDetail:
             .where(Referral.inquiry_id == inquiry.id)
         )
     ).first()
-    replies = await session.scalars(
-        select(Reply).where(Reply.inquiry_id == inquiry.id).order_by(Reply.id)
+    replies = list(
+        await session.scalars(
+            select(Reply).where(Reply.inquiry_id == inquiry.id).order_by(Reply.id)
+        )
     )
+    sent: dict[int, list[DeliveryView]] = {}
+    for delivery in await session.scalars(
+        select(Delivery).where(Delivery.reply_id.in_([r.id for r in replies])).order_by(Delivery.id)
+    ):
+        sent.setdefault(delivery.reply_id, []).append(
+            DeliveryView(
+                status=delivery.status.value, error_code=delivery.error_code, error=delivery.error
+            )
+        )
     base = InquiryRead.model_validate(inquiry).model_dump()
     held = inquiry.assignment
     signer = (
@@ -122,7 +135,12 @@ async def detail(session: AsyncSession, inquiry: Inquiry) -> InquiryDetail:
         )
         if referral
         else None,
-        replies=[ReplyView.model_validate(r, from_attributes=True) for r in replies],
+        replies=[
+            ReplyView.model_validate(r, from_attributes=True).model_copy(
+                update={"deliveries": sent.get(r.id, [])}
+            )
+            for r in replies
+        ],
         links={
             "events": f"/api/v1/inquiries/{inquiry.reference}/events",
             "notes": f"/api/v1/inquiries/{inquiry.reference}/notes",

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.delivery import service as outbox
 from app.inquiries.models import Inquiry, InquiryStatus
 from app.inquiries.service import transition
 from app.problems import Conflict, NotFound, Problem
@@ -134,16 +135,17 @@ async def refer(
         inquiry_id=inquiry.id, entry_id=entry.id, basis=entry.basis, explanation=text, actor=actor
     )
     session.add(referral)
-    session.add(
-        Reply(
-            inquiry_id=inquiry.id,
-            text=text,
-            purpose=ReplyPurpose.referral,
-            priority=REFERRAL_PRIORITY,
-            author=actor,
-            person_id=person_id,
-        )
+    reply = Reply(
+        inquiry_id=inquiry.id,
+        text=text,
+        purpose=ReplyPurpose.referral,
+        priority=REFERRAL_PRIORITY,
+        author=actor,
+        person_id=person_id,
     )
+    session.add(reply)
+    await session.flush()
+    await outbox.enqueue(session, reply)
     transition(
         session,
         inquiry,

@@ -1,6 +1,7 @@
 """A department's replies: an interim message, the answer, or an answer given by phone, letter or
 in person; the quality checks each must pass; a reviewer's approval for public comments; and the
-department's templates. Delivery to the platform is the next step (the reply stays `queued`)."""
+department's templates. An accepted reply goes into the outbox (app/delivery) in the same
+transaction."""
 
 import string
 from datetime import datetime
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines import service as deadlines
 from app.deadlines.calendar import CHINA
+from app.delivery import service as outbox
 from app.departments.models import Department
 from app.inquiries.models import Channel, EventAction, Inquiry, InquiryStatus
 from app.inquiries.service import (
@@ -223,6 +225,7 @@ async def submit(
         details=details | {"reply_id": reply.id, "purpose": purpose.value},
     )
     if not public:
+        await outbox.enqueue(session, reply)
         await _accept(
             session, inquiry, reply, now=now, actor=actor, person_id=person_id, details=details
         )
@@ -332,6 +335,7 @@ async def review(
         details=details | {"reply_id": reply.id, "approved": approve},
     )
     if approve:
+        await outbox.enqueue(session, reply)
         await _accept(
             session, inquiry, reply, now=now, actor=actor, person_id=reviewer.id, details=details
         )

@@ -18,6 +18,7 @@ from app.deadlines import pauses
 from app.deadlines import service as deadlines
 from app.deadlines.models import PauseReason
 from app.deadlines.rules import NoDeadlineRule
+from app.delivery import service as outbox
 from app.departments import service as departments
 from app.departments.models import Department
 from app.inquiries import assignments
@@ -123,7 +124,7 @@ URGENT_ADVICE = (
 URGENT_PRIORITY = 0  # before every other reply
 
 
-def _flag_if_urgent(
+async def _flag_if_urgent(
     session: AsyncSession,
     inquiry: Inquiry,
     message: InquiryMessage,
@@ -136,15 +137,16 @@ def _flag_if_urgent(
         inquiry.urgent = True
         # When the words arrived: the platform's send time, kept between receipt and now.
         inquiry.urgent_at = max(inquiry.received_at, min(message.sent_at, now))
-        session.add(
-            Reply(
-                inquiry_id=inquiry.id,
-                text=URGENT_ADVICE,
-                purpose=ReplyPurpose.urgent_advice,
-                priority=URGENT_PRIORITY,
-                author=ROUTER,
-            )
+        advice = Reply(
+            inquiry_id=inquiry.id,
+            text=URGENT_ADVICE,
+            purpose=ReplyPurpose.urgent_advice,
+            priority=URGENT_PRIORITY,
+            author=ROUTER,
         )
+        session.add(advice)
+        await session.flush()
+        await outbox.enqueue(session, advice)
         record(
             session,
             inquiry,
@@ -179,7 +181,7 @@ async def _checked_messages(
         )
     )
     for message in messages:
-        _flag_if_urgent(session, inquiry, message, keywords, now)
+        await _flag_if_urgent(session, inquiry, message, keywords, now)
         message.urgent_checked_at = message.urgent_checked_at or now
     return messages
 
@@ -379,7 +381,7 @@ async def check_urgent(
     if inquiry is None or message is None:
         return False
     message.urgent_checked_at = message.urgent_checked_at or now
-    if inquiry.urgent or not _flag_if_urgent(session, inquiry, message, keywords, now):
+    if inquiry.urgent or not await _flag_if_urgent(session, inquiry, message, keywords, now):
         return False
     assert inquiry.urgent_at is not None
     await deadlines.became_urgent(session, inquiry, at=inquiry.urgent_at, actor=ROUTER)

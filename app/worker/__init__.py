@@ -40,6 +40,7 @@ app = procrastinate.App(
         "app.deadlines.tasks",
         "app.push.tasks",
         "app.idempotency",
+        "app.delivery.tasks",
     ],
 )
 

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import worker
+from app import idempotency, worker
 from app.accounts.models import Account
 from app.deadlines import tasks as deadline_tasks
+from app.delivery import tasks as delivery_tasks
 from app.inquiries.models import Inquiry
 from app.push import service as push
 from app.push import tasks as push_tasks
@@ -211,7 +212,7 @@ async def work(
     """The worker runs what is due now (the deliveries queued), then stops. Its minute sweep
     (`sweep_push`, queued when it starts) finds nothing unless `minute_sweep`, so a test decides
     when notifications are queued."""
-    for tasks in (routing_tasks, deadline_tasks, push_tasks):
+    for tasks in (routing_tasks, deadline_tasks, push_tasks, delivery_tasks, idempotency):
         monkeypatch.setattr(tasks, "sessionmaker", lambda: maker)
 
     async def nothing(session: AsyncSession) -> int:

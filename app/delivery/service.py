@@ -1,0 +1,221 @@
+"""The outbox. A reply accepted for the platform gets one delivery row per recipient and a durable
+job each, in the same transaction. The job commits `sending` before it calls the platform, so a
+worker that dies mid-call leaves a row the recovery sweep marks `uncertain`: the platforms take
+no idempotency key, so such a row is never sent again blindly, and a known success never is."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import Account, Platform
+from app.deadlines.calendar import CHINA
+from app.delivery import wechat
+from app.delivery.models import Delivery, DeliveryStatus, PlatformToken
+from app.inquiries.models import Channel, EventAction, Inquiry
+from app.inquiries.service import lock, record
+from app.replies.models import Reply, ReplyPurpose
+from app.settings import settings
+
+TASK = "deliver_reply"
+SWEEPER = "delivery"
+FORCED_PER_DAY = 20  # stable_token force_refresh: 20 a day…
+FORCED_SPACING = timedelta(seconds=30)  # …30 s apart
+EARLY = timedelta(minutes=5)  # a cached token is renewed this long before it expires
+
+_DEFER = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('routing', :task, :priority, NULL, NULL,"
+    " CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1])"
+)
+
+
+async def enqueue(session: AsyncSession, reply: Reply) -> list[Delivery]:
+    """One delivery per recipient of a reply now `queued`, and its job. An answer also goes to
+    the citizens of the repeats merged into its inquiry (并单). Urgent advice goes first."""
+    inquiry = await session.get_one(Inquiry, reply.inquiry_id)
+    recipients = [inquiry]
+    if reply.purpose is ReplyPurpose.answer:
+        recipients += list(
+            await session.scalars(
+                select(Inquiry).where(Inquiry.merged_into_id == inquiry.id).order_by(Inquiry.id)
+            )
+        )
+    rows = [
+        Delivery(
+            reply_id=reply.id,
+            inquiry_id=recipient.id,
+            account_id=recipient.account_id,
+            citizen_id=recipient.citizen_id,
+            status=DeliveryStatus.queued,
+        )
+        for recipient in recipients
+    ]
+    session.add_all(rows)
+    await session.flush()
+    for row in rows:
+        await session.execute(
+            _DEFER,
+            {
+                "task": TASK,
+                "priority": 10 - reply.priority,  # procrastinate runs the higher first
+                "args": json.dumps({"delivery_id": row.id}),
+            },
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one delivery needs from the database, read when it was marked `sending`."""
+
+    delivery_id: int
+    account_id: int
+    platform: Platform
+    channel: Channel
+    app_id: str | None
+    secret: str | None
+    citizen_id: str
+    text: str
+
+
+async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Job | None:
+    """Mark a queued delivery `sending` (committed by the caller before the platform call).
+    Anything else is left alone: delivered, failed, awaiting its window, or `sending` already
+    (another worker, or one that died: the recovery sweep decides)."""
+    row = await session.scalar(
+        select(Delivery).where(Delivery.id == delivery_id).with_for_update(skip_locked=True)
+    )
+    if row is None or row.status is not DeliveryStatus.queued:
+        return None
+    account = await session.get_one(Account, row.account_id)
+    reply = await session.get_one(Reply, row.reply_id)
+    recipient = await session.get_one(Inquiry, row.inquiry_id)
+    row.status, row.sending_at, row.attempts = DeliveryStatus.sending, now, row.attempts + 1
+    await session.flush()
+    return Job(
+        row.id,
+        account.id,
+        account.platform,
+        recipient.channel,
+        account.wechat_app_id,
+        account.wechat_app_secret,
+        row.citizen_id,
+        reply.text,
+    )
+
+
+async def token(
+    session: AsyncSession, http: httpx.AsyncClient, job: Job, *, now: datetime, force: bool
+) -> str:
+    """The account's access token, shared by every worker through its row (locked while it is
+    fetched, so only one worker asks). `force` after the platform refused the cached one."""
+    await session.execute(
+        text("INSERT INTO platform_token (account_id) VALUES (:account) ON CONFLICT DO NOTHING"),
+        {"account": job.account_id},
+    )
+    cached = await session.scalar(
+        select(PlatformToken)
+        .where(PlatformToken.account_id == job.account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert cached is not None
+    usable = cached.access_token and cached.expires_at and cached.expires_at - EARLY > now
+    if usable and not force:
+        return str(cached.access_token)
+    today = now.astimezone(CHINA).date()
+    forced_before = cached.forced_at is not None and cached.forced_at.astimezone(CHINA).date()
+    forced_today = cached.forced_today if forced_before == today else 0
+    may_force = forced_today < FORCED_PER_DAY and (
+        cached.forced_at is None or now - cached.forced_at >= FORCED_SPACING
+    )
+    fresh = await wechat.stable_token(
+        http,
+        settings().wechat_api_base,
+        app_id=job.app_id or "",
+        secret=job.secret or "",
+        force=force and may_force,
+    )
+    cached.access_token = fresh.access_token
+    cached.expires_at = now + timedelta(seconds=fresh.expires_in)
+    cached.fetched_at = now
+    if force and may_force:
+        cached.forced_at, cached.forced_today = now, forced_today + 1
+    await session.flush()
+    return fresh.access_token
+
+
+_EVENTS = {
+    DeliveryStatus.delivered: EventAction.reply_delivered,
+    DeliveryStatus.awaiting_window: EventAction.delivery_waiting,
+    DeliveryStatus.failed: EventAction.delivery_failed,
+    DeliveryStatus.uncertain: EventAction.delivery_uncertain,
+}
+
+
+async def settle(
+    session: AsyncSession,
+    delivery_id: int,
+    status: DeliveryStatus,
+    *,
+    now: datetime,
+    code: str | None = None,
+    error: str = "",
+) -> None:
+    """Record what the platform said, and tell the inquiry (an event, so the department's feed
+    shows it), under the inquiry's row lock like every other change of it."""
+    row = await session.get_one(Delivery, delivery_id, with_for_update=True)
+    inquiry = await lock(session, await session.get_one(Inquiry, row.inquiry_id))
+    row.status, row.error_code, row.error = status, code, error
+    if status is DeliveryStatus.delivered:
+        row.delivered_at = now
+    if status is DeliveryStatus.queued:  # busy: the job runs again later
+        await session.flush()
+        return
+    record(
+        session,
+        inquiry,
+        actor=SWEEPER,
+        action=_EVENTS[status],
+        reason=f"{code} {error}".strip(),
+        details={"reply_id": row.reply_id, "delivery_id": row.id},
+    )
+    await session.flush()
+
+
+async def recover(session: AsyncSession, *, now: datetime) -> int:
+    """Deliveries left `sending` longer than any call can take (a worker died, or lost its
+    connection, mid-call) become `uncertain`: the platform may have sent them."""
+    stale = list(
+        await session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.status == DeliveryStatus.sending,
+                Delivery.sending_at
+                < now - timedelta(seconds=settings().delivery_sending_timeout_seconds),
+            )
+            .order_by(Delivery.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for delivery_id in stale:
+        await settle(
+            session,
+            delivery_id,
+            DeliveryStatus.uncertain,
+            now=now,
+            code="unknown",
+            error="the worker stopped during the platform call: it may have been sent",
+        )
+    return len(stale)
+
+
+async def mark_not_sendable(session: AsyncSession, delivery_id: int, why: str) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(status=DeliveryStatus.failed, error=why)
+    )

@@ -1,0 +1,104 @@
+"""Durable jobs of the outbox: one delivery per job, and the sweep that finds sends a dead
+worker left behind."""
+
+from datetime import UTC, datetime
+
+import httpx
+from procrastinate import JobContext, RetryStrategy
+
+from app.accounts.models import Platform
+from app.db import sessionmaker
+from app.delivery import service, wechat
+from app.delivery.models import DeliveryStatus
+from app.inquiries.models import Channel
+from app.settings import settings
+from app.worker import app
+
+# A busy platform (-1, 45009) or a connection that failed: 6 attempts in all, 4, 16, 64, 256
+# and 1,024 seconds apart (about 23 minutes); then the delivery is `failed`, visibly.
+ATTEMPTS = 6
+BACKOFF = RetryStrategy(max_attempts=ATTEMPTS - 1, exponential_wait=4)
+
+
+class TryAgain(Exception):
+    """The platform was busy or unreachable: the job runs again after its backoff."""
+
+
+@app.task(name=service.TASK, queue="routing", retry=BACKOFF, pass_context=True)
+async def deliver_reply(context: JobContext, delivery_id: int) -> None:
+    await deliver(delivery_id, last_attempt=context.job.attempts + 1 >= ATTEMPTS)
+
+
+async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
+    """Claim (committed `sending`), call the platform outside any transaction, settle."""
+    async with sessionmaker().begin() as session:
+        job = await service.claim(session, delivery_id, now=datetime.now(UTC))
+    if job is None:
+        return
+    if job.platform is not Platform.wechat or job.channel is not Channel.private_message:
+        # Visible, never silent: Weibo replies and public comment replies are not built yet.
+        await _settle(
+            job,
+            DeliveryStatus.failed,
+            "unsupported",
+            f"{job.platform} {job.channel} replies are not sent by this version",
+        )
+        return
+    if not (job.app_id and job.secret):
+        await _settle(job, DeliveryStatus.failed, "unconfigured", "the account has no AppSecret")
+        return
+    base = settings().wechat_api_base
+    async with httpx.AsyncClient() as http:
+        try:
+            for force in (False, True):
+                async with sessionmaker().begin() as session:
+                    access = await service.token(
+                        session, http, job, now=datetime.now(UTC), force=force
+                    )
+                try:
+                    await wechat.send_text(
+                        http, base, access_token=access, openid=job.citizen_id, content=job.text
+                    )
+                    break
+                except wechat.WeChatError as exc:
+                    if exc.code in wechat.TOKEN and not force:
+                        continue  # refresh the token, then once more
+                    raise
+        except wechat.WeChatError as exc:
+            if exc.code in wechat.BUSY and not last_attempt:
+                await _settle(job, DeliveryStatus.queued, str(exc.code), exc.message)
+                raise TryAgain(str(exc)) from exc
+            status = (
+                DeliveryStatus.awaiting_window
+                if exc.code in wechat.WINDOW
+                else DeliveryStatus.failed
+            )
+            await _settle(job, status, str(exc.code), exc.message)
+            return
+        except wechat.Unsent as exc:
+            if not last_attempt:
+                await _settle(job, DeliveryStatus.queued, "unsent", str(exc))
+                raise TryAgain(str(exc)) from exc
+            await _settle(job, DeliveryStatus.failed, "unsent", str(exc))
+            return
+        except wechat.Unknown as exc:
+            await _settle(job, DeliveryStatus.uncertain, "unknown", str(exc))
+            return
+    await _settle(job, DeliveryStatus.delivered)
+
+
+async def _settle(
+    job: service.Job, status: DeliveryStatus, code: str | None = None, error: str = ""
+) -> None:
+    async with sessionmaker().begin() as session:
+        await service.settle(
+            session, job.delivery_id, status, now=datetime.now(UTC), code=code, error=error
+        )
+
+
+@app.periodic(cron="* * * * *")
+@app.task(name="recover_deliveries", queue="routing", queueing_lock="recover_deliveries")
+async def recover_deliveries(timestamp: int) -> None:
+    """Sends left `sending` by a worker that died become `uncertain`, never resent."""
+    async with sessionmaker().begin() as session:
+        await service.recover(session, now=datetime.fromtimestamp(timestamp, UTC))

@@ -1,0 +1,87 @@
+"""WeChat's customer-service API, as docs/platforms.md describes it (protocol brief §4): the
+stable access token and the text message. Plain HTTP calls; what to do with each answer is the
+delivery service's business."""
+
+from dataclasses import dataclass
+
+import httpx
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+# What an errcode means for a delivery (brief §4.3; wechatpy's constants).
+BUSY = frozenset({-1, 45009})  # system busy, frequency limit: back off and try again
+TOKEN = frozenset({40001, 40014, 42001})  # invalid or expired token: refresh, retry once
+WINDOW = frozenset({45015, 45047})  # the 48 h window closed, or its 5 messages used
+GIVE_UP = frozenset({40003, 43004, 45002, 40164})  # bad openid, unfollowed, too long, ip
+
+
+class WeChatError(Exception):
+    """The platform answered with an errcode other than 0."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+
+
+class Unsent(Exception):
+    """No request reached the platform (the connection failed): safe to try again."""
+
+
+class Unknown(Exception):
+    """The request may have reached the platform, but no answer came back: never resend
+    blindly."""
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str
+    expires_in: int  # seconds
+
+
+async def _post(http: httpx.AsyncClient, url: str, body: dict[str, object]) -> dict[str, object]:
+    try:
+        response = await http.post(url, json=body, timeout=TIMEOUT)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise Unknown(f"{type(exc).__name__}: {exc}") from exc
+    try:
+        answer = response.json()
+    except ValueError:
+        raise Unknown(f"HTTP {response.status_code}, not JSON") from None
+    if not isinstance(answer, dict):
+        raise Unknown(f"HTTP {response.status_code}, unexpected JSON")
+    code = answer.get("errcode", 0)
+    if code not in (0, None):
+        raise WeChatError(int(str(code)), str(answer.get("errmsg", "")))
+    return answer
+
+
+async def stable_token(
+    http: httpx.AsyncClient, base: str, *, app_id: str, secret: str, force: bool
+) -> Token:
+    """POST /cgi-bin/stable_token: normal mode returns the current token (refreshed by the
+    platform 5 min early); force_refresh (20 a day, 30 s apart) invalidates it."""
+    answer = await _post(
+        http,
+        f"{base}/cgi-bin/stable_token",
+        {
+            "grant_type": "client_credential",
+            "appid": app_id,
+            "secret": secret,
+            "force_refresh": force,
+        },
+    )
+    return Token(str(answer["access_token"]), int(str(answer.get("expires_in", 7200))))
+
+
+async def send_text(
+    http: httpx.AsyncClient, base: str, *, access_token: str, openid: str, content: str
+) -> None:
+    """POST /cgi-bin/message/custom/send: a text customer-service message."""
+    await _post(
+        http,
+        f"{base}/cgi-bin/message/custom/send?access_token={access_token}",
+        {"touser": openid, "msgtype": "text", "text": {"content": content}},
+    )

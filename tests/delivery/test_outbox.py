@@ -1,0 +1,275 @@
+"""Replies reach the citizen (issue 15, first part): the outbox and WeChat's customer-service
+API, over real HTTP against a fake platform on loopback (tests/fakes/wechat_api.py)."""
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.delivery import service, tasks
+from app.delivery.models import Delivery, DeliveryStatus, PlatformToken
+from app.inquiries.models import InquiryEvent
+from app.referrals import service as referrals
+from app.referrals.models import ReferralChannel
+from app.referrals.schemas import ReferralEntryCreate
+from app.settings import settings
+from tests import factories
+from tests.conftest import Clock, make_client
+from tests.fakes.wechat_api import FakeWeChat, serve
+from tests.inquiries.test_work import _arrive, _city, auth
+
+pytestmark = pytest.mark.committing
+P = "/api/v1/inquiries"
+OPENID = "o_citizen_1"
+ANSWER = "您好，断缴3个月内可携带身份证到市民中心3号窗口补缴，咨询电话0551-12333。"
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeChat]:
+    with serve(FakeWeChat()) as running:
+        monkeypatch.setattr(settings(), "wechat_api_base", running.url)
+        yield running
+
+
+@pytest.fixture
+async def city(
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], str]]:
+    """A routed inquiry from a WeChat account with an AppSecret, and its department's key; the
+    delivery job's transactions use the test's database."""
+    monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
+    async with committing_maker() as session:
+        office, hrss, _ = await _city(session)
+        await factories.account(session, office, wechat_app_secret="s" * 32)
+        inquiry = await _arrive(session, "社保怎么办", OPENID)
+        key = auth(await factories.api_key(session, hrss))
+        await session.commit()
+    async with make_client(committing_maker, clock) as client:
+        yield client, key, inquiry.reference
+
+
+async def _answer(client: httpx.AsyncClient, key: dict[str, str], reference: str) -> int:
+    posted = await client.post(
+        f"{P}/{reference}/replies", json={"purpose": "answer", "text": ANSWER}, headers=key
+    )
+    assert posted.status_code == 201, posted.text
+    return int(posted.json()["id"])
+
+
+async def _deliveries(maker: async_sessionmaker[AsyncSession]) -> list[Delivery]:
+    async with maker() as session:
+        return list(await session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+async def test_an_answer_reaches_the_platform_once_and_the_token_is_shared(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [queued] = await _deliveries(committing_maker)
+    assert (queued.status, queued.citizen_id) == (DeliveryStatus.queued, OPENID)
+    await tasks.deliver(queued.id)
+    await tasks.deliver(queued.id)  # run twice (a retry): a known success is never sent again
+    assert fake.sends == [{"touser": OPENID, "msgtype": "text", "text": {"content": ANSWER}}]
+    assert len(fake.tokens) == 1
+    assert fake.tokens[0]["force_refresh"] is False
+    [delivered] = await _deliveries(committing_maker)
+    assert delivered.status is DeliveryStatus.delivered
+    # Visible on the inquiry, and a change in the feed (an event).
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["replies"][0]["deliveries"] == [
+        {"status": "delivered", "error_code": None, "error": ""}
+    ]
+    async with committing_maker() as session:
+        actions = list(await session.scalars(select(InquiryEvent.action)))
+        assert "reply_delivered" in actions
+        cached = await session.get_one(PlatformToken, delivered.account_id)
+        assert cached.access_token == fake.token
+
+
+async def test_an_expired_token_is_refreshed_once_and_the_send_retried(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    async with committing_maker.begin() as session:  # a token cached by another worker
+        session.add(
+            PlatformToken(
+                account_id=row.account_id,
+                access_token="OLD",
+                expires_at=datetime.now(UTC) + timedelta(hours=1),
+            )
+        )
+    fake.token = "OLD"
+    fake.expired.add("OLD")
+    await tasks.deliver(row.id)
+    assert [t["force_refresh"] for t in fake.tokens] == [True]
+    assert fake.requests == 2
+    assert len(fake.sends) == 1
+    [done] = await _deliveries(committing_maker)
+    assert done.status is DeliveryStatus.delivered
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (45015, DeliveryStatus.awaiting_window),
+        (45047, DeliveryStatus.awaiting_window),
+        (43004, DeliveryStatus.failed),
+        (40003, DeliveryStatus.failed),
+    ],
+)
+async def test_what_the_platform_refuses_is_kept_and_visible(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+    code: int,
+    status: DeliveryStatus,
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    fake.script = [code]
+    await tasks.deliver(row.id)
+    [settled] = await _deliveries(committing_maker)
+    assert (settled.status, settled.error_code) == (status, str(code))
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["replies"][0]["deliveries"][0]["status"] == status.value
+    await tasks.deliver(row.id)  # never sent again by a stray retry
+    assert fake.requests == 1
+
+
+async def test_a_busy_platform_is_tried_again_later(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    fake.script = [-1]
+    with pytest.raises(tasks.TryAgain):
+        await tasks.deliver(row.id)
+    [waiting] = await _deliveries(committing_maker)
+    assert (waiting.status, waiting.error_code) == (DeliveryStatus.queued, "-1")
+    await tasks.deliver(row.id)  # procrastinate's retry, after its backoff
+    [done] = await _deliveries(committing_maker)
+    assert done.status is DeliveryStatus.delivered
+
+
+async def test_a_platform_still_busy_on_the_last_attempt_is_a_visible_failure(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    fake.script = [45009]
+    await tasks.deliver(row.id, last_attempt=True)
+    [failed] = await _deliveries(committing_maker)
+    assert (failed.status, failed.error_code) == (DeliveryStatus.failed, "45009")
+    assert "quota" in failed.error
+
+
+async def test_a_send_a_worker_left_in_flight_becomes_uncertain_and_is_never_resent(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    async with committing_maker.begin() as session:  # claimed, then the worker died
+        assert await service.claim(session, row.id, now=datetime.now(UTC) - timedelta(minutes=5))
+    await tasks.deliver(row.id)  # the job run again: `sending` is left alone
+    assert fake.requests == 0
+    async with committing_maker.begin() as session:
+        assert await service.recover(session, now=datetime.now(UTC)) == 1
+    [uncertain] = await _deliveries(committing_maker)
+    assert uncertain.status is DeliveryStatus.uncertain
+    await tasks.deliver(row.id)
+    assert fake.requests == 0
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["replies"][0]["deliveries"][0]["status"] == "uncertain"
+
+
+def test_the_fake_is_honest_wechatpy_reads_its_errors(fake: FakeWeChat) -> None:
+    """wechatpy's own client against the fake: it sends through the same endpoint and reads the
+    errcodes the protocol brief lists, as it would from WeChat."""
+    from wechatpy import WeChatClient
+    from wechatpy.exceptions import WeChatClientException
+
+    fake.token = "WECHATPY-TOKEN"  # wechatpy's own token fetch has a fixed URL: give it one
+    client = WeChatClient("wx2c2769f8efd9abc2", "s" * 32, access_token=fake.token)
+    client.API_BASE_URL = f"{fake.url}/cgi-bin/"
+    client.message.send_text(OPENID, "你好")
+    assert fake.sends[0]["text"] == {"content": "你好"}
+    for code in (45015, 43004, 45047, -1):
+        fake.script = [code]
+        with pytest.raises(WeChatClientException) as refused:
+            client.message.send_text(OPENID, "你好")
+        assert refused.value.errcode == code
+
+
+async def test_an_answer_goes_to_the_citizens_of_merged_repeats_too(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    async with committing_maker() as session:
+        repeat = await _arrive(session, "社保断缴了怎么补缴", "o_citizen_2")
+        await session.commit()
+    merged = await client.post(
+        f"{P}/{repeat.reference}/merge",
+        json={"into": reference, "reason": "同一事项"},
+        headers=key,
+    )
+    assert merged.status_code == 200, merged.text
+    await _answer(client, key, reference)
+    rows = await _deliveries(committing_maker)
+    assert [r.citizen_id for r in rows] == [OPENID, "o_citizen_2"]
+    for row in rows:
+        await tasks.deliver(row.id)
+    assert sorted(send["touser"] for send in fake.sends) == sorted([OPENID, "o_citizen_2"])
+
+
+async def test_a_referral_is_delivered_like_any_reply(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    async with committing_maker() as session:
+        entry = await referrals.create_entry(
+            session,
+            data=ReferralEntryCreate(
+                code="hefei-court",
+                name="合肥市中级人民法院",
+                handles="本市民商事案件的审判和执行",
+                channel=ReferralChannel.phone,
+                contact="0551-12368",
+                basis="《中华人民共和国民事诉讼法》",
+                template="您反映的事项由{name}办理（{handles}）。请通过{contact}联系办理。",
+            ),
+        )
+        entry.verified = True
+        await session.commit()
+    referred = await client.post(
+        f"{P}/{reference}/refer", json={"entry_code": "hefei-court"}, headers=key
+    )
+    assert referred.status_code == 200, referred.text
+    [row] = await _deliveries(committing_maker)
+    await tasks.deliver(row.id)
+    assert "0551-12368" in fake.sends[0]["text"]["content"]

@@ -1,0 +1,92 @@
+"""A fake WeChat API on loopback, a real HTTP server (uvicorn in a thread), built from
+docs/platforms.md: the stable-token endpoint and the customer-service text message,
+with the errors the protocol brief lists. Tests script what the next sends answer."""
+
+import itertools
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+ERRMSG = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40003: "invalid openid",
+    40014: "invalid access_token",
+    42001: "access_token expired",
+    43004: "require subscribe",
+    45009: "reach max api daily quota limit",
+    45015: "response out of time limit or subscription is canceled",
+    45047: "out of response count limit",
+}
+
+
+@dataclass
+class FakeWeChat:
+    url: str = ""
+    token: str = ""
+    tokens: list[dict[str, Any]] = field(default_factory=list)  # each token call's body
+    sends: list[dict[str, Any]] = field(default_factory=list)  # each send that was accepted
+    requests: int = 0  # every send request, answered or not
+    script: list[int] = field(default_factory=list)  # what the next sends answer (0: ok)
+    expired: set[str] = field(default_factory=set)  # tokens the platform no longer takes
+    _serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _new_token(self) -> str:
+        self.token = f"TOKEN-{next(self._serial)}"
+        return self.token
+
+    async def stable_token(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.tokens.append(body)
+        if body.get("force_refresh") or not self.token:
+            self._new_token()
+        return JSONResponse({"access_token": self.token, "expires_in": 7200})
+
+    async def send(self, request: Request) -> JSONResponse:
+        self.requests += 1
+        body = await request.json()
+        given = request.query_params.get("access_token", "")
+        if given in self.expired or given != self.token:
+            code = 42001 if given in self.expired else 40014
+            return JSONResponse({"errcode": code, "errmsg": ERRMSG[code]})
+        code = self.script.pop(0) if self.script else 0
+        if code:
+            return JSONResponse({"errcode": code, "errmsg": ERRMSG.get(code, "error")})
+        self.sends.append(body)
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/cgi-bin/stable_token", self.stable_token, methods=["POST"]),
+                Route("/cgi-bin/message/custom/send", self.send, methods=["POST"]),
+            ]
+        )
+
+
+@contextmanager
+def serve(fake: FakeWeChat) -> Iterator[FakeWeChat]:
+    """The fake on a free loopback port, in a thread of its own, for the `with` block."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(fake.app(), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.01)
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
