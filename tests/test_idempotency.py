@@ -104,8 +104,17 @@ async def test_keys_belong_to_one_api_key_expire_and_keep_no_failure(
         headers=first_key | {"Idempotency-Key": "c-1"},
     )
     assert refused.status_code == 409
-    answered = await client.post(f"{P}/{inquiry.reference}/replies", json=ANSWER, headers=first_key)
-    assert answered.status_code == 201
+    answered = await client.post(
+        f"{P}/{inquiry.reference}/answer-given",
+        json={
+            "via": "phone",
+            "given_at": clock.now.isoformat(),
+            "given_by": "王芳",
+            "text": "已电话告知补缴流程",
+        },
+        headers=first_key,
+    )
+    assert answered.status_code == 201, answered.text
     closed = await client.post(
         f"{P}/{inquiry.reference}/close",
         json={"reason": "已办结"},

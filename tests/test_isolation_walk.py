@@ -222,6 +222,19 @@ ROUTES: dict[tuple[str, str], Case] = {
         params=lambda _: {"reply_id": "999999"},
         why="no such reply on it: its own 404 (reply-not-found), after the holder check",
     ),
+    # Issue 15: the department resends or confirms a delivery of its replies.
+    ("POST", f"{P}/deliveries/{{delivery_id}}/resend"): Case(
+        "act",
+        owner=HIDDEN,
+        params=lambda _: {"delivery_id": "999999"},
+        why="no such delivery on it: its own 404 (delivery-not-found), after the holder check",
+    ),
+    ("POST", f"{P}/deliveries/{{delivery_id}}/confirm"): Case(
+        "act",
+        owner=HIDDEN,
+        params=lambda _: {"delivery_id": "999999"},
+        why="no such delivery on it: its own 404 (delivery-not-found), after the holder check",
+    ),
     ("GET", f"{P}/draft"): Case(
         "read",
         office=REFUSED,

@@ -6,9 +6,10 @@ no idempotency key, so such a row is never sent again blindly, and a known succe
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import select, text, update
+from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account, Platform
@@ -17,7 +18,8 @@ from app.delivery import wechat
 from app.delivery.models import Delivery, DeliveryStatus, PlatformToken
 from app.inquiries.models import Channel, EventAction, Inquiry
 from app.inquiries.service import lock, record
-from app.replies.models import Reply, ReplyPurpose
+from app.problems import Conflict, NotFound
+from app.replies.models import Reply, ReplyPurpose, ReplyStatus
 from app.settings import settings
 
 TASK = "deliver_reply"
@@ -213,9 +215,148 @@ async def recover(session: AsyncSession, *, now: datetime) -> int:
     return len(stale)
 
 
-async def mark_not_sendable(session: AsyncSession, delivery_id: int, why: str) -> None:
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
-        .values(status=DeliveryStatus.failed, error=why)
+class AnswerNotDelivered(Conflict):
+    title = "The answer has not reached the citizen"
+    slug = "answer-not-delivered"
+    example_detail = (
+        "WX20261124-000123's answer is failed (43004 require subscribe): resend it, or record "
+        "that it was given by phone, letter or in person, then close."
     )
+
+
+async def check_answer_reached(session: AsyncSession, inquiry: Inquiry) -> None:
+    """办结 needs the answer delivered to the inquiry's citizen, or given by another channel."""
+    reached = await session.scalar(
+        select(
+            exists().where(
+                Reply.inquiry_id == inquiry.id,
+                Reply.purpose == ReplyPurpose.answer,
+                Reply.status == ReplyStatus.given,
+            )
+            | exists().where(
+                Delivery.inquiry_id == inquiry.id,
+                Delivery.status == DeliveryStatus.delivered,
+                Delivery.reply_id == Reply.id,
+                Reply.purpose == ReplyPurpose.answer,
+            )
+        )
+    )
+    if reached:
+        return
+    last = await session.scalar(
+        select(Delivery)
+        .join(Reply, Reply.id == Delivery.reply_id)
+        .where(Delivery.inquiry_id == inquiry.id, Reply.purpose == ReplyPurpose.answer)
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    )
+    state = (
+        f"is {last.status}"
+        + (f" ({last.error_code} {last.error})".rstrip() if last.error_code else "")
+        if last
+        else "was not sent"
+    )
+    raise AnswerNotDelivered(
+        f"{inquiry.reference}'s answer {state}: resend it, or record that it was given by phone, "
+        "letter or in person, then close.",
+        delivery_status=last.status.value if last else None,
+    )
+
+
+class DeliveryNotFound(NotFound):
+    title = "Delivery not found"
+    slug = "delivery-not-found"
+    example_detail = "No delivery 42 on WX20261124-000123."
+
+
+class DeliveryConflict(Conflict):
+    title = "Delivery cannot be changed so"
+    slug = "delivery-conflict"
+    example_detail = "Delivery 42 is delivered: a known success is never sent again."
+
+
+async def get_delivery(session: AsyncSession, inquiry: Inquiry, delivery_id: int) -> Delivery:
+    """A delivery of one of the inquiry's replies (its own citizen's, or a merged repeat's)."""
+    found = await session.scalar(
+        select(Delivery)
+        .join(Reply, Reply.id == Delivery.reply_id)
+        .where(Delivery.id == delivery_id, Reply.inquiry_id == inquiry.id)
+        .with_for_update(of=Delivery)
+    )
+    if found is None:
+        raise DeliveryNotFound(f"No delivery {delivery_id} on {inquiry.reference}.")
+    return found
+
+
+async def resend(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    delivery: Delivery,
+    *,
+    actor: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> Delivery:
+    """The department sends again what failed, waits for its window, or is uncertain (having
+    checked that the citizen did not get it): queued, with a new job."""
+    if delivery.status not in (
+        DeliveryStatus.failed,
+        DeliveryStatus.awaiting_window,
+        DeliveryStatus.uncertain,
+    ):
+        raise DeliveryConflict(
+            f"Delivery {delivery.id} is {delivery.status}: only a failed, waiting or uncertain "
+            "one is sent again."
+        )
+    previous = delivery.status
+    delivery.status, delivery.error_code, delivery.error = DeliveryStatus.queued, None, ""
+    reply = await session.get_one(Reply, delivery.reply_id)
+    await session.execute(
+        _DEFER,
+        {
+            "task": TASK,
+            "priority": 10 - reply.priority,
+            "args": json.dumps({"delivery_id": delivery.id}),
+        },
+    )
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        person_id=person_id,
+        action=EventAction.delivery_resent,
+        details=details | {"delivery_id": delivery.id, "was": previous.value},
+    )
+    await session.flush()
+    return delivery
+
+
+async def confirm(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    delivery: Delivery,
+    *,
+    note: str,
+    now: datetime,
+    actor: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> Delivery:
+    """The department checked that an uncertain send did reach the citizen: delivered."""
+    if delivery.status is not DeliveryStatus.uncertain:
+        raise DeliveryConflict(
+            f"Delivery {delivery.id} is {delivery.status}: only an uncertain one is confirmed."
+        )
+    delivery.status, delivery.delivered_at = DeliveryStatus.delivered, now
+    delivery.error_code, delivery.error = "confirmed", note
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        person_id=person_id,
+        action=EventAction.reply_delivered,
+        reason=note,
+        details=details | {"delivery_id": delivery.id, "confirmed": True},
+    )
+    await session.flush()
+    return delivery

@@ -128,6 +128,7 @@ class EventAction(enum.StrEnum):
     delivery_waiting = "delivery_waiting"  # the window is closed: it waits
     delivery_failed = "delivery_failed"  # refused for good, the platform's word kept
     delivery_uncertain = "delivery_uncertain"  # a worker died mid-call: confirm or resend
+    delivery_resent = "delivery_resent"  # the department sends it again
 
 
 class ReturnReason(enum.StrEnum):

@@ -11,6 +11,7 @@ from app.deadlines import extensions, pauses
 from app.deadlines import service as deadlines
 from app.deadlines import store as calendar_store
 from app.deadlines.calendar import office_time_before
+from app.delivery import service as outbox
 from app.departments import service as departments
 from app.idempotency import Idempotent, IdempotentRoute
 from app.inquiries import handling, service, views, work
@@ -291,7 +292,9 @@ async def mark_invalid(
     "/{reference}/close",
     dependencies=[acting(Action.close)],
     summary="Close a replied inquiry",
-    responses=problems.doc(RoleRequired, service.NotHolder, service.TransitionNotAllowed),
+    responses=problems.doc(
+        RoleRequired, service.NotHolder, service.TransitionNotAllowed, outbox.AnswerNotDelivered
+    ),
 )
 async def close(
     reference: str,
@@ -300,10 +303,13 @@ async def close(
     session: SessionDep,
     if_match: IfMatch = None,
 ) -> InquiryRead:
-    """Close (办结) an inquiry whose answer reached the citizen."""
+    """Close (办结) an inquiry whose answer reached the citizen: delivered (or confirmed), or
+    given by phone, letter or in person (`…/answer-given`)."""
     inquiry = await service.get_owned(
         session, principal.department, reference=reference, if_match=if_match
     )
+    service.check_transition(inquiry.status, InquiryStatus.closed)
+    await outbox.check_answer_reached(session, inquiry)
     await service.change_status(
         session, inquiry, InquiryStatus.closed, reason=change.reason, **principal.audit
     )

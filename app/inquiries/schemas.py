@@ -359,6 +359,7 @@ class ReferralView(Schema):
 
 
 class DeliveryView(Schema):
+    id: int
     status: str = Field(
         description="queued, sending, delivered, awaiting_window, failed or uncertain."
     )

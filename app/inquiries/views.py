@@ -69,7 +69,10 @@ async def detail(session: AsyncSession, inquiry: Inquiry) -> InquiryDetail:
     ):
         sent.setdefault(delivery.reply_id, []).append(
             DeliveryView(
-                status=delivery.status.value, error_code=delivery.error_code, error=delivery.error
+                id=delivery.id,
+                status=delivery.status.value,
+                error_code=delivery.error_code,
+                error=delivery.error,
             )
         )
     base = InquiryRead.model_validate(inquiry).model_dump()

@@ -6,9 +6,10 @@ from app import problems
 from app.auth import CurrentPrincipal, acting
 from app.clock import NowDep
 from app.db import SessionDep
+from app.delivery import service as outbox
 from app.idempotency import Idempotent, IdempotentRoute
 from app.inquiries import service as inquiries
-from app.inquiries.schemas import ReplyView
+from app.inquiries.schemas import DeliveryView, ReplyView, StatusChange
 from app.replies import quality, service
 from app.replies.models import GivenVia, ReplyPurpose
 from app.replies.schemas import (
@@ -257,3 +258,80 @@ async def update_template(
     await session.flush()
     await session.refresh(found)
     return TemplateRead.model_validate(found)
+
+
+@router.post(
+    f"{P}/deliveries/{{delivery_id}}/resend",
+    dependencies=[acting(Action.reply)],
+    summary="Send a failed, waiting or uncertain delivery again",
+    responses=problems.doc(
+        RoleRequired,
+        inquiries.InquiryNotFound,
+        inquiries.NotHolder,
+        outbox.DeliveryNotFound,
+        outbox.DeliveryConflict,
+    ),
+)
+async def resend(
+    reference: str,
+    delivery_id: int,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    if_match: IfMatch = None,
+) -> DeliveryView:
+    """Queued again, with a new job. For an `uncertain` one, first check that the citizen did
+    not get it (the platform may have sent it): a known success is never sent again."""
+    inquiry = await inquiries.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
+    found = await outbox.get_delivery(session, inquiry, delivery_id)
+    audit = principal.audit
+    await outbox.resend(
+        session,
+        inquiry,
+        found,
+        actor=audit["actor"],
+        person_id=audit["person_id"],
+        details=audit["details"],
+    )
+    return DeliveryView.model_validate(found)
+
+
+@router.post(
+    f"{P}/deliveries/{{delivery_id}}/confirm",
+    dependencies=[acting(Action.reply)],
+    summary="Confirm that an uncertain delivery reached the citizen",
+    responses=problems.doc(
+        RoleRequired,
+        inquiries.InquiryNotFound,
+        inquiries.NotHolder,
+        outbox.DeliveryNotFound,
+        outbox.DeliveryConflict,
+    ),
+)
+async def confirm(
+    reference: str,
+    delivery_id: int,
+    data: StatusChange,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+    if_match: IfMatch = None,
+) -> DeliveryView:
+    """After checking (the citizen says so, the account's back office shows it): delivered."""
+    inquiry = await inquiries.get_owned(
+        session, principal.department, reference=reference, if_match=if_match
+    )
+    found = await outbox.get_delivery(session, inquiry, delivery_id)
+    audit = principal.audit
+    await outbox.confirm(
+        session,
+        inquiry,
+        found,
+        note=data.reason,
+        now=now,
+        actor=audit["actor"],
+        person_id=audit["person_id"],
+        details=audit["details"],
+    )
+    return DeliveryView.model_validate(found)

@@ -252,10 +252,13 @@ async def record_given(
     details: dict[str, Any],
 ) -> Reply:
     """An answer given by phone, letter or in person: recorded (what was said, when, by whom),
-    nothing to send; the inquiry is `replied`."""
-    check_action(inquiry, Action.reply)
+    nothing to send; the inquiry is `replied`. Also after an answer that did not reach the
+    citizen on the platform: then it only records how the citizen got it."""
+    already = inquiry.status is InquiryStatus.replied
+    if not already:
+        check_action(inquiry, Action.reply)
+        check_action_for_answer(inquiry)
     check_not_awaiting_arbitration(inquiry)
-    check_action_for_answer(inquiry)
     reply = Reply(
         inquiry_id=inquiry.id,
         text=text,
@@ -279,9 +282,10 @@ async def record_given(
         details=details
         | {"reply_id": reply.id, "via": via.value, "given_at": given_at.isoformat()},
     )
-    await _accept(
-        session, inquiry, reply, now=now, actor=actor, person_id=person_id, details=details
-    )
+    if not already:
+        await _accept(
+            session, inquiry, reply, now=now, actor=actor, person_id=person_id, details=details
+        )
     await session.flush()
     return reply
 

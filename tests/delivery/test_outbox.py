@@ -85,7 +85,7 @@ async def test_an_answer_reaches_the_platform_once_and_the_token_is_shared(
     # Visible on the inquiry, and a change in the feed (an event).
     view = (await client.get(f"{P}/{reference}", headers=key)).json()
     assert view["replies"][0]["deliveries"] == [
-        {"status": "delivered", "error_code": None, "error": ""}
+        {"id": delivered.id, "status": "delivered", "error_code": None, "error": ""}
     ]
     async with committing_maker() as session:
         actions = list(await session.scalars(select(InquiryEvent.action)))
@@ -273,3 +273,56 @@ async def test_a_referral_is_delivered_like_any_reply(
     [row] = await _deliveries(committing_maker)
     await tasks.deliver(row.id)
     assert "0551-12368" in fake.sends[0]["text"]["content"]
+
+
+async def test_close_waits_for_the_answer_and_the_department_resends_or_confirms(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    fake.script = [43004]  # unfollowed meanwhile
+    await tasks.deliver(row.id)
+
+    async def close() -> httpx.Response:
+        return await client.post(f"{P}/{reference}/close", json={"reason": "已办结"}, headers=key)
+
+    refused = await close()
+    assert refused.status_code == 409
+    assert "43004" in refused.json()["detail"]
+    # The citizen followed again: the department sends it once more.
+    again = await client.post(f"{P}/{reference}/deliveries/{row.id}/resend", headers=key)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "queued"
+    await tasks.deliver(row.id)
+    assert len(fake.sends) == 1
+    twice = await client.post(f"{P}/{reference}/deliveries/{row.id}/resend", headers=key)
+    assert twice.status_code == 409  # a known success is never sent again
+    closed = await close()
+    assert closed.status_code == 200, closed.text
+
+
+async def test_an_uncertain_delivery_is_confirmed_by_the_department(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    async with committing_maker.begin() as session:
+        await service.claim(session, row.id, now=datetime.now(UTC) - timedelta(minutes=5))
+    async with committing_maker.begin() as session:
+        await service.recover(session, now=datetime.now(UTC))
+    confirmed = await client.post(
+        f"{P}/{reference}/deliveries/{row.id}/confirm",
+        json={"reason": "市民来电确认已收到答复"},
+        headers=key,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "delivered"
+    assert fake.requests == 0
+    closed = await client.post(f"{P}/{reference}/close", json={"reason": "已办结"}, headers=key)
+    assert closed.status_code == 200, closed.text

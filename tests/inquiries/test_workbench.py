@@ -154,6 +154,23 @@ async def test_a_private_answer_is_queued_and_the_inquiry_is_replied_then_closed
     view = (await client.get(f"{P}/{inquiry.reference}", headers=key)).json()
     assert view["status"] == "replied"
     assert [r["purpose"] for r in view["replies"]] == ["interim", "answer"]
+    # 办结 waits for the answer to reach the citizen: not yet delivered (nor given elsewhere).
+    undelivered = await client.post(
+        f"{P}/{inquiry.reference}/close", json={"reason": "已答复办结"}, headers=key
+    )
+    assert undelivered.status_code == 409
+    assert undelivered.json()["type"] == "/problems/answer-not-delivered"
+    called = await client.post(
+        f"{P}/{inquiry.reference}/answer-given",
+        json={
+            "via": "phone",
+            "given_at": clock.now.isoformat(),
+            "given_by": "王芳",
+            "text": "已电话告知补缴流程",
+        },
+        headers=key,
+    )
+    assert called.status_code == 201, called.text
     closed = await client.post(
         f"{P}/{inquiry.reference}/close", json={"reason": "已答复办结"}, headers=key
     )
