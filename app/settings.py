@@ -172,6 +172,21 @@ class Settings(BaseSettings):
         default="https://api.weixin.qq.com",
         description="WeChat's API base URL (tests point it at a local fake).",
     )
+    wechat_window_hours: float = Field(
+        default=48,
+        gt=0,
+        description="WeChat's customer-service window after a citizen's message (it has changed "
+        "before: a setting).",
+    )
+    wechat_window_messages: int = Field(
+        default=5, ge=1, description="Messages WeChat allows within one window."
+    )
+    weibo_window_hours: float = Field(
+        default=48, gt=0, description="Weibo's window after a citizen's message (sources differ)."
+    )
+    weibo_window_messages: int = Field(
+        default=99, ge=1, description="Messages Weibo allows within one window."
+    )
     delivery_sending_timeout_seconds: float = Field(
         default=120,
         gt=0,

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account, Platform
@@ -95,6 +95,22 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
     account = await session.get_one(Account, row.account_id)
     reply = await session.get_one(Reply, row.reply_id)
     recipient = await session.get_one(Inquiry, row.inquiry_id)
+    if recipient.channel is Channel.private_message:
+        # Planned for, not found out: a closed window is never tried (it would only be 45015).
+        open_now = await window(
+            session, account_id=row.account_id, citizen_id=row.citizen_id, platform=account.platform
+        )
+        if not open_now.open(now):
+            why = "quota_used" if open_now.messages_left == 0 else "window_closed"
+            await settle(
+                session,
+                row.id,
+                DeliveryStatus.awaiting_window,
+                now=now,
+                code=why,
+                error="it goes out when the citizen next writes",
+            )
+            return None
     row.status, row.sending_at, row.attempts = DeliveryStatus.sending, now, row.attempts + 1
     await session.flush()
     return Job(
@@ -360,3 +376,75 @@ async def confirm(
     )
     await session.flush()
     return delivery
+
+
+@dataclass(frozen=True)
+class Window:
+    """The customer-service window to one citizen on one account: open from the citizen's last
+    message for WECHAT_WINDOW_HOURS (48), for WECHAT_WINDOW_MESSAGES (5) messages, holding
+    replies included; a closed one reopens when the citizen writes again."""
+
+    last_message_at: datetime | None
+    closes_at: datetime | None
+    messages_left: int
+
+    def open(self, now: datetime) -> bool:
+        return self.closes_at is not None and now < self.closes_at and self.messages_left > 0
+
+
+_SENT = (DeliveryStatus.delivered, DeliveryStatus.sending, DeliveryStatus.uncertain)
+
+
+async def window(
+    session: AsyncSession, *, account_id: int, citizen_id: str, platform: Platform
+) -> Window:
+    """Derived from the facts each time: the citizen's latest message on the account (over all
+    their inquiries there) and what was sent to them since."""
+    config = settings()
+    last = await session.scalar(
+        select(func.max(Inquiry.last_message_at)).where(
+            Inquiry.account_id == account_id, Inquiry.citizen_id == citizen_id
+        )
+    )
+    if last is None:
+        return Window(None, None, 0)
+    hours, quota = (
+        (config.wechat_window_hours, config.wechat_window_messages)
+        if platform is Platform.wechat
+        else (config.weibo_window_hours, config.weibo_window_messages)
+    )
+    used = await session.scalar(
+        select(func.count()).where(
+            Delivery.account_id == account_id,
+            Delivery.citizen_id == citizen_id,
+            Delivery.status.in_(_SENT),
+            Delivery.sending_at >= last,
+        )
+    )
+    return Window(last, last + timedelta(hours=hours), max(0, quota - int(used or 0)))
+
+
+async def wake(session: AsyncSession, *, account_id: int, citizen_id: str) -> int:
+    """The citizen wrote again (whether the message joined an inquiry or opened one): what
+    waited for the window goes out now, most urgent first. Returns how many."""
+    waiting = (
+        await session.execute(
+            select(Delivery, Reply.priority)
+            .join(Reply, Reply.id == Delivery.reply_id)
+            .where(
+                Delivery.account_id == account_id,
+                Delivery.citizen_id == citizen_id,
+                Delivery.status == DeliveryStatus.awaiting_window,
+            )
+            .order_by(Reply.priority, Delivery.id)
+            .with_for_update(of=Delivery, skip_locked=True)
+        )
+    ).all()
+    for row, priority in waiting:
+        row.status = DeliveryStatus.queued
+        await session.execute(
+            _DEFER,
+            {"task": TASK, "priority": 10 - priority, "args": json.dumps({"delivery_id": row.id})},
+        )
+    await session.flush()
+    return len(waiting)

@@ -231,7 +231,7 @@ async def read_inquiry(
         actor=principal.actor,
         now=now,
     )
-    return conditional(request, response, await views.detail(session, inquiry))
+    return conditional(request, response, await views.detail(session, inquiry, now=now))
 
 
 class NotAnOffice(problems.Forbidden):
@@ -757,7 +757,7 @@ async def sign_for(
         actor=principal.actor,
         details=principal.audit["details"],
     )
-    return await views.detail(session, inquiry)
+    return await views.detail(session, inquiry, now=now)
 
 
 @router.post(
@@ -798,7 +798,7 @@ async def hand_over(
         by_person_id=principal.audit["person_id"],
         details=principal.audit["details"],
     )
-    return await views.detail(session, inquiry)
+    return await views.detail(session, inquiry, now=now)
 
 
 @router.post(
@@ -894,7 +894,7 @@ async def merge(
         person_id=audit["person_id"],
         details=audit["details"],
     )
-    return await views.detail(session, locked[reference])
+    return await views.detail(session, locked[reference], now=now)
 
 
 @router.post(
@@ -925,7 +925,7 @@ async def unmerge(
         person_id=audit["person_id"],
         details=audit["details"],
     )
-    return await views.detail(session, inquiry)
+    return await views.detail(session, inquiry, now=now)
 
 
 @router.get(

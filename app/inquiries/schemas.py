@@ -358,6 +358,18 @@ class ReferralView(Schema):
     created_at: datetime
 
 
+class WindowView(Schema):
+    """The platform's window to this citizen: replies go out as messages only while it is open."""
+
+    open: bool
+    closes_at: datetime | None = Field(description="48 h after the citizen's last message.")
+    messages_left: int = Field(description="Of the window's 5 (holding replies count).")
+    next_path: str = Field(
+        description="How the next reply goes: `message` (now), or `wait_for_citizen` (it waits "
+        "and goes out when the citizen next writes)."
+    )
+
+
 class DeliveryView(Schema):
     id: int
     status: str = Field(
@@ -434,6 +446,7 @@ class InquiryDetail(InquiryRead):
     )
     signed_at: datetime | None
     merged_into: str | None = Field(description="并单: the inquiry whose answer this one gets.")
+    window: WindowView | None = Field(description="Private messages: the platform's window.")
     clock: ClockView
     referral: ReferralView | None
     replies: list[ReplyView]

@@ -10,9 +10,10 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.models import DeadlineExtension, DeadlinePause
+from app.delivery import service as outbox
 from app.delivery.models import Delivery
 from app.departments.models import Department
-from app.inquiries.models import ContentRead, Inquiry
+from app.inquiries.models import Channel, ContentRead, Inquiry
 from app.inquiries.schemas import (
     ClockView,
     DeliveryView,
@@ -23,6 +24,7 @@ from app.inquiries.schemas import (
     ReadLogEntry,
     ReferralView,
     ReplyView,
+    WindowView,
 )
 from app.inquiries.service import version
 from app.people.models import Person
@@ -42,7 +44,7 @@ def pseudonym(inquiry: Inquiry) -> str:
     return "c-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:12]
 
 
-async def detail(session: AsyncSession, inquiry: Inquiry) -> InquiryDetail:
+async def detail(session: AsyncSession, inquiry: Inquiry, *, now: datetime) -> InquiryDetail:
     pauses = await session.scalars(
         select(DeadlinePause)
         .where(DeadlinePause.inquiry_id == inquiry.id)
@@ -87,8 +89,24 @@ async def detail(session: AsyncSession, inquiry: Inquiry) -> InquiryDetail:
         if inquiry.merged_into_id is not None
         else None
     )
+    window = None
+    if inquiry.channel is Channel.private_message:
+        found = await outbox.window(
+            session,
+            account_id=inquiry.account_id,
+            citizen_id=inquiry.citizen_id,
+            platform=inquiry.platform,
+        )
+        is_open = found.open(now)
+        window = WindowView(
+            open=is_open,
+            closes_at=found.closes_at,
+            messages_left=found.messages_left,
+            next_path="message" if is_open else "wait_for_citizen",
+        )
     return InquiryDetail(
         **base,
+        window=window,
         citizen=pseudonym(inquiry),
         version=await version(session, inquiry),
         signed_by=signer.name if signer else None,

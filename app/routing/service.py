@@ -388,6 +388,15 @@ async def check_urgent(
     return True
 
 
+async def window_renewed(session: AsyncSession, *, inquiry_id: int) -> int:
+    """The citizen wrote: replies that waited for the window to the citizen on this account go
+    out (deferred delivery), whichever inquiry the message joined or opened."""
+    inquiry = await session.get(Inquiry, inquiry_id)
+    if inquiry is None:
+        return 0
+    return await outbox.wake(session, account_id=inquiry.account_id, citizen_id=inquiry.citizen_id)
+
+
 async def citizen_answered(
     session: AsyncSession, *, inquiry_id: int, seq: int, now: datetime
 ) -> bool:

@@ -57,6 +57,7 @@ async def check_urgent(inquiry_id: int, seq: int) -> None:
             session, inquiry_id=inquiry_id, seq=seq, keywords=settings().urgent_keywords, now=now
         )
         await service.citizen_answered(session, inquiry_id=inquiry_id, seq=seq, now=now)
+        await service.window_renewed(session, inquiry_id=inquiry_id)
 
 
 @app.periodic(cron="* * * * *")

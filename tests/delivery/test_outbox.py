@@ -9,21 +9,26 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.accounts.models import Account
 from app.delivery import service, tasks
 from app.delivery.models import Delivery, DeliveryStatus, PlatformToken
-from app.inquiries.models import InquiryEvent
+from app.inquiries.models import Inquiry, InquiryEvent, InquiryMessage
 from app.referrals import service as referrals
 from app.referrals.models import ReferralChannel
 from app.referrals.schemas import ReferralEntryCreate
+from app.routing import service as routing
+from app.routing import tasks as routing_tasks
 from app.settings import settings
 from tests import factories
 from tests.conftest import Clock, make_client
 from tests.fakes.wechat_api import FakeWeChat, serve
-from tests.inquiries.test_work import _arrive, _city, auth
+from tests.inquiries.test_work import _city, auth
+from tests.webhooks.peers import WeChat, text_xml
 
 pytestmark = pytest.mark.committing
 P = "/api/v1/inquiries"
 OPENID = "o_citizen_1"
+WEBHOOK = "/webhooks/wechat/hefei-wechat"
 ANSWER = "您好，断缴3个月内可携带身份证到市民中心3号窗口补缴，咨询电话0551-12333。"
 
 
@@ -43,14 +48,28 @@ async def city(
     """A routed inquiry from a WeChat account with an AppSecret, and its department's key; the
     delivery job's transactions use the test's database."""
     monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
+    monkeypatch.setattr(routing_tasks, "sessionmaker", lambda: committing_maker)
+    # The delivery job counts the window in real time: the citizen writes now.
+    clock.now = datetime.now(UTC).replace(microsecond=0)
     async with committing_maker() as session:
         office, hrss, _ = await _city(session)
         await factories.account(session, office, wechat_app_secret="s" * 32)
-        inquiry = await _arrive(session, "社保怎么办", OPENID)
+        inquiry = await arrive(session, "社保怎么办", OPENID, clock.now)
         key = auth(await factories.api_key(session, hrss))
         await session.commit()
     async with make_client(committing_maker, clock) as client:
         yield client, key, inquiry.reference
+
+
+async def arrive(session: AsyncSession, content: str, citizen: str, now: datetime) -> Inquiry:
+    """A citizen's message, routed (to hefei-hrss for 社保), received `now`."""
+    account = await session.scalar(select(Account))
+    assert account is not None
+    inquiry = await factories.inquiry(
+        session, account, content=content, citizen_id=citizen, received_at=now
+    )
+    assert await routing.route(session, inquiry_id=inquiry.id, now=now, keywords=[])
+    return inquiry
 
 
 async def _answer(client: httpx.AsyncClient, key: dict[str, str], reference: str) -> int:
@@ -229,7 +248,7 @@ async def test_an_answer_goes_to_the_citizens_of_merged_repeats_too(
 ) -> None:
     client, key, reference = city
     async with committing_maker() as session:
-        repeat = await _arrive(session, "社保断缴了怎么补缴", "o_citizen_2")
+        repeat = await arrive(session, "社保断缴了怎么补缴", "o_citizen_2", datetime.now(UTC))
         await session.commit()
     merged = await client.post(
         f"{P}/{repeat.reference}/merge",
@@ -326,3 +345,91 @@ async def test_an_uncertain_delivery_is_confirmed_by_the_department(
     assert fake.requests == 0
     closed = await client.post(f"{P}/{reference}/close", json={"reason": "已办结"}, headers=key)
     assert closed.status_code == 200, closed.text
+
+
+async def _close_window(maker: async_sessionmaker[AsyncSession], citizen: str) -> None:
+    """The citizen's last message was three days ago: the 48 h window has closed."""
+    async with maker.begin() as session:
+        for inquiry in await session.scalars(select(Inquiry).where(Inquiry.citizen_id == citizen)):
+            inquiry.last_message_at = datetime.now(UTC) - timedelta(days=3)
+
+
+async def _citizen_writes(
+    client: httpx.AsyncClient, maker: async_sessionmaker[AsyncSession], clock: Clock, text: str
+) -> None:
+    """Through the webhook, then the job intake queued for the message (check_urgent)."""
+    answer = await WeChat(WEBHOOK, clock).post(
+        client, text_xml(text, sender=OPENID, create_time=int(clock.now.timestamp()))
+    )
+    assert answer.status_code == 200, answer.text
+    async with maker() as session:
+        newest = (
+            await session.execute(
+                select(InquiryMessage.inquiry_id, InquiryMessage.seq)
+                .order_by(InquiryMessage.id.desc())
+                .limit(1)
+            )
+        ).one()
+    await routing_tasks.check_urgent(newest.inquiry_id, newest.seq)
+
+
+@pytest.mark.parametrize("joins", [True, False], ids=["message-joins", "message-opens-new"])
+async def test_a_reply_that_found_the_window_closed_waits_and_goes_when_the_citizen_writes(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    joins: bool,
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    await _close_window(committing_maker, OPENID)
+    [row] = await _deliveries(committing_maker)
+    await tasks.deliver(row.id)
+    [waiting] = await _deliveries(committing_maker)
+    assert (waiting.status, waiting.error_code) == (
+        DeliveryStatus.awaiting_window,
+        "window_closed",
+    )
+    assert fake.requests == 0  # planned for: a closed window is never tried
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["window"]["open"] is False
+    assert view["window"]["next_path"] == "wait_for_citizen"
+    if not joins:  # the conversation ended: the next message opens a new inquiry
+        async with committing_maker.begin() as session:
+            for inquiry in await session.scalars(select(Inquiry)):
+                inquiry.accepts_messages = False
+    clock.now = datetime.now(UTC).replace(microsecond=0)  # the job counts in real time
+    await _citizen_writes(client, committing_maker, clock, "请问有结果了吗")
+    async with committing_maker() as session:
+        assert len((await session.scalars(select(Inquiry))).all()) == (1 if joins else 2)
+    [woken] = await _deliveries(committing_maker)
+    assert woken.status is DeliveryStatus.queued
+    await tasks.deliver(woken.id)
+    assert [send["touser"] for send in fake.sends] == [OPENID]
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["window"]["open"] is True
+    assert view["window"]["messages_left"] == 4
+
+
+async def test_the_windows_message_quota_is_planned_for(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, key, reference = city
+    monkeypatch.setattr(settings(), "wechat_window_messages", 1)
+    interim = await client.post(
+        f"{P}/{reference}/replies",
+        json={"purpose": "interim", "text": "您好，您反映的问题正在核实，3个工作日内答复。"},
+        headers=key,
+    )
+    assert interim.status_code == 201
+    await _answer(client, key, reference)
+    first, second = await _deliveries(committing_maker)
+    await tasks.deliver(first.id)
+    await tasks.deliver(second.id)
+    _, waiting = await _deliveries(committing_maker)
+    assert (waiting.status, waiting.error_code) == (DeliveryStatus.awaiting_window, "quota_used")
+    assert fake.requests == 1
