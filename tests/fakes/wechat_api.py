@@ -2,6 +2,7 @@
 docs/platforms.md: the stable-token endpoint and the customer-service text message,
 with the errors the protocol brief lists. Tests script what the next sends answer."""
 
+import asyncio
 import itertools
 import socket
 import threading
@@ -38,6 +39,8 @@ class FakeWeChat:
     requests: int = 0  # every send request, answered or not
     script: list[int] = field(default_factory=list)  # what the next sends answer (0: ok)
     expired: set[str] = field(default_factory=set)  # tokens the platform no longer takes
+    # While set, a send is held open until the gate opens (to kill a worker mid-call).
+    gate: threading.Event | None = None
     _serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def _new_token(self) -> str:
@@ -54,6 +57,8 @@ class FakeWeChat:
     async def send(self, request: Request) -> JSONResponse:
         self.requests += 1
         body = await request.json()
+        if self.gate is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 60)
         given = request.query_params.get("access_token", "")
         if given in self.expired or given != self.token:
             code = 42001 if given in self.expired else 40014
