@@ -187,6 +187,18 @@ class Settings(BaseSettings):
     weibo_window_messages: int = Field(
         default=99, ge=1, description="Messages Weibo allows within one window."
     )
+    holding_reply_enabled: bool = Field(
+        default=True,
+        description="Send a holding reply before the window closes on an unanswered inquiry.",
+    )
+    holding_reply_lead_hours: float = Field(
+        default=4, gt=0, description="How long before the window closes the holding reply goes."
+    )
+    holding_reply_text: str = Field(
+        default="您好，您的留言（编号{reference}）正在办理中，我们将在{due_date}前答复您。"
+        "如有补充情况，请直接回复本消息。",
+        description="The holding reply; {reference} and {due_date} are filled in.",
+    )
     delivery_sending_timeout_seconds: float = Field(
         default=120,
         gt=0,

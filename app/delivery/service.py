@@ -448,3 +448,69 @@ async def wake(session: AsyncSession, *, account_id: int, citizen_id: str) -> in
         )
     await session.flush()
     return len(waiting)
+
+
+HOLDING_AUTHOR = "system:holding-reply"
+
+# Open private-message inquiries whose citizen's window closes within the lead time, with no
+# answer accepted and no holding reply since the citizen's last message.
+_CLOSING = text(
+    """
+    SELECT i.id FROM inquiry i
+     WHERE i.status IN ('new', 'assigned') AND i.channel = 'private_message'
+       AND i.department_id IS NOT NULL
+       AND i.last_message_at <= :closes_from AND i.last_message_at > :closes_until
+       AND NOT EXISTS (SELECT 1 FROM reply r
+                        WHERE r.inquiry_id = i.id AND r.purpose IN ('holding', 'answer')
+                          AND r.status IN ('queued', 'given') AND r.created_at >= i.last_message_at)
+     ORDER BY i.id
+     LIMIT 500
+    """
+)
+
+
+def holding_text(inquiry: Inquiry) -> str:
+    due = inquiry.reply_due_at.astimezone(CHINA).date() if inquiry.reply_due_at else None
+    return settings().holding_reply_text.format(
+        reference=inquiry.reference,
+        due_date=f"{due.year}年{due.month}月{due.day}日" if due else "办理期限内",
+    )
+
+
+async def send_holding_replies(session: AsyncSession, *, now: datetime) -> int:
+    """Before a window closes on an unanswered inquiry: a holding reply (the reference, the due
+    date, an invitation to write back, which renews the window), and the department warned (an
+    event, so its feed and push show it). Automatic: it meets no due, and is never an answer."""
+    config = settings()
+    if not config.holding_reply_enabled:
+        return 0
+    window = timedelta(hours=config.wechat_window_hours)
+    lead = timedelta(hours=config.holding_reply_lead_hours)
+    ids = list(
+        await session.scalars(
+            _CLOSING, {"closes_from": now - window + lead, "closes_until": now - window}
+        )
+    )
+    for inquiry_id in ids:
+        inquiry = await lock(session, await session.get_one(Inquiry, inquiry_id))
+        reply = Reply(
+            inquiry_id=inquiry.id,
+            text=holding_text(inquiry),
+            purpose=ReplyPurpose.holding,
+            priority=1,
+            author=HOLDING_AUTHOR,
+        )
+        session.add(reply)
+        await session.flush()
+        await enqueue(session, reply)
+        record(
+            session,
+            inquiry,
+            actor=HOLDING_AUTHOR,
+            action=EventAction.window_closing,
+            reason="the platform's window closes soon: a holding reply was sent; the answer "
+            "will wait for the citizen's next message",
+            details={"reply_id": reply.id},
+        )
+    await session.flush()
+    return len(ids)

@@ -102,3 +102,11 @@ async def recover_deliveries(timestamp: int) -> None:
     """Sends left `sending` by a worker that died become `uncertain`, never resent."""
     async with sessionmaker().begin() as session:
         await service.recover(session, now=datetime.fromtimestamp(timestamp, UTC))
+
+
+@app.periodic(cron="*/5 * * * *")
+@app.task(name="send_holding_replies", queue="routing", queueing_lock="send_holding_replies")
+async def send_holding_replies(timestamp: int) -> None:
+    """Every five minutes: holding replies before windows close on unanswered inquiries."""
+    async with sessionmaker().begin() as session:
+        await service.send_holding_replies(session, now=datetime.fromtimestamp(timestamp, UTC))

@@ -129,6 +129,7 @@ class EventAction(enum.StrEnum):
     delivery_failed = "delivery_failed"  # refused for good, the platform's word kept
     delivery_uncertain = "delivery_uncertain"  # a worker died mid-call: confirm or resend
     delivery_resent = "delivery_resent"  # the department sends it again
+    window_closing = "window_closing"  # a holding reply went out; the department is warned
 
 
 class ReturnReason(enum.StrEnum):

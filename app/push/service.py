@@ -43,6 +43,7 @@ NOTIFIED_KINDS: tuple[str, ...] = tuple(
         EventAction.message_appended,
         EventAction.deadline_warning,
         EventAction.escalated,
+        EventAction.window_closing,
         ESCALATED_TO_YOU,
         LEFT_VIEW,
     )

@@ -433,3 +433,39 @@ async def test_the_windows_message_quota_is_planned_for(
     _, waiting = await _deliveries(committing_maker)
     assert (waiting.status, waiting.error_code) == (DeliveryStatus.awaiting_window, "quota_used")
     assert fake.requests == 1
+
+
+async def test_a_holding_reply_goes_before_the_window_closes_on_an_unanswered_inquiry(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    now = datetime.now(UTC)
+
+    async def last_wrote(hours_ago: float) -> None:
+        async with committing_maker.begin() as session:
+            inquiry = (await session.scalars(select(Inquiry))).one()
+            inquiry.last_message_at = now - timedelta(hours=hours_ago)
+
+    async def sweep() -> int:
+        async with committing_maker.begin() as session:
+            return await service.send_holding_replies(session, now=now)
+
+    await last_wrote(38)  # the window closes in 10 h: not yet
+    assert await sweep() == 0
+    await last_wrote(45)  # in 3 h, within the 4 h lead
+    assert await sweep() == 1
+    assert await sweep() == 0  # once per window
+    [row] = await _deliveries(committing_maker)
+    await tasks.deliver(row.id)
+    [sent] = fake.sends
+    assert reference in sent["text"]["content"]
+    assert "请直接回复本消息" in sent["text"]["content"]
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert [r["purpose"] for r in view["replies"]] == ["holding"]
+    assert view["status"] == "assigned"  # a holding reply is never an answer
+    assert view["clock"]["first_responded_at"] is None  # nor a person's response
+    async with committing_maker() as session:
+        actions = list(await session.scalars(select(InquiryEvent.action)))
+    assert "window_closing" in actions  # the department is warned (feed, push)

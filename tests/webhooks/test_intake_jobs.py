@@ -179,6 +179,7 @@ async def test_the_worker_runs_the_queued_jobs(
         # The daily calendar job is deferred too when the worker starts within minutes of its slot.
         assert statuses.pop("keep_calendar", "succeeded") == "succeeded"
         assert statuses.pop("purge_idempotency_keys", "succeeded") == "succeeded"  # hourly
+        assert statuses.pop("send_holding_replies", "succeeded") == "succeeded"  # every 5 min
         # The worker also deferred its periodic sweep on start.
         assert statuses == {
             "route_inquiry": "succeeded",
