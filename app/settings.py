@@ -172,6 +172,10 @@ class Settings(BaseSettings):
         default="https://api.weixin.qq.com",
         description="WeChat's API base URL (tests point it at a local fake).",
     )
+    weibo_api_base: str = Field(
+        default="https://c.api.weibo.com",
+        description="Weibo's API base URL for fan-service replies (tests point it at a fake).",
+    )
     wechat_window_hours: float = Field(
         default=48,
         gt=0,

@@ -80,6 +80,8 @@ class Account(Timestamped, Base):
     wechat_previous_encoding_aes_key: Mapped[str | None] = mapped_column(String(43))
     wechat_app_secret: Mapped[str | None] = mapped_column(String(128))
     weibo_app_secret: Mapped[str | None] = mapped_column(String(128))
+    # The fan-service access token (粉丝服务平台 → 开发者模式), for replies.
+    weibo_access_token: Mapped[str | None] = mapped_column(String(256))
 
     department: Mapped["Department"] = relationship(lazy="raise")
     operators: Mapped[list["Person"]] = relationship(
@@ -122,6 +124,10 @@ class Account(Timestamped, Base):
     @property
     def has_weibo_app_secret(self) -> bool:
         return self.weibo_app_secret is not None
+
+    @property
+    def has_weibo_access_token(self) -> bool:
+        return self.weibo_access_token is not None
 
 
 class Follower(Base):

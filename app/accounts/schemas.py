@@ -63,6 +63,12 @@ class AccountSecrets(Schema):
     )
     wechat_app_secret: SecretStr | None = Field(default=None, min_length=8, max_length=128)
     weibo_app_secret: SecretStr | None = Field(default=None, min_length=8, max_length=128)
+    weibo_access_token: SecretStr | None = Field(
+        default=None,
+        min_length=8,
+        max_length=256,
+        description="The fan-service access token (粉丝服务平台 → 开发者模式), for replies.",
+    )
 
     _aes = field_validator("wechat_encoding_aes_key")(_check_aes_key)
 
@@ -111,7 +117,8 @@ class AccountCreate(AccountSecrets):
         )
         if is_weibo and any(v is not None for v in wechat_fields):
             raise ValueError("a Weibo account takes no WeChat identifiers or secrets")
-        if not is_weibo and (self.weibo_uid is not None or self.weibo_app_secret is not None):
+        weibo_fields = (self.weibo_uid, self.weibo_app_secret, self.weibo_access_token)
+        if not is_weibo and any(v is not None for v in weibo_fields):
             raise ValueError("a WeChat account takes no Weibo identifiers or secrets")
         return self
 
@@ -165,6 +172,7 @@ class AccountRead(Schema):
                     "key_rotation_in_progress": False,
                     "has_wechat_app_secret": True,
                     "has_weibo_app_secret": False,
+                    "has_weibo_access_token": False,
                     "created_at": "2026-11-24T02:00:00Z",
                     "updated_at": "2026-11-24T02:00:00Z",
                 }
@@ -201,5 +209,6 @@ class AccountRead(Schema):
     )
     has_wechat_app_secret: StrictBool
     has_weibo_app_secret: StrictBool
+    has_weibo_access_token: StrictBool
     created_at: datetime
     updated_at: datetime

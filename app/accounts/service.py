@@ -46,7 +46,7 @@ _WECHAT_ONLY = frozenset(
         "end_key_rotation",
     }
 )
-_WEIBO_ONLY = frozenset({"weibo_uid", "weibo_app_secret"})
+_WEIBO_ONLY = frozenset({"weibo_uid", "weibo_app_secret", "weibo_access_token"})
 
 
 def _loaded() -> Select[Account]:
@@ -108,6 +108,8 @@ def _apply_secrets(account: Account, data: AccountSecrets) -> None:
         account.wechat_app_secret = data.wechat_app_secret.get_secret_value()
     if data.weibo_app_secret is not None:
         account.weibo_app_secret = data.weibo_app_secret.get_secret_value()
+    if data.weibo_access_token is not None:
+        account.weibo_access_token = data.weibo_access_token.get_secret_value()
 
 
 async def create(session: AsyncSession, *, data: AccountCreate) -> Account:

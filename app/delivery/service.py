@@ -79,6 +79,7 @@ class Job:
     channel: Channel
     app_id: str | None
     secret: str | None
+    weibo_token: str | None
     citizen_id: str
     text: str
 
@@ -120,6 +121,7 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
         recipient.channel,
         account.wechat_app_id,
         account.wechat_app_secret,
+        account.weibo_access_token,
         row.citizen_id,
         reply.text,
     )

@@ -8,7 +8,7 @@ from procrastinate import JobContext, RetryStrategy
 
 from app.accounts.models import Platform
 from app.db import sessionmaker
-from app.delivery import service, wechat
+from app.delivery import service, wechat, weibo
 from app.delivery.models import DeliveryStatus
 from app.inquiries.models import Channel
 from app.settings import settings
@@ -35,14 +35,17 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
         job = await service.claim(session, delivery_id, now=datetime.now(UTC))
     if job is None:
         return
-    if job.platform is not Platform.wechat or job.channel is not Channel.private_message:
-        # Visible, never silent: Weibo replies and public comment replies are not built yet.
+    if job.channel is not Channel.private_message:
+        # Visible, never silent: public comment replies are not built yet.
         await _settle(
             job,
             DeliveryStatus.failed,
             "unsupported",
             f"{job.platform} {job.channel} replies are not sent by this version",
         )
+        return
+    if job.platform is Platform.weibo:
+        await _deliver_weibo(job, last_attempt=last_attempt)
         return
     if not (job.app_id and job.secret):
         await _settle(job, DeliveryStatus.failed, "unconfigured", "the account has no AppSecret")
@@ -110,3 +113,38 @@ async def send_holding_replies(timestamp: int) -> None:
     """Every five minutes: holding replies before windows close on unanswered inquiries."""
     async with sessionmaker().begin() as session:
         await service.send_holding_replies(session, now=datetime.fromtimestamp(timestamp, UTC))
+
+
+async def _deliver_weibo(job: service.Job, *, last_attempt: bool) -> None:
+    """Weibo's fan-service reply, with the account's access token (no refresh API: an invalid
+    one is a failure the admin fixes, shown with Weibo's word)."""
+    if not job.weibo_token:
+        await _settle(
+            job, DeliveryStatus.failed, "unconfigured", "the account has no fan-service token"
+        )
+        return
+    async with httpx.AsyncClient() as http:
+        try:
+            await weibo.reply_text(
+                http,
+                settings().weibo_api_base,
+                access_token=job.weibo_token,
+                receiver_id=job.citizen_id,
+                content=job.text,
+            )
+        except weibo.WeiboError as exc:
+            if exc.busy and not last_attempt:
+                await _settle(job, DeliveryStatus.queued, str(exc.code), exc.message)
+                raise TryAgain(str(exc)) from exc
+            await _settle(job, DeliveryStatus.failed, str(exc.code), exc.message)
+            return
+        except wechat.Unsent as exc:
+            if not last_attempt:
+                await _settle(job, DeliveryStatus.queued, "unsent", str(exc))
+                raise TryAgain(str(exc)) from exc
+            await _settle(job, DeliveryStatus.failed, "unsent", str(exc))
+            return
+        except wechat.Unknown as exc:
+            await _settle(job, DeliveryStatus.uncertain, "unknown", str(exc))
+            return
+    await _settle(job, DeliveryStatus.delivered)

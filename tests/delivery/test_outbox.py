@@ -22,6 +22,7 @@ from app.settings import settings
 from tests import factories
 from tests.conftest import Clock, make_client
 from tests.fakes.wechat_api import FakeWeChat, serve
+from tests.fakes.weibo_api import FakeWeibo
 from tests.inquiries.test_work import _city, auth
 from tests.webhooks.peers import WeChat, text_xml
 
@@ -469,3 +470,55 @@ async def test_a_holding_reply_goes_before_the_window_closes_on_an_unanswered_in
     async with committing_maker() as session:
         actions = list(await session.scalars(select(InquiryEvent.action)))
     assert "window_closing" in actions  # the department is warned (feed, push)
+
+
+@pytest.fixture
+def fake_weibo(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeibo]:
+    with serve(FakeWeibo()) as running:
+        monkeypatch.setattr(settings(), "weibo_api_base", running.url)
+        yield running
+
+
+@pytest.mark.parametrize(
+    "answer", [None, (400, 21301), (503, 10001)], ids=["ok", "refused", "busy"]
+)
+async def test_a_weibo_reply_goes_through_the_fan_service_api(
+    fake_weibo: FakeWeibo,
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: tuple[int, int] | None,
+) -> None:
+    monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
+    clock.now = datetime.now(UTC).replace(microsecond=0)
+    async with committing_maker() as session:
+        office, hrss, _ = await _city(session)
+        account = await factories.weibo_account(
+            session, office, uid="2489518277", app_secret="w" * 32
+        )
+        account.weibo_access_token = fake_weibo.token
+        inquiry = await factories.inquiry(
+            session, account, content="社保怎么办", citizen_id="1902538057", received_at=clock.now
+        )
+        assert await routing.route(session, inquiry_id=inquiry.id, now=clock.now, keywords=[])
+        key = auth(await factories.api_key(session, hrss))
+        await session.commit()
+    async with make_client(committing_maker, clock) as client:
+        await _answer(client, key, inquiry.reference)
+    [row] = await _deliveries(committing_maker)
+    fake_weibo.script = [answer]
+    if answer is not None and answer[0] >= 500:
+        with pytest.raises(tasks.TryAgain):
+            await tasks.deliver(row.id)
+        [waiting] = await _deliveries(committing_maker)
+        assert (waiting.status, waiting.error_code) == (DeliveryStatus.queued, "10001")
+        return
+    await tasks.deliver(row.id)
+    [settled] = await _deliveries(committing_maker)
+    if answer is None:
+        assert settled.status is DeliveryStatus.delivered
+        assert fake_weibo.sends == [
+            {"receiver_id": "1902538057", "type": "text", "data": {"text": ANSWER}}
+        ]
+    else:
+        assert (settled.status, settled.error_code) == (DeliveryStatus.failed, "21301")

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -78,8 +78,17 @@ class FakeWeChat:
         )
 
 
+class Fake(Protocol):
+    url: str
+
+    def app(self) -> Starlette: ...
+
+
+F = TypeVar("F", bound=Fake)
+
+
 @contextmanager
-def serve(fake: FakeWeChat) -> Iterator[FakeWeChat]:
+def serve(fake: F) -> Iterator[F]:
     """The fake on a free loopback port, in a thread of its own, for the `with` block."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -1,0 +1,52 @@
+"""Weibo's fan-service reply API, as docs/platforms.md describes it (protocol brief §5, §8.7):
+`POST /2/messages/reply/biz.json`, form-encoded, the text as URL-encoded JSON in `data`."""
+
+import json
+
+import httpx
+
+from app.delivery.wechat import TIMEOUT, Unknown, Unsent
+
+
+class WeiboError(Exception):
+    """Weibo answered with an error (`error_code`, `error`), or an HTTP error status."""
+
+    def __init__(self, code: int, message: str, *, busy: bool) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+        self.busy = busy  # a 5xx: worth trying again later
+
+
+async def reply_text(
+    http: httpx.AsyncClient, base: str, *, access_token: str, receiver_id: str, content: str
+) -> None:
+    """A text reply to one fan (their uid), within the window after their message."""
+    try:
+        response = await http.post(
+            f"{base}/2/messages/reply/biz.json",
+            data={
+                "access_token": access_token,
+                "type": "text",
+                "data": json.dumps({"text": content}, ensure_ascii=False),
+                "receiver_id": receiver_id,
+                "save_sender_box": "1",
+            },
+            timeout=TIMEOUT,
+        )
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise Unknown(f"{type(exc).__name__}: {exc}") from exc
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    if isinstance(answer, dict) and "error_code" in answer:
+        raise WeiboError(
+            int(str(answer["error_code"])),
+            str(answer.get("error", "")),
+            busy=response.status_code >= 500,
+        )
+    if response.status_code >= 400:
+        raise WeiboError(response.status_code, "HTTP error", busy=response.status_code >= 500)
