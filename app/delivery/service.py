@@ -88,9 +88,7 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
     """Mark a queued delivery `sending` (committed by the caller before the platform call).
     Anything else is left alone: delivered, failed, awaiting its window, or `sending` already
     (another worker, or one that died: the recovery sweep decides)."""
-    row = await session.scalar(
-        select(Delivery).where(Delivery.id == delivery_id).with_for_update(skip_locked=True)
-    )
+    row = await _locked(session, delivery_id, skip_locked=True)
     if row is None or row.status is not DeliveryStatus.queued:
         return None
     account = await session.get_one(Account, row.account_id)
@@ -176,6 +174,23 @@ _EVENTS = {
 }
 
 
+async def _locked(
+    session: AsyncSession, delivery_id: int, *, skip_locked: bool = False
+) -> Delivery | None:
+    """A delivery under its row lock, its inquiry's row locked first: every path that changes
+    both (the job, the sweep, the department's resend and confirm) locks them in that order."""
+    inquiry_id = await session.scalar(select(Delivery.inquiry_id).where(Delivery.id == delivery_id))
+    if inquiry_id is None:
+        return None
+    await lock(session, await session.get_one(Inquiry, inquiry_id))
+    return await session.scalar(
+        select(Delivery)
+        .where(Delivery.id == delivery_id)
+        .with_for_update(skip_locked=skip_locked)
+        .execution_options(populate_existing=True)
+    )
+
+
 async def settle(
     session: AsyncSession,
     delivery_id: int,
@@ -187,8 +202,9 @@ async def settle(
 ) -> None:
     """Record what the platform said, and tell the inquiry (an event, so the department's feed
     shows it), under the inquiry's row lock like every other change of it."""
-    row = await session.get_one(Delivery, delivery_id, with_for_update=True)
-    inquiry = await lock(session, await session.get_one(Inquiry, row.inquiry_id))
+    row = await _locked(session, delivery_id)
+    assert row is not None  # deliveries are never deleted
+    inquiry = await session.get_one(Inquiry, row.inquiry_id)
     row.status, row.error_code, row.error = status, code, error
     if status is DeliveryStatus.delivered:
         row.delivered_at = now
@@ -218,10 +234,13 @@ async def recover(session: AsyncSession, *, now: datetime) -> int:
                 < now - timedelta(seconds=settings().delivery_sending_timeout_seconds),
             )
             .order_by(Delivery.id)
-            .with_for_update(skip_locked=True)
         )
     )
+    settled = 0
     for delivery_id in stale:
+        row = await _locked(session, delivery_id)
+        if row is None or row.status is not DeliveryStatus.sending:
+            continue  # settled meanwhile by its own job
         await settle(
             session,
             delivery_id,
@@ -230,7 +249,8 @@ async def recover(session: AsyncSession, *, now: datetime) -> int:
             code="unknown",
             error="the worker stopped during the platform call: it may have been sent",
         )
-    return len(stale)
+        settled += 1
+    return settled
 
 
 class AnswerNotDelivered(Conflict):

@@ -64,6 +64,12 @@ async def opened(url: str) -> AsyncIterator[procrastinate.App]:
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
+# The heartbeat is how an idle worker notices the database went away (a failed heartbeat stops
+# it, and `run` starts it again): every 2 s, where procrastinate's 10 s let a short outage pass
+# unseen, leaving the worker's connections to fail one by one later.
+HEARTBEAT_SECONDS = 2.0
+
+
 async def _run_once(url: str, *, wait: bool) -> None:
     async with opened(url):
         await app.run_worker_async(
@@ -72,6 +78,7 @@ async def _run_once(url: str, *, wait: bool) -> None:
             install_signal_handlers=False,
             concurrency=CONCURRENCY,
             shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+            update_heartbeat_interval=HEARTBEAT_SECONDS,
         )
 
 

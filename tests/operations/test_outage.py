@@ -95,6 +95,13 @@ async def test_split_layout_survives_a_database_restart_and_a_killed_worker(
     back_at = await _outage(server, 5.0)
     await harness.wait_until_ready(base, within=30.0)
     assert asyncio.get_running_loop().time() - back_at < 10.0
+    # The worker noticed (a failed heartbeat or fetch stops it; it lets its running jobs finish
+    # for up to 10 s, then starts again): wait for that before killing it, or the kill can land
+    # in its graceful stop and the restart is never logged.
+    for _ in range(300):
+        if "job worker lost the database; starting again" in processes.log("worker"):
+            break
+        await asyncio.sleep(0.1)
     # Then the worker dies outright mid-run (SIGKILL) and is started again.
     await asyncio.sleep(2.0)
     processes.kill("worker")
