@@ -8,6 +8,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     String,
     Table,
@@ -82,6 +83,9 @@ class Account(Timestamped, Base):
     weibo_app_secret: Mapped[str | None] = mapped_column(String(128))
     # The fan-service access token (粉丝服务平台 → 开发者模式), for replies.
     weibo_access_token: Mapped[str | None] = mapped_column(String(256))
+    # Weibo's reply window for this account, where it differs from WEIBO_WINDOW_HOURS (sources
+    # say 48 h, older pages 72 h).
+    weibo_window_hours: Mapped[float | None] = mapped_column(Float)
 
     department: Mapped["Department"] = relationship(lazy="raise")
     operators: Mapped[list["Person"]] = relationship(

@@ -98,6 +98,13 @@ class AccountCreate(AccountSecrets):
     operator_ids: list[int] = Field(default_factory=list, description="People who run it.")
     ack_enabled: StrictBool = False
     ack_text: AckText | None = Field(default=None, description="Defaults to a standard text.")
+    weibo_window_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=24 * 7,
+        description="Weibo only: the reply window after a fan's message, where it differs from "
+        "WEIBO_WINDOW_HOURS (48).",
+    )
 
     _ack = field_validator("ack_text")(_check_ack_text)
 
@@ -118,7 +125,9 @@ class AccountCreate(AccountSecrets):
         if is_weibo and any(v is not None for v in wechat_fields):
             raise ValueError("a Weibo account takes no WeChat identifiers or secrets")
         weibo_fields = (self.weibo_uid, self.weibo_app_secret, self.weibo_access_token)
-        if not is_weibo and any(v is not None for v in weibo_fields):
+        if not is_weibo and (
+            any(v is not None for v in weibo_fields) or self.weibo_window_hours is not None
+        ):
             raise ValueError("a WeChat account takes no Weibo identifiers or secrets")
         return self
 
@@ -136,6 +145,13 @@ class AccountUpdate(AccountSecrets):
     operator_ids: list[int] | None = None
     ack_enabled: StrictBool | None = None
     ack_text: AckText | None = None
+    weibo_window_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=24 * 7,
+        description="Weibo only: the reply window after a fan's message, where it differs from "
+        "WEIBO_WINDOW_HOURS (48).",
+    )
     end_key_rotation: StrictBool = Field(
         default=False, description="Forget the previous EncodingAESKey: the rotation is over."
     )
@@ -167,6 +183,7 @@ class AccountRead(Schema):
                     "staffing_ok": True,
                     "ack_enabled": True,
                     "ack_text": "您的留言已收到，编号{reference}。",
+                    "weibo_window_hours": None,
                     "has_wechat_token": True,
                     "has_wechat_encoding_aes_key": True,
                     "key_rotation_in_progress": False,
@@ -198,6 +215,7 @@ class AccountRead(Schema):
         description="Answer the message that opens an inquiry with ack_text."
     )
     ack_text: str
+    weibo_window_hours: float | None
     operators_required: int = Field(
         description="2 for provincial-department and city accounts, 1 for county."
     )

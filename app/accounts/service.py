@@ -46,7 +46,9 @@ _WECHAT_ONLY = frozenset(
         "end_key_rotation",
     }
 )
-_WEIBO_ONLY = frozenset({"weibo_uid", "weibo_app_secret", "weibo_access_token"})
+_WEIBO_ONLY = frozenset(
+    {"weibo_uid", "weibo_app_secret", "weibo_access_token", "weibo_window_hours"}
+)
 
 
 def _loaded() -> Select[Account]:
@@ -133,6 +135,7 @@ async def create(session: AsyncSession, *, data: AccountCreate) -> Account:
         active=True,
         operators=await _operators(session, department, data.operator_ids),
         ack_enabled=data.ack_enabled,
+        weibo_window_hours=data.weibo_window_hours,
     )
     if data.ack_text is not None:
         account.ack_text = data.ack_text

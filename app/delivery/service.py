@@ -430,11 +430,13 @@ async def window(
     )
     if last is None:
         return Window(None, None, 0)
-    hours, quota = (
-        (config.wechat_window_hours, config.wechat_window_messages)
-        if platform is Platform.wechat
-        else (config.weibo_window_hours, config.weibo_window_messages)
-    )
+    if platform is Platform.wechat:
+        hours, quota = config.wechat_window_hours, config.wechat_window_messages
+    else:
+        own = await session.scalar(
+            select(Account.weibo_window_hours).where(Account.id == account_id)
+        )
+        hours, quota = own or config.weibo_window_hours, config.weibo_window_messages
     used = await session.scalar(
         select(func.count()).where(
             Delivery.account_id == account_id,

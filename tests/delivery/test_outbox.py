@@ -20,7 +20,7 @@ from app.routing import service as routing
 from app.routing import tasks as routing_tasks
 from app.settings import settings
 from tests import factories
-from tests.conftest import Clock, make_client
+from tests.conftest import ADMIN_TOKEN, Clock, make_client
 from tests.fakes.wechat_api import FakeWeChat, serve
 from tests.fakes.weibo_api import FakeWeibo
 from tests.inquiries.test_work import _city, auth
@@ -522,3 +522,51 @@ async def test_a_weibo_reply_goes_through_the_fan_service_api(
         ]
     else:
         assert (settled.status, settled.error_code) == (DeliveryStatus.failed, "21301")
+
+
+async def test_a_weibo_accounts_own_window_is_used(
+    fake_weibo: FakeWeibo,
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sources disagree on Weibo's window (48 h, older pages 72 h): it is set per account."""
+    monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
+    clock.now = datetime.now(UTC).replace(microsecond=0)
+    async with committing_maker() as session:
+        office, hrss, _ = await _city(session)
+        account = await factories.weibo_account(
+            session, office, uid="2489518277", app_secret="w" * 32
+        )
+        account.weibo_access_token = fake_weibo.token
+        inquiry = await factories.inquiry(
+            session,
+            account,
+            content="社保怎么办",
+            citizen_id="1902538057",
+            received_at=clock.now - timedelta(hours=60),
+        )
+        assert await routing.route(session, inquiry_id=inquiry.id, now=clock.now, keywords=[])
+        key = auth(await factories.api_key(session, hrss))
+        await session.commit()
+    async with make_client(committing_maker, clock) as client:
+        await _answer(client, key, inquiry.reference)
+        [row] = await _deliveries(committing_maker)
+        await tasks.deliver(row.id)  # 60 h after the fan wrote: closed at the default 48 h
+        [waiting] = await _deliveries(committing_maker)
+        assert waiting.status is DeliveryStatus.awaiting_window
+        longer = await client.patch(
+            f"/api/v1/admin/accounts/{account.code}",
+            json={"weibo_window_hours": 72},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert longer.status_code == 200, longer.text
+        assert longer.json()["weibo_window_hours"] == 72
+        again = await client.post(
+            f"{P}/{inquiry.reference}/deliveries/{row.id}/resend", headers=key
+        )
+        assert again.status_code == 200, again.text
+    await tasks.deliver(row.id)
+    [sent] = await _deliveries(committing_maker)
+    assert sent.status is DeliveryStatus.delivered
+    assert len(fake_weibo.sends) == 1
