@@ -16,7 +16,7 @@ from app.accounts.models import Account, Platform
 from app.deadlines.calendar import CHINA
 from app.delivery import wechat
 from app.delivery.models import Delivery, DeliveryStatus, PlatformToken
-from app.inquiries.models import Channel, EventAction, Inquiry
+from app.inquiries.models import Channel, EventAction, Inquiry, InquiryStatus
 from app.inquiries.service import lock, record
 from app.problems import Conflict, NotFound
 from app.replies.models import Reply, ReplyPurpose, ReplyStatus
@@ -82,13 +82,14 @@ class Job:
     weibo_token: str | None
     citizen_id: str
     text: str
+    attempt: int  # the row's `attempts` when this job claimed it: its outcome is this attempt's
 
 
 async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Job | None:
     """Mark a queued delivery `sending` (committed by the caller before the platform call).
     Anything else is left alone: delivered, failed, awaiting its window, or `sending` already
     (another worker, or one that died: the recovery sweep decides)."""
-    row = await _locked(session, delivery_id, skip_locked=True)
+    row = await _locked(session, delivery_id)
     if row is None or row.status is not DeliveryStatus.queued:
         return None
     account = await session.get_one(Account, row.account_id)
@@ -101,6 +102,16 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
         )
         if not open_now.open(now):
             why = "quota_used" if open_now.messages_left == 0 else "window_closed"
+            if reply.purpose is ReplyPurpose.holding:  # only of use inside the window
+                await settle(
+                    session,
+                    row.id,
+                    DeliveryStatus.failed,
+                    now=now,
+                    code=why,
+                    error="a holding reply is never deferred: the window it was for has closed",
+                )
+                return None
             await settle(
                 session,
                 row.id,
@@ -122,6 +133,7 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
         account.weibo_access_token,
         row.citizen_id,
         reply.text,
+        row.attempts,
     )
 
 
@@ -174,9 +186,7 @@ _EVENTS = {
 }
 
 
-async def _locked(
-    session: AsyncSession, delivery_id: int, *, skip_locked: bool = False
-) -> Delivery | None:
+async def _locked(session: AsyncSession, delivery_id: int) -> Delivery | None:
     """A delivery under its row lock, its inquiry's row locked first: every path that changes
     both (the job, the sweep, the department's resend and confirm) locks them in that order."""
     inquiry_id = await session.scalar(select(Delivery.inquiry_id).where(Delivery.id == delivery_id))
@@ -186,7 +196,7 @@ async def _locked(
     return await session.scalar(
         select(Delivery)
         .where(Delivery.id == delivery_id)
-        .with_for_update(skip_locked=skip_locked)
+        .with_for_update()
         .execution_options(populate_existing=True)
     )
 
@@ -199,11 +209,21 @@ async def settle(
     now: datetime,
     code: str | None = None,
     error: str = "",
+    attempt: int | None = None,
 ) -> None:
     """Record what the platform said, and tell the inquiry (an event, so the department's feed
-    shows it), under the inquiry's row lock like every other change of it."""
+    shows it), under the inquiry's row lock like every other change of it. With `attempt`, the
+    outcome of that attempt only: an answer that comes after the row moved on (recovered as
+    uncertain, resent, delivered by another attempt) changes nothing, except that a late success
+    settles an uncertain row."""
     row = await _locked(session, delivery_id)
     assert row is not None  # deliveries are never deleted
+    if attempt is not None and (
+        row.status is not DeliveryStatus.sending or row.attempts != attempt
+    ):
+        late_success = status is DeliveryStatus.delivered and row.status is DeliveryStatus.uncertain
+        if not late_success:
+            return
     inquiry = await session.get_one(Inquiry, row.inquiry_id)
     row.status, row.error_code, row.error = status, code, error
     if status is DeliveryStatus.delivered:
@@ -224,7 +244,8 @@ async def settle(
 
 async def recover(session: AsyncSession, *, now: datetime) -> int:
     """Deliveries left `sending` longer than any call can take (a worker died, or lost its
-    connection, mid-call) become `uncertain`: the platform may have sent them."""
+    connection, mid-call) become `uncertain`: the platform may have sent them. Queued ones
+    whose job is gone get a new one. Returns how many of both."""
     stale = list(
         await session.scalars(
             select(Delivery.id)
@@ -250,7 +271,33 @@ async def recover(session: AsyncSession, *, now: datetime) -> int:
             error="the worker stopped during the platform call: it may have been sent",
         )
         settled += 1
-    return settled
+    # A queued delivery whose job is gone (it failed for good: an outage longer than its
+    # backoff, a bug) gets a new one: nothing waits for ever unseen.
+    orphans = (await session.execute(_ORPHANS, {"before": now - ORPHAN_GRACE, "task": TASK})).all()
+    for delivery_id, priority in orphans:
+        await session.execute(
+            _DEFER,
+            {
+                "task": TASK,
+                "priority": 10 - priority,
+                "args": json.dumps({"delivery_id": delivery_id}),
+            },
+        )
+    return settled + len(orphans)
+
+
+ORPHAN_GRACE = timedelta(minutes=10)
+_ORPHANS = text(
+    """
+    SELECT d.id, r.priority FROM delivery d JOIN reply r ON r.id = d.reply_id
+     WHERE d.status = 'queued' AND d.updated_at < :before
+       AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j
+                        WHERE j.task_name = :task AND j.status IN ('todo', 'doing')
+                          AND j.args ->> 'delivery_id' = d.id::text)
+     ORDER BY d.id
+     LIMIT 500
+    """
+)
 
 
 class AnswerNotDelivered(Conflict):
@@ -315,12 +362,12 @@ class DeliveryConflict(Conflict):
 
 async def get_delivery(session: AsyncSession, inquiry: Inquiry, delivery_id: int) -> Delivery:
     """A delivery of one of the inquiry's replies (its own citizen's, or a merged repeat's)."""
-    found = await session.scalar(
-        select(Delivery)
+    ours = await session.scalar(
+        select(Delivery.id)
         .join(Reply, Reply.id == Delivery.reply_id)
         .where(Delivery.id == delivery_id, Reply.inquiry_id == inquiry.id)
-        .with_for_update(of=Delivery)
     )
+    found = await _locked(session, ours) if ours is not None else None
     if found is None:
         raise DeliveryNotFound(f"No delivery {delivery_id} on {inquiry.reference}.")
     return found
@@ -425,7 +472,9 @@ async def window(
     config = settings()
     last = await session.scalar(
         select(func.max(Inquiry.last_message_at)).where(
-            Inquiry.account_id == account_id, Inquiry.citizen_id == citizen_id
+            Inquiry.account_id == account_id,
+            Inquiry.citizen_id == citizen_id,
+            Inquiry.channel == Channel.private_message,  # a comment opens no window
         )
     )
     if last is None:
@@ -482,7 +531,7 @@ _CLOSING = text(
     """
     SELECT i.id FROM inquiry i
      WHERE i.status IN ('new', 'assigned') AND i.channel = 'private_message'
-       AND i.department_id IS NOT NULL
+       AND i.platform = 'wechat' AND i.department_id IS NOT NULL
        AND i.last_message_at <= :closes_from AND i.last_message_at > :closes_until
        AND NOT EXISTS (SELECT 1 FROM reply r
                         WHERE r.inquiry_id = i.id AND r.purpose IN ('holding', 'answer')
@@ -517,6 +566,18 @@ async def send_holding_replies(session: AsyncSession, *, now: datetime) -> int:
     )
     for inquiry_id in ids:
         inquiry = await lock(session, await session.get_one(Inquiry, inquiry_id))
+        answered = await session.scalar(
+            select(
+                exists().where(
+                    Reply.inquiry_id == inquiry.id,
+                    Reply.purpose.in_([ReplyPurpose.answer, ReplyPurpose.holding]),
+                    Reply.status.in_([ReplyStatus.queued, ReplyStatus.given]),
+                    Reply.created_at >= inquiry.last_message_at,
+                )
+            )
+        )
+        if inquiry.status not in (InquiryStatus.new, InquiryStatus.assigned) or answered:
+            continue  # answered (or ended) between the query and the lock
         reply = Reply(
             inquiry_id=inquiry.id,
             text=holding_text(inquiry),
@@ -532,8 +593,8 @@ async def send_holding_replies(session: AsyncSession, *, now: datetime) -> int:
             inquiry,
             actor=HOLDING_AUTHOR,
             action=EventAction.window_closing,
-            reason="the platform's window closes soon: a holding reply was sent; the answer "
-            "will wait for the citizen's next message",
+            reason="the platform's window closes soon: a holding reply is queued; an answer "
+            "after it waits for the citizen's next message",
             details={"reply_id": reply.id},
         )
     await session.flush()

@@ -1,6 +1,7 @@
 """Durable jobs of the outbox: one delivery per job, and the sweep that finds sends a dead
 worker left behind."""
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
@@ -54,10 +55,9 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
     async with httpx.AsyncClient() as http:
         try:
             for force in (False, True):
-                async with sessionmaker().begin() as session:
-                    access = await service.token(
-                        session, http, job, now=datetime.now(UTC), force=force
-                    )
+                access = await _token(http, job, force=force, last_attempt=last_attempt)
+                if access is None:
+                    return
                 try:
                     await wechat.send_text(
                         http, base, access_token=access, openid=job.citizen_id, content=job.text
@@ -90,12 +90,47 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
     await _settle(job, DeliveryStatus.delivered)
 
 
+# The token fetch holds the account's token row: bounded, well under the sending timeout.
+TOKEN_SECONDS = 20.0
+
+
+async def _token(
+    http: httpx.AsyncClient, job: service.Job, *, force: bool, last_attempt: bool
+) -> str | None:
+    """The account's access token. Nothing was sent yet, so a token call that failed in any way
+    but a refusal is retried later (the row back to `queued`), never `uncertain`; a refusal (a
+    wrong AppSecret, 40164 …) is `failed`, with the platform's word. None: settled."""
+    try:
+        async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:
+            return await service.token(session, http, job, now=datetime.now(UTC), force=force)
+    except wechat.WeChatError as exc:
+        if exc.code in wechat.BUSY and not last_attempt:
+            await _settle(job, DeliveryStatus.queued, str(exc.code), exc.message)
+            raise TryAgain(str(exc)) from exc
+        await _settle(job, DeliveryStatus.failed, str(exc.code), f"access token: {exc.message}")
+        return None
+    except (wechat.Unsent, wechat.Unknown, TimeoutError, KeyError, ValueError) as exc:
+        why = f"access token: {type(exc).__name__}: {exc}"
+        if last_attempt:
+            await _settle(job, DeliveryStatus.failed, "token", why)
+            return None
+        await _settle(job, DeliveryStatus.queued, "token", why)
+        raise TryAgain(why) from exc
+
+
 async def _settle(
     job: service.Job, status: DeliveryStatus, code: str | None = None, error: str = ""
 ) -> None:
+    """This attempt's outcome (an answer that comes too late changes nothing)."""
     async with sessionmaker().begin() as session:
         await service.settle(
-            session, job.delivery_id, status, now=datetime.now(UTC), code=code, error=error
+            session,
+            job.delivery_id,
+            status,
+            now=datetime.now(UTC),
+            code=code,
+            error=error,
+            attempt=job.attempt,
         )
 
 

@@ -41,12 +41,15 @@ async def reply_text(
     try:
         answer = response.json()
     except ValueError:
-        answer = {}
+        answer = None
     if isinstance(answer, dict) and "error_code" in answer:
         raise WeiboError(
             int(str(answer["error_code"])),
             str(answer.get("error", "")),
             busy=response.status_code >= 500,
         )
+    if response.status_code >= 500 or not isinstance(answer, dict):
+        # A gateway's 502/504, or an answer that is not Weibo's: it may have been sent.
+        raise Unknown(f"HTTP {response.status_code}, no answer from Weibo")
     if response.status_code >= 400:
-        raise WeiboError(response.status_code, "HTTP error", busy=response.status_code >= 500)
+        raise WeiboError(response.status_code, "HTTP error", busy=False)

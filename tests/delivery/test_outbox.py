@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.accounts.models import Account
@@ -570,3 +570,98 @@ async def test_a_weibo_accounts_own_window_is_used(
     [sent] = await _deliveries(committing_maker)
     assert sent.status is DeliveryStatus.delivered
     assert len(fake_weibo.sends) == 1
+
+
+async def test_a_late_answer_of_an_attempt_given_up_on_never_sends_twice(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Found in review: a slow attempt, recovered as uncertain, resent and delivered, then
+    answering "busy" put the row back in the queue, and its retry sent it again."""
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    async with committing_maker.begin() as session:  # attempt 1 claims, then hangs
+        slow = await service.claim(session, row.id, now=datetime.now(UTC) - timedelta(minutes=5))
+    assert slow is not None
+    async with committing_maker.begin() as session:
+        await service.recover(session, now=datetime.now(UTC))
+    resent = await client.post(f"{P}/{reference}/deliveries/{row.id}/resend", headers=key)
+    assert resent.status_code == 200, resent.text
+    await tasks.deliver(row.id)  # attempt 2 delivers
+    await tasks._settle(slow, DeliveryStatus.queued, "-1", "system error")  # attempt 1, late
+    [settled] = await _deliveries(committing_maker)
+    assert settled.status is DeliveryStatus.delivered
+    await tasks.deliver(row.id)  # attempt 1's retry
+    assert len(fake.sends) == 1
+
+
+async def test_a_token_that_could_not_be_fetched_is_retried_never_uncertain(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Found in review: nothing was sent, yet a broken token answer made the row uncertain."""
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    fake.token_broken = True
+    with pytest.raises(tasks.TryAgain):
+        await tasks.deliver(row.id)
+    [waiting] = await _deliveries(committing_maker)
+    assert (waiting.status, waiting.error_code) == (DeliveryStatus.queued, "token")
+    fake.token_broken = False
+    await tasks.deliver(row.id)
+    [done] = await _deliveries(committing_maker)
+    assert done.status is DeliveryStatus.delivered
+
+
+async def test_a_queued_delivery_whose_job_is_gone_gets_a_new_one(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    async with committing_maker.begin() as session:  # its job failed for good
+        await session.execute(
+            text("UPDATE procrastinate_jobs SET status = 'failed' WHERE task_name = :t"),
+            {"t": service.TASK},
+        )
+        await session.execute(
+            text("UPDATE delivery SET updated_at = now() - interval '1 hour' WHERE id = :id"),
+            {"id": row.id},
+        )
+    async with committing_maker.begin() as session:
+        assert await service.recover(session, now=datetime.now(UTC)) == 1
+    async with committing_maker() as session:
+        todo = await session.scalar(
+            text(
+                "SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND status = 'todo'"
+            ),
+            {"t": service.TASK},
+        )
+    assert todo == 1
+
+
+async def test_a_holding_reply_that_missed_its_window_is_dropped_not_deferred(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Found in review: a deferred holding reply went out after the citizen wrote again,
+    before the answer."""
+    del city  # the inquiry it made
+    async with committing_maker.begin() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+        inquiry.last_message_at = datetime.now(UTC) - timedelta(hours=45)
+    async with committing_maker.begin() as session:
+        assert await service.send_holding_replies(session, now=datetime.now(UTC)) == 1
+    await _close_window(committing_maker, OPENID)  # it closed before the job ran
+    [row] = await _deliveries(committing_maker)
+    await tasks.deliver(row.id)
+    [dropped] = await _deliveries(committing_maker)
+    assert (dropped.status, dropped.error_code) == (DeliveryStatus.failed, "window_closed")
+    assert fake.requests == 0

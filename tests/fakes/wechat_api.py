@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 ERRMSG = {
@@ -39,6 +39,7 @@ class FakeWeChat:
     requests: int = 0  # every send request, answered or not
     script: list[int] = field(default_factory=list)  # what the next sends answer (0: ok)
     expired: set[str] = field(default_factory=set)  # tokens the platform no longer takes
+    token_broken: bool = False  # the token endpoint answers an HTTP 500 page, not JSON
     # While set, a send is held open until the gate opens (to kill a worker mid-call).
     gate: threading.Event | None = None
     _serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -47,9 +48,11 @@ class FakeWeChat:
         self.token = f"TOKEN-{next(self._serial)}"
         return self.token
 
-    async def stable_token(self, request: Request) -> JSONResponse:
+    async def stable_token(self, request: Request) -> Response:
         body = await request.json()
         self.tokens.append(body)
+        if self.token_broken:
+            return Response("<html>502 Bad Gateway</html>", status_code=502)
         if body.get("force_refresh") or not self.token:
             self._new_token()
         return JSONResponse({"access_token": self.token, "expires_in": 7200})
