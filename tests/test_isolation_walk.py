@@ -273,6 +273,7 @@ ROUTES: dict[tuple[str, str], Case] = {
             {"q": "社保"},
             {"fallback": "true"},
             {"overdue": "true"},
+            {"delivery": "failed"},
         ],
     ),
     ("GET", "/api/v1/inquiries/changes"): Case(

@@ -105,6 +105,13 @@ async def list_inquiries(
             "(SIGN_FOR_WITHIN_OFFICE_HOURS): an office's queue."
         ),
     ] = None,
+    delivery: Annotated[
+        work.Delivery | None,
+        Query(
+            description="A reply to the citizen that did not go: `failed`, `awaiting_window` "
+            "or `uncertain` (the department resends or confirms it)."
+        ),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> InquiryList | Response:
@@ -127,6 +134,7 @@ async def list_inquiries(
         q,
         unsigned,
         sign_overdue,
+        delivery,
     )
     cutoff = None
     if sign_overdue is not None:

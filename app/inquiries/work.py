@@ -28,6 +28,14 @@ class BadCursor(Problem):
     example_detail = "Pass back the `next` value of the previous answer, unchanged."
 
 
+class Delivery(enum.StrEnum):
+    """Deliveries a department must look at: refused, waiting for the window, or uncertain."""
+
+    failed = "failed"
+    awaiting_window = "awaiting_window"
+    uncertain = "uncertain"
+
+
 class Awaiting(enum.StrEnum):
     arbitration = "arbitration"
     extension = "extension"
@@ -50,6 +58,7 @@ class Filters:
     text: str | None = None
     unsigned: bool | None = None  # 签收 not yet by a person of the holder
     sign_overdue: bool | None = None  # unsigned longer than SIGN_FOR_WITHIN_OFFICE_HOURS
+    delivery: Delivery | None = None  # a reply's delivery to the inquiry's citizen in this state
 
 
 def encode_cursor(*parts: str) -> str:
@@ -100,6 +109,13 @@ _UNSIGNED = (
 _SIGN_LATE = f"""i.status IN {_OPEN} AND EXISTS (SELECT 1 FROM inquiry_assignment s
      WHERE s.inquiry_id = i.id AND s.until IS NULL AND s.signed_at IS NULL
        AND s.since < :sign_cutoff)"""  # noqa: S608 (constant fragments)
+# A delivery of a reply to the inquiry's own citizen in that state now.
+_DELIVERY_IS = "EXISTS (SELECT 1 FROM delivery v WHERE v.inquiry_id = i.id AND v.status = "
+_DELIVERY = {
+    Delivery.failed: _DELIVERY_IS + "'failed')",
+    Delivery.awaiting_window: _DELIVERY_IS + "'awaiting_window')",
+    Delivery.uncertain: _DELIVERY_IS + "'uncertain')",
+}
 # What a key may read, each scope its own indexed, ordered, limited branch (one OR of them would
 # make the planner scan every inquiry): its own; an office's region; what was escalated to it.
 _OWN = "i.department_id = :department"
@@ -189,6 +205,8 @@ def _conditions(filters: Filters) -> tuple[tuple[str, ...], tuple[str, ...]]:
         conditions.append(_UNSIGNED if filters.unsigned else f"NOT {_UNSIGNED}")
     if filters.sign_overdue is not None:
         conditions.append(_SIGN_LATE if filters.sign_overdue else f"({_SIGN_LATE}) IS NOT TRUE")
+    if filters.delivery is not None:
+        conditions.append(_DELIVERY[filters.delivery])
     if filters.text:
         # A substring match, so two-character terms such as 社保 match (trigram indexes need
         # three); it runs over the messages of the key's own inquiries only.

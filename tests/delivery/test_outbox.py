@@ -165,6 +165,12 @@ async def test_what_the_platform_refuses_is_kept_and_visible(
     assert (settled.status, settled.error_code) == (status, str(code))
     view = (await client.get(f"{P}/{reference}", headers=key)).json()
     assert view["replies"][0]["deliveries"][0]["status"] == status.value
+    # …and in the department's list, as a filter.
+    listed = await client.get(f"{P}?status=replied&delivery={status.value}", headers=key)
+    assert [i["reference"] for i in listed.json()["items"]] == [reference]
+    other = "uncertain"
+    unlisted = await client.get(f"{P}?status=replied&delivery={other}", headers=key)
+    assert unlisted.json()["items"] == []
     await tasks.deliver(row.id)  # never sent again by a stray retry
     assert fake.requests == 1
 
