@@ -34,6 +34,19 @@ _DEFER = text(
 )
 
 
+async def _defer(session: AsyncSession, delivery_id: int, reply_priority: int) -> None:
+    """The delivery's job, in the caller's transaction; urgent advice (reply priority 0) runs
+    first (procrastinate runs the higher priority first)."""
+    await session.execute(
+        _DEFER,
+        {
+            "task": TASK,
+            "priority": 10 - reply_priority,
+            "args": json.dumps({"delivery_id": delivery_id}),
+        },
+    )
+
+
 async def enqueue(session: AsyncSession, reply: Reply) -> list[Delivery]:
     """One delivery per recipient of a reply now `queued`, and its job. An answer also goes to
     the citizens of the repeats merged into its inquiry (并单). Urgent advice goes first."""
@@ -58,14 +71,7 @@ async def enqueue(session: AsyncSession, reply: Reply) -> list[Delivery]:
     session.add_all(rows)
     await session.flush()
     for row in rows:
-        await session.execute(
-            _DEFER,
-            {
-                "task": TASK,
-                "priority": 10 - reply.priority,  # procrastinate runs the higher first
-                "args": json.dumps({"delivery_id": row.id}),
-            },
-        )
+        await _defer(session, row.id, reply.priority)
     return rows
 
 
@@ -275,14 +281,7 @@ async def recover(session: AsyncSession, *, now: datetime) -> int:
     # backoff, a bug) gets a new one: nothing waits for ever unseen.
     orphans = (await session.execute(_ORPHANS, {"before": now - ORPHAN_GRACE, "task": TASK})).all()
     for delivery_id, priority in orphans:
-        await session.execute(
-            _DEFER,
-            {
-                "task": TASK,
-                "priority": 10 - priority,
-                "args": json.dumps({"delivery_id": delivery_id}),
-            },
-        )
+        await _defer(session, delivery_id, priority)
     return settled + len(orphans)
 
 
@@ -396,14 +395,7 @@ async def resend(
     previous = delivery.status
     delivery.status, delivery.error_code, delivery.error = DeliveryStatus.queued, None, ""
     reply = await session.get_one(Reply, delivery.reply_id)
-    await session.execute(
-        _DEFER,
-        {
-            "task": TASK,
-            "priority": 10 - reply.priority,
-            "args": json.dumps({"delivery_id": delivery.id}),
-        },
-    )
+    await _defer(session, delivery.id, reply.priority)
     record(
         session,
         inquiry,
@@ -515,10 +507,7 @@ async def wake(session: AsyncSession, *, account_id: int, citizen_id: str) -> in
     ).all()
     for row, priority in waiting:
         row.status = DeliveryStatus.queued
-        await session.execute(
-            _DEFER,
-            {"task": TASK, "priority": 10 - priority, "args": json.dumps({"delivery_id": row.id})},
-        )
+        await _defer(session, row.id, priority)
     await session.flush()
     return len(waiting)
 

@@ -68,9 +68,9 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
                         continue  # refresh the token, then once more
                     raise
         except wechat.WeChatError as exc:
-            if exc.code in wechat.BUSY and not last_attempt:
-                await _settle(job, DeliveryStatus.queued, str(exc.code), exc.message)
-                raise TryAgain(str(exc)) from exc
+            if exc.code in wechat.BUSY:
+                await _later(job, str(exc.code), exc.message, last_attempt=last_attempt)
+                return
             status = (
                 DeliveryStatus.awaiting_window
                 if exc.code in wechat.WINDOW
@@ -79,10 +79,7 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
             await _settle(job, status, str(exc.code), exc.message)
             return
         except wechat.Unsent as exc:
-            if not last_attempt:
-                await _settle(job, DeliveryStatus.queued, "unsent", str(exc))
-                raise TryAgain(str(exc)) from exc
-            await _settle(job, DeliveryStatus.failed, "unsent", str(exc))
+            await _later(job, "unsent", str(exc), last_attempt=last_attempt)
             return
         except wechat.Unknown as exc:
             await _settle(job, DeliveryStatus.uncertain, "unknown", str(exc))
@@ -104,18 +101,26 @@ async def _token(
         async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:
             return await service.token(session, http, job, now=datetime.now(UTC), force=force)
     except wechat.WeChatError as exc:
-        if exc.code in wechat.BUSY and not last_attempt:
-            await _settle(job, DeliveryStatus.queued, str(exc.code), exc.message)
-            raise TryAgain(str(exc)) from exc
-        await _settle(job, DeliveryStatus.failed, str(exc.code), f"access token: {exc.message}")
+        if exc.code in wechat.BUSY:
+            await _later(job, str(exc.code), exc.message, last_attempt=last_attempt)
+        else:
+            why = f"access token: {exc.message}"
+            await _settle(job, DeliveryStatus.failed, str(exc.code), why)
         return None
     except (wechat.Unsent, wechat.Unknown, TimeoutError, KeyError, ValueError) as exc:
         why = f"access token: {type(exc).__name__}: {exc}"
-        if last_attempt:
-            await _settle(job, DeliveryStatus.failed, "token", why)
-            return None
-        await _settle(job, DeliveryStatus.queued, "token", why)
-        raise TryAgain(why) from exc
+        await _later(job, "token", why, last_attempt=last_attempt)
+        return None
+
+
+async def _later(job: service.Job, code: str, error: str, *, last_attempt: bool) -> None:
+    """Nothing was sent (busy, unreachable): back to `queued` and TryAgain, so procrastinate
+    runs the job again after its backoff; on the last attempt, `failed`, visibly."""
+    if last_attempt:
+        await _settle(job, DeliveryStatus.failed, code, error)
+        return
+    await _settle(job, DeliveryStatus.queued, code, error)
+    raise TryAgain(f"{code} {error}")
 
 
 async def _settle(
@@ -168,16 +173,13 @@ async def _deliver_weibo(job: service.Job, *, last_attempt: bool) -> None:
                 content=job.text,
             )
         except weibo.WeiboError as exc:
-            if exc.busy and not last_attempt:
-                await _settle(job, DeliveryStatus.queued, str(exc.code), exc.message)
-                raise TryAgain(str(exc)) from exc
-            await _settle(job, DeliveryStatus.failed, str(exc.code), exc.message)
+            if exc.busy:
+                await _later(job, str(exc.code), exc.message, last_attempt=last_attempt)
+            else:
+                await _settle(job, DeliveryStatus.failed, str(exc.code), exc.message)
             return
         except wechat.Unsent as exc:
-            if not last_attempt:
-                await _settle(job, DeliveryStatus.queued, "unsent", str(exc))
-                raise TryAgain(str(exc)) from exc
-            await _settle(job, DeliveryStatus.failed, "unsent", str(exc))
+            await _later(job, "unsent", str(exc), last_attempt=last_attempt)
             return
         except wechat.Unknown as exc:
             await _settle(job, DeliveryStatus.uncertain, "unknown", str(exc))

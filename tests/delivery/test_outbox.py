@@ -478,6 +478,26 @@ async def test_a_holding_reply_goes_before_the_window_closes_on_an_unanswered_in
     assert "window_closing" in actions  # the department is warned (feed, push)
 
 
+async def _weibo_fan_wrote(
+    maker: async_sessionmaker[AsyncSession], fake_weibo: FakeWeibo, at: datetime
+) -> tuple[Account, Inquiry, dict[str, str]]:
+    """A Weibo account with the fake's fan-service token, and a fan's message routed to
+    hefei-hrss, written `at`; with hefei-hrss's key."""
+    async with maker() as session:
+        office, hrss, _ = await _city(session)
+        account = await factories.weibo_account(
+            session, office, uid="2489518277", app_secret="w" * 32
+        )
+        account.weibo_access_token = fake_weibo.token
+        inquiry = await factories.inquiry(
+            session, account, content="社保怎么办", citizen_id="1902538057", received_at=at
+        )
+        assert await routing.route(session, inquiry_id=inquiry.id, now=at, keywords=[])
+        key = auth(await factories.api_key(session, hrss))
+        await session.commit()
+    return account, inquiry, key
+
+
 @pytest.fixture
 def fake_weibo(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeibo]:
     with serve(FakeWeibo()) as running:
@@ -497,18 +517,7 @@ async def test_a_weibo_reply_goes_through_the_fan_service_api(
 ) -> None:
     monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
     clock.now = datetime.now(UTC).replace(microsecond=0)
-    async with committing_maker() as session:
-        office, hrss, _ = await _city(session)
-        account = await factories.weibo_account(
-            session, office, uid="2489518277", app_secret="w" * 32
-        )
-        account.weibo_access_token = fake_weibo.token
-        inquiry = await factories.inquiry(
-            session, account, content="社保怎么办", citizen_id="1902538057", received_at=clock.now
-        )
-        assert await routing.route(session, inquiry_id=inquiry.id, now=clock.now, keywords=[])
-        key = auth(await factories.api_key(session, hrss))
-        await session.commit()
+    _, inquiry, key = await _weibo_fan_wrote(committing_maker, fake_weibo, clock.now)
     async with make_client(committing_maker, clock) as client:
         await _answer(client, key, inquiry.reference)
     [row] = await _deliveries(committing_maker)
@@ -539,22 +548,9 @@ async def test_a_weibo_accounts_own_window_is_used(
     """Sources disagree on Weibo's window (48 h, older pages 72 h): it is set per account."""
     monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
     clock.now = datetime.now(UTC).replace(microsecond=0)
-    async with committing_maker() as session:
-        office, hrss, _ = await _city(session)
-        account = await factories.weibo_account(
-            session, office, uid="2489518277", app_secret="w" * 32
-        )
-        account.weibo_access_token = fake_weibo.token
-        inquiry = await factories.inquiry(
-            session,
-            account,
-            content="社保怎么办",
-            citizen_id="1902538057",
-            received_at=clock.now - timedelta(hours=60),
-        )
-        assert await routing.route(session, inquiry_id=inquiry.id, now=clock.now, keywords=[])
-        key = auth(await factories.api_key(session, hrss))
-        await session.commit()
+    account, inquiry, key = await _weibo_fan_wrote(
+        committing_maker, fake_weibo, clock.now - timedelta(hours=60)
+    )
     async with make_client(committing_maker, clock) as client:
         await _answer(client, key, inquiry.reference)
         [row] = await _deliveries(committing_maker)
