@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from app import problems
 from app.accounts.router import router as accounts_router
+from app.answers.router import router as answers_router
 from app.api_keys.router import router as api_keys_router
 from app.db import close_webhook_pools, sessionmaker
 from app.deadlines.router import escalations_router
@@ -113,6 +114,7 @@ def create_app() -> FastAPI:
         deadline_rules_router,
         escalations_router,
         webhooks_router,
+        answers_router,
     ):
         app.include_router(router)
     app.add_middleware(problems.RefuseNulInPath)

@@ -1,6 +1,7 @@
 """Every model, imported once: the single import for Alembic and the tests."""
 
 from app.accounts.models import Account, AccountType, Follower, Platform, account_operator
+from app.answers.models import AnswerAttempt
 from app.api_keys.models import ApiKey
 from app.db import Base
 from app.deadlines.models import (
@@ -11,7 +12,7 @@ from app.deadlines.models import (
     DeadlinePause,
     DeadlineRule,
 )
-from app.delivery.models import Delivery, PlatformToken
+from app.delivery.models import Delivery, NotificationGrant, PlatformToken
 from app.departments.models import Department, Level
 from app.idempotency import IdempotencyRecord
 from app.inquiries.models import (
@@ -34,6 +35,7 @@ from app.webhooks.models import InboxEvent
 __all__ = [
     "Account",
     "AccountType",
+    "AnswerAttempt",
     "ApiKey",
     "Base",
     "CalendarDay",
@@ -56,6 +58,7 @@ __all__ = [
     "InquiryStatus",
     "KindRule",
     "Level",
+    "NotificationGrant",
     "Person",
     "Platform",
     "PlatformToken",

@@ -191,6 +191,26 @@ class Settings(BaseSettings):
     weibo_window_messages: int = Field(
         default=99, ge=1, description="Messages Weibo allows within one window."
     )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s?#]+$",
+        description="Where citizens reach this service: the answer page's links in "
+        "acknowledgements, holding replies and notifications are built on it.",
+    )
+    answer_page_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Wrong query codes allowed per reference within ANSWER_PAGE_WINDOW_MINUTES; "
+        "then the page answers 429 for that reference until the window is over.",
+    )
+    answer_page_window_minutes: int = Field(
+        default=60, ge=1, description="The answer page's rate-limit window."
+    )
+    notification_fields: dict[str, str] = Field(
+        default={"character_string1": "{reference}", "phrase2": "{status}", "time3": "{date}"},
+        description="A notification template's keywords and their texts, where the account "
+        "sets none; {reference}, {status} and {date} are filled in.",
+    )
     holding_reply_enabled: bool = Field(
         default=True,
         description="Send a holding reply before the window closes on an unanswered inquiry.",
@@ -200,8 +220,9 @@ class Settings(BaseSettings):
     )
     holding_reply_text: str = Field(
         default="您好，您的留言（编号{reference}）正在办理中，我们将在{due_date}前答复您。"
-        "如有补充情况，请直接回复本消息。",
-        description="The holding reply; {reference} and {due_date} are filled in.",
+        "如有补充情况，请直接回复本消息。答复后可凭查询码{code}查看：{link}",
+        description="The holding reply; {reference}, {due_date}, {code} (the answer page's query "
+        "code) and {link} (the answer page) are filled in.",
     )
     delivery_sending_timeout_seconds: float = Field(
         default=120,

@@ -46,8 +46,17 @@ from app.routing.schemas import RoutingRuleCreate
 from tests import conftest, factories
 from tests.conftest import ADMIN_TOKEN
 
-# Not department routes: each has its own authentication and its own tests.
-EXCLUDED_PREFIXES = ("/api/v1/admin", "/webhooks", "/healthz", "/readyz", "/metrics", "/docs")
+# Not department routes: each has its own authentication and its own tests (the citizen's answer
+# page: the reference and its query code, tests/answers).
+EXCLUDED_PREFIXES = (
+    "/api/v1/admin",
+    "/webhooks",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/answer",
+)
 
 Role = Literal["owner", "other", "office", "parent", "revoked", "anonymous"]
 Target = Literal["owned", "escalated"]  # the owner's inquiry; the one escalated to the parent

@@ -1,6 +1,7 @@
 """The migrations build exactly the models, and go down and up again cleanly."""
 
 import asyncio
+import re
 import sys
 import uuid
 
@@ -188,7 +189,7 @@ async def test_the_assignment_history_starts_true_and_old_callers_keep_working(
         await asyncio.to_thread(command.upgrade, config, "0016")
         with psycopg.connect(embedded.libpq_url(url), autocommit=True) as connection:
             connection.execute(BEFORE_ASSIGNMENTS)
-        await asyncio.to_thread(command.upgrade, config, "head")
+        await asyncio.to_thread(command.upgrade, config, "0017")  # its release
         with psycopg.connect(embedded.libpq_url(url), autocommit=True) as connection:
             rows = connection.execute(
                 "SELECT d.code, a.decision, a.until IS NULL FROM inquiry_assignment a"
@@ -204,5 +205,21 @@ async def test_the_assignment_history_starts_true_and_old_callers_keep_working(
                 " interval '2 days', NULL, NULL, NULL)"
             ).fetchone()
             assert stored == (True,)
+        await asyncio.to_thread(command.upgrade, config, "head")
+        with psycopg.connect(embedded.libpq_url(url), autocommit=True) as connection:
+            # 0027 keeps 0017's signature for its own release, and gives the inquiries that were
+            # there a query code each.
+            stored = connection.execute(
+                "SELECT opened, ack_text FROM govinbox_intake((SELECT id FROM account), 'wechat',"
+                " 'k2', 'o_3', 'text', NULL, now(), '<xml/>', '你好', NULL, 'private_message',"
+                " now(), interval '2 days', interval '20 seconds', '编号{reference}，查询码{code}',"
+                " NULL, NULL)"
+            ).fetchone()
+            assert stored is not None
+            assert stored[0] is True
+            assert re.fullmatch(r"编号WX[0-9]{8}-[0-9]{6}，查询码[0-9]{8}", stored[1])
+            codes = [code for (code,) in connection.execute("SELECT query_code FROM inquiry")]
+            assert len(codes) == 3
+            assert all(re.fullmatch(r"[0-9]{8}", code) for code in codes)
     finally:
         embedded.drop_database(server_url, name)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Timestamped
@@ -86,6 +87,15 @@ class Account(Timestamped, Base):
     # Weibo's reply window for this account, where it differs from WEIBO_WINDOW_HOURS (sources
     # say 48 h, older pages 72 h).
     weibo_window_hours: Mapped[float | None] = mapped_column(Float)
+    # Where the window has closed (protocol brief §8): a subscription notification (订阅通知,
+    # service accounts; long-term for government accounts, else one message per grant) or a
+    # template message (verified service accounts), each with its template set by the admin.
+    # `notification_fields` maps the template's keywords to texts with {reference},
+    # {status} and {date}; the link is the answer page.
+    subscribe_template_id: Mapped[str | None] = mapped_column(String(128))
+    subscribe_long_term: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    template_id: Mapped[str | None] = mapped_column(String(128))
+    notification_fields: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
     department: Mapped["Department"] = relationship(lazy="raise")
     operators: Mapped[list["Person"]] = relationship(
@@ -108,6 +118,22 @@ class Account(Timestamped, Base):
     @property
     def staffing_ok(self) -> bool:
         return sum(person.active for person in self.operators) >= self.operators_required
+
+    @property
+    def may_use(self) -> list[str]:
+        """What the platform lets this account send (protocol brief §8.1), as configured."""
+        if self.platform is Platform.weibo:
+            return ["customer_service_message"]
+        service = self.account_type is AccountType.wechat_service
+        return [
+            name
+            for name, allowed in (
+                ("customer_service_message", self.verified),
+                ("subscribe_notification", service and bool(self.subscribe_template_id)),
+                ("template_message", service and self.verified and bool(self.template_id)),
+            )
+            if allowed
+        ]
 
     @property
     def has_wechat_token(self) -> bool:

@@ -25,10 +25,52 @@ WeiboUid = Annotated[str, Field(pattern=r"^[0-9]{1,20}$", examples=["1902538057"
 
 def _check_ack_text(value: str | None) -> str | None:
     if value is not None:
-        rest = value.replace("{reference}", "")
+        rest = value.replace("{reference}", "").replace("{code}", "").replace("{link}", "")
         if "{" in rest or "}" in rest:
-            raise ValueError("ack_text may contain only the placeholder {reference}")
+            raise ValueError(
+                "ack_text may contain only the placeholders {reference}, {code} and {link}"
+            )
     return value
+
+
+TemplateId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-]{0,128}$",
+        description="The template's id in the WeChat back office; an empty string removes it.",
+    ),
+]
+_Keyword = Annotated[str, Field(pattern=r"^[a-z_]{1,32}[0-9]{0,3}$")]
+NotificationFields = Annotated[
+    dict[_Keyword, Annotated[str, Field(max_length=20)]],
+    Field(
+        max_length=5,
+        description="The template's keywords and their texts ({reference}, {status} and {date} are "
+        "filled in; a `thing` keyword takes at most 20 characters). Unset: "
+        "NOTIFICATION_FIELDS.",
+        examples=[{"character_string1": "{reference}", "phrase2": "{status}", "time3": "{date}"}],
+    ),
+]
+
+
+class Notifications(Schema):
+    """Where the window has closed (docs/platforms.md, the ladder): what the account may send."""
+
+    subscribe_template_id: TemplateId | None = Field(
+        default=None,
+        description="订阅通知: the subscription-notification template (service accounts only). "
+        "Sent where the citizen accepted it.",
+    )
+    subscribe_long_term: StrictBool | None = Field(
+        default=None,
+        description="Long-term subscription (government accounts qualify): a grant holds; "
+        "false: one notification per grant. Default true.",
+    )
+    template_id: TemplateId | None = Field(
+        default=None,
+        description="模板消息: the template-message template (verified service accounts only).",
+    )
+    notification_fields: NotificationFields | None = None
 
 
 AckText = Annotated[
@@ -82,7 +124,7 @@ class AccountSecrets(Schema):
         return value
 
 
-class AccountCreate(AccountSecrets):
+class AccountCreate(AccountSecrets, Notifications):
     code: AccountCode
     platform: Platform
     account_type: AccountType
@@ -129,10 +171,14 @@ class AccountCreate(AccountSecrets):
             any(v is not None for v in weibo_fields) or self.weibo_window_hours is not None
         ):
             raise ValueError("a WeChat account takes no Weibo identifiers or secrets")
+        if self.account_type is not AccountType.wechat_service and (
+            self.subscribe_template_id or self.template_id
+        ):
+            raise ValueError("notification templates are for WeChat service accounts only")
         return self
 
 
-class AccountUpdate(AccountSecrets):
+class AccountUpdate(AccountSecrets, Notifications):
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     account_type: AccountType | None = None
     verified: StrictBool | None = None
@@ -184,6 +230,11 @@ class AccountRead(Schema):
                     "ack_enabled": True,
                     "ack_text": "您的留言已收到，编号{reference}。",
                     "weibo_window_hours": None,
+                    "subscribe_template_id": "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc",
+                    "subscribe_long_term": True,
+                    "template_id": None,
+                    "notification_fields": None,
+                    "may_use": ["customer_service_message", "subscribe_notification"],
                     "has_wechat_token": True,
                     "has_wechat_encoding_aes_key": True,
                     "key_rotation_in_progress": False,
@@ -216,6 +267,15 @@ class AccountRead(Schema):
     )
     ack_text: str
     weibo_window_hours: float | None
+    subscribe_template_id: str | None
+    subscribe_long_term: StrictBool
+    template_id: str | None
+    notification_fields: dict[str, str] | None
+    may_use: list[str] = Field(
+        description="What replies may go through: customer_service_message (verified accounts; "
+        "Weibo's fan-service reply), subscribe_notification, template_message. The answer page "
+        "is always there."
+    )
     operators_required: int = Field(
         description="2 for provincial-department and city accounts, 1 for county."
     )

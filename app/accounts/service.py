@@ -44,6 +44,10 @@ _WECHAT_ONLY = frozenset(
         "wechat_encoding_aes_key",
         "wechat_app_secret",
         "end_key_rotation",
+        "subscribe_template_id",
+        "subscribe_long_term",
+        "template_id",
+        "notification_fields",
     }
 )
 _WEIBO_ONLY = frozenset(
@@ -136,7 +140,12 @@ async def create(session: AsyncSession, *, data: AccountCreate) -> Account:
         operators=await _operators(session, department, data.operator_ids),
         ack_enabled=data.ack_enabled,
         weibo_window_hours=data.weibo_window_hours,
+        subscribe_template_id=data.subscribe_template_id or None,
+        template_id=data.template_id or None,
+        notification_fields=data.notification_fields,
     )
+    if data.subscribe_long_term is not None:
+        account.subscribe_long_term = data.subscribe_long_term
     if data.ack_text is not None:
         account.ack_text = data.ack_text
     _apply_secrets(account, data)
@@ -172,6 +181,13 @@ async def update(session: AsyncSession, account: Account, *, data: AccountUpdate
     if changes.pop("end_key_rotation", False):
         account.wechat_previous_encoding_aes_key = None
     for field, value in changes.items():
-        setattr(account, field, value)
+        setattr(account, field, value or None if field.endswith("template_id") else value)
+    if account.account_type is not AccountType.wechat_service and (
+        account.subscribe_template_id or account.template_id
+    ):
+        raise WrongPlatform(
+            "Notification templates are for WeChat service accounts only; "
+            f"{account.code} is {account.account_type}."
+        )
     _apply_secrets(account, data)
     await session.flush()

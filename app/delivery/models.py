@@ -3,6 +3,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Enum,
     ForeignKey,
@@ -27,13 +28,21 @@ class DeliveryStatus(enum.StrEnum):
     uncertain = "uncertain"  # the worker died mid-call: the department confirms or resends
 
 
+class Via(enum.StrEnum):
+    """The path a delivery takes (the ladder: docs/platforms.md)."""
+
+    message = "message"  # the reply itself: customer-service message, Weibo reply
+    subscribe = "subscribe"  # a subscription notification: the answer is ready, with the link
+    template = "template"  # a template message saying the same
+
+
 class Delivery(Timestamped, Base):
     """One reply to one citizen: a merged inquiry's answer makes one row per citizen, each with
     its own account and window. The outbox the delivery job works through."""
 
     __tablename__ = "delivery"
     __table_args__ = (
-        UniqueConstraint("reply_id", "inquiry_id"),
+        UniqueConstraint("reply_id", "inquiry_id", "via"),
         # The recovery sweep's rows: sends a dead worker left behind.
         Index("ix_delivery_sending", "sending_at", postgresql_where=text("status = 'sending'")),
     )
@@ -46,6 +55,9 @@ class Delivery(Timestamped, Base):
     )
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="RESTRICT"))
     citizen_id: Mapped[str] = mapped_column(String(128))
+    via: Mapped[Via] = mapped_column(
+        Enum(Via, native_enum=False, length=16), server_default=Via.message.value
+    )
     status: Mapped[DeliveryStatus] = mapped_column(
         Enum(DeliveryStatus, native_enum=False, length=16), default=DeliveryStatus.queued
     )
@@ -73,3 +85,18 @@ class PlatformToken(Base):
     forced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Forced refreshes on the (Beijing) day of forced_at.
     forced_today: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class NotificationGrant(Base):
+    """A citizen's latest decision on an account's subscription-notification template
+    (subscribe_msg_popup_event, subscribe_msg_change_event), written by intake."""
+
+    __tablename__ = "notification_grant"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), primary_key=True
+    )
+    citizen_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

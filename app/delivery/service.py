@@ -12,10 +12,11 @@ import httpx
 from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.models import Account, Platform
+from app.accounts.models import Account, AccountType, Follower, Platform
+from app.answers.service import answer_link
 from app.deadlines.calendar import CHINA
 from app.delivery import wechat
-from app.delivery.models import Delivery, DeliveryStatus, PlatformToken
+from app.delivery.models import Delivery, DeliveryStatus, NotificationGrant, PlatformToken, Via
 from app.inquiries.models import Channel, EventAction, Inquiry, InquiryStatus
 from app.inquiries.service import lock, record
 from app.problems import Conflict, NotFound
@@ -89,6 +90,11 @@ class Job:
     citizen_id: str
     text: str
     attempt: int  # the row's `attempts` when this job claimed it: its outcome is this attempt's
+    via: Via = Via.message
+    # A notification's template, its keywords' values and its link (the answer page).
+    template_id: str | None = None
+    data: dict[str, str] | None = None
+    link: str | None = None
 
 
 async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Job | None:
@@ -101,6 +107,28 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
     account = await session.get_one(Account, row.account_id)
     reply = await session.get_one(Reply, row.reply_id)
     recipient = await session.get_one(Inquiry, row.inquiry_id)
+    if row.via is not Via.message:
+        # A notification is not bound to the customer-service window.
+        row.status, row.sending_at, row.attempts = DeliveryStatus.sending, now, row.attempts + 1
+        await session.flush()
+        return Job(
+            row.id,
+            account.id,
+            account.platform,
+            recipient.channel,
+            account.wechat_app_id,
+            account.wechat_app_secret,
+            None,
+            row.citizen_id,
+            reply.text,
+            row.attempts,
+            via=row.via,
+            template_id=(
+                account.subscribe_template_id if row.via is Via.subscribe else account.template_id
+            ),
+            data=notification_data(account, recipient, reply),
+            link=answer_link(recipient.reference, recipient.query_code),
+        )
     if recipient.channel is Channel.private_message:
         # Planned for, not found out: a closed window is never tried (it would only be 45015).
         open_now = await window(
@@ -237,6 +265,13 @@ async def settle(
     if status is DeliveryStatus.queued:  # busy: the job runs again later
         await session.flush()
         return
+    if status is DeliveryStatus.awaiting_window and row.via is Via.message:
+        await _notify(session, row)
+    if row.via is Via.subscribe and status is DeliveryStatus.failed and code == REFUSED:
+        # The citizen cancelled the subscription: the platform's word is the latest decision,
+        # and the next rung (a template message) is tried.
+        await _withdraw_grant(session, row, now=now)
+        await _notify(session, row)
     record(
         session,
         inquiry,
@@ -482,6 +517,7 @@ async def window(
         select(func.count()).where(
             Delivery.account_id == account_id,
             Delivery.citizen_id == citizen_id,
+            Delivery.via == Via.message,  # notifications are not customer-service messages
             Delivery.status.in_(_SENT),
             Delivery.sending_at >= last,
         )
@@ -499,6 +535,7 @@ async def wake(session: AsyncSession, *, account_id: int, citizen_id: str) -> in
             .where(
                 Delivery.account_id == account_id,
                 Delivery.citizen_id == citizen_id,
+                Delivery.via == Via.message,
                 Delivery.status == DeliveryStatus.awaiting_window,
             )
             .order_by(Reply.priority, Delivery.id)
@@ -532,10 +569,14 @@ _CLOSING = text(
 
 
 def holding_text(inquiry: Inquiry) -> str:
+    """The holding reply: with the reference, the due date, and the answer page's query code and
+    link (a holding reply may be the first text the citizen gets from us)."""
     due = inquiry.reply_due_at.astimezone(CHINA).date() if inquiry.reply_due_at else None
     return settings().holding_reply_text.format(
         reference=inquiry.reference,
         due_date=f"{due.year}年{due.month}月{due.day}日" if due else "办理期限内",
+        code=inquiry.query_code,
+        link=answer_link(inquiry.reference, inquiry.query_code),
     )
 
 
@@ -588,3 +629,122 @@ async def send_holding_replies(session: AsyncSession, *, now: datetime) -> int:
         )
     await session.flush()
     return len(ids)
+
+
+# What "the answer is ready" is said for: the substantive answer and a referral.
+_NOTIFIED = (ReplyPurpose.answer, ReplyPurpose.referral)
+
+
+async def notification_path(session: AsyncSession, account: Account, citizen_id: str) -> Via | None:
+    """The rung below the message, where the window has closed (docs/platforms.md, "The
+    ladder"): a subscription notification where the account has its template and the citizen
+    accepted it (a one-time grant carries one notification), else a template message where the
+    account may send them (a verified service account with a template) and the citizen has not
+    unfollowed; None: the answer page alone."""
+    if account.account_type is not AccountType.wechat_service:
+        return None
+    if account.subscribe_template_id:
+        grant = await session.get(
+            NotificationGrant, (account.id, citizen_id, account.subscribe_template_id)
+        )
+        if grant is not None and grant.accepted:
+            used = not account.subscribe_long_term and await session.scalar(
+                select(
+                    exists().where(
+                        Delivery.account_id == account.id,
+                        Delivery.citizen_id == citizen_id,
+                        Delivery.via == Via.subscribe,
+                        Delivery.status.in_(_SENT),
+                        Delivery.sending_at >= grant.decided_at,
+                    )
+                )
+            )
+            if not used:
+                return Via.subscribe
+    if account.template_id and account.verified:
+        follower = await session.get(Follower, (account.id, citizen_id))
+        if follower is None or follower.subscribed is not False:
+            return Via.template
+    return None
+
+
+async def _notify(session: AsyncSession, row: Delivery) -> None:
+    """An answer (or referral) found the window closed: it waits for the citizen's next message,
+    and meanwhile a notification says it is ready and links to the answer page (once per
+    delivery)."""
+    reply = await session.get_one(Reply, row.reply_id)
+    account = await session.get_one(Account, row.account_id)
+    if reply.purpose not in _NOTIFIED or account.platform is not Platform.wechat:
+        return
+    via = await notification_path(session, account, row.citizen_id)
+    if via is None:
+        return
+    planned = await session.scalar(
+        select(
+            exists().where(
+                Delivery.reply_id == row.reply_id,
+                Delivery.inquiry_id == row.inquiry_id,
+                Delivery.via == via,
+            )
+            | exists().where(
+                Delivery.reply_id == row.reply_id,
+                Delivery.inquiry_id == row.inquiry_id,
+                Delivery.via != Via.message,
+                Delivery.status != DeliveryStatus.failed,
+            )
+        )
+    )
+    if planned:
+        return
+    notification = Delivery(
+        reply_id=row.reply_id,
+        inquiry_id=row.inquiry_id,
+        account_id=row.account_id,
+        citizen_id=row.citizen_id,
+        via=via,
+        status=DeliveryStatus.queued,
+    )
+    session.add(notification)
+    await session.flush()
+    await _defer(session, notification.id, reply.priority)
+
+
+REFUSED = "43101"  # bizsend: the citizen refused (cancelled) the subscription
+
+
+async def _withdraw_grant(session: AsyncSession, row: Delivery, *, now: datetime) -> None:
+    account = await session.get_one(Account, row.account_id)
+    grant = await session.get(
+        NotificationGrant, (row.account_id, row.citizen_id, account.subscribe_template_id or "")
+    )
+    if grant is not None and grant.decided_at <= now:
+        grant.accepted, grant.decided_at = False, now
+        await session.flush()
+
+
+_STATUS_WORD = {ReplyPurpose.answer: "已答复", ReplyPurpose.referral: "已告知办理渠道"}
+
+
+def notification_data(account: Account, inquiry: Inquiry, reply: Reply) -> dict[str, str]:
+    """The template's keywords with {reference}, {status} and {date} filled in (plain
+    replacement: the texts are the admin's, never format strings)."""
+    when = reply.created_at.astimezone(CHINA)
+    values = {
+        "{reference}": inquiry.reference,
+        "{status}": _STATUS_WORD.get(reply.purpose, "有新进展"),
+        "{date}": f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}",
+    }
+    fields = account.notification_fields or settings().notification_fields
+    data = {}
+    for keyword, template in fields.items():
+        for placeholder, value in values.items():
+            template = template.replace(placeholder, value)
+        data[keyword] = template
+    return data
+
+
+def next_path(window: Window, notification: Via | None, *, now: datetime) -> str:
+    """How the inquiry's next reply reaches the citizen, for the view."""
+    if window.open(now):
+        return "message"
+    return notification.value if notification is not None else "answer_page"

@@ -10,7 +10,7 @@ from procrastinate import JobContext, RetryStrategy
 from app.accounts.models import Platform
 from app.db import sessionmaker
 from app.delivery import service, wechat, weibo
-from app.delivery.models import DeliveryStatus
+from app.delivery.models import DeliveryStatus, Via
 from app.inquiries.models import Channel
 from app.settings import settings
 from app.worker import app
@@ -36,7 +36,7 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
         job = await service.claim(session, delivery_id, now=datetime.now(UTC))
     if job is None:
         return
-    if job.channel is not Channel.private_message:
+    if job.via is Via.message and job.channel is not Channel.private_message:
         # Visible, never silent: public comment replies are not built yet.
         await _settle(
             job,
@@ -59,9 +59,7 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
                 if access is None:
                     return
                 try:
-                    await wechat.send_text(
-                        http, base, access_token=access, openid=job.citizen_id, content=job.text
-                    )
+                    await _send(http, base, access, job)
                     break
                 except wechat.WeChatError as exc:
                     if exc.code in wechat.TOKEN and not force:
@@ -71,9 +69,10 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
             if exc.code in wechat.BUSY:
                 await _later(job, str(exc.code), exc.message, last_attempt=last_attempt)
                 return
+            # Only a message waits for the window; a notification is not bound to it.
             status = (
                 DeliveryStatus.awaiting_window
-                if exc.code in wechat.WINDOW
+                if exc.code in wechat.WINDOW and job.via is Via.message
                 else DeliveryStatus.failed
             )
             await _settle(job, status, str(exc.code), exc.message)
@@ -85,6 +84,25 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
             await _settle(job, DeliveryStatus.uncertain, "unknown", str(exc))
             return
     await _settle(job, DeliveryStatus.delivered)
+
+
+async def _send(http: httpx.AsyncClient, base: str, access: str, job: service.Job) -> None:
+    """The reply itself, or a notification that it is ready (with the answer page's link)."""
+    if job.via is Via.message:
+        await wechat.send_text(
+            http, base, access_token=access, openid=job.citizen_id, content=job.text
+        )
+        return
+    send = wechat.send_subscribe if job.via is Via.subscribe else wechat.send_template
+    await send(
+        http,
+        base,
+        access_token=access,
+        openid=job.citizen_id,
+        template_id=job.template_id or "",
+        link=job.link or "",
+        data=job.data or {},
+    )
 
 
 # The token fetch holds the account's token row: bounded, well under the sending timeout.

@@ -76,6 +76,53 @@ async def stable_token(
     return Token(str(answer["access_token"]), int(str(answer.get("expires_in", 7200))))
 
 
+async def send_subscribe(
+    http: httpx.AsyncClient,
+    base: str,
+    *,
+    access_token: str,
+    openid: str,
+    template_id: str,
+    link: str,
+    data: dict[str, str],
+) -> None:
+    """POST /cgi-bin/message/subscribe/bizsend: a subscription notification (订阅通知)."""
+    await _post(
+        http,
+        f"{base}/cgi-bin/message/subscribe/bizsend?access_token={access_token}",
+        {
+            "touser": openid,
+            "template_id": template_id,
+            "page": link,
+            "data": {key: {"value": value} for key, value in data.items()},
+        },
+    )
+
+
+async def send_template(
+    http: httpx.AsyncClient,
+    base: str,
+    *,
+    access_token: str,
+    openid: str,
+    template_id: str,
+    link: str,
+    data: dict[str, str],
+) -> None:
+    """POST /cgi-bin/message/template/send: a template message (模板消息), as wechatpy's
+    `message.send_template` sends it."""
+    await _post(
+        http,
+        f"{base}/cgi-bin/message/template/send?access_token={access_token}",
+        {
+            "touser": openid,
+            "template_id": template_id,
+            "url": link,
+            "data": {key: {"value": value} for key, value in data.items()},
+        },
+    )
+
+
 async def send_text(
     http: httpx.AsyncClient, base: str, *, access_token: str, openid: str, content: str
 ) -> None:

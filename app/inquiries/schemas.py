@@ -365,13 +365,20 @@ class WindowView(Schema):
     closes_at: datetime | None = Field(description="48 h after the citizen's last message.")
     messages_left: int = Field(description="Of the window's 5 (holding replies count).")
     next_path: str = Field(
-        description="How the next reply goes: `message` (now), or `wait_for_citizen` (it waits "
-        "and goes out when the citizen next writes)."
+        description="How the next reply reaches the citizen: `message` (now, inside the "
+        "window); else it waits for the citizen's next message and meanwhile `subscribe` (a "
+        "subscription notification links to the answer page), `template` (a template message "
+        "does) or `answer_page` (the page alone: its query code came with the acknowledgement "
+        "or the holding reply)."
     )
 
 
 class DeliveryView(Schema):
     id: int
+    via: str = Field(
+        description="`message` (the reply itself), `subscribe` or `template` (a notification "
+        "that the answer is ready, with the answer page's link)."
+    )
     status: str = Field(
         description="queued, sending, delivered, awaiting_window, failed or uncertain."
     )

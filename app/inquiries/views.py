@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts.models import Account, Platform
 from app.deadlines.models import DeadlineExtension, DeadlinePause
 from app.delivery import service as outbox
 from app.delivery.models import Delivery
@@ -72,6 +73,7 @@ async def detail(session: AsyncSession, inquiry: Inquiry, *, now: datetime) -> I
         sent.setdefault(delivery.reply_id, []).append(
             DeliveryView(
                 id=delivery.id,
+                via=delivery.via.value,
                 status=delivery.status.value,
                 error_code=delivery.error_code,
                 error=delivery.error,
@@ -97,12 +99,18 @@ async def detail(session: AsyncSession, inquiry: Inquiry, *, now: datetime) -> I
             citizen_id=inquiry.citizen_id,
             platform=inquiry.platform,
         )
-        is_open = found.open(now)
+        notification = (
+            await outbox.notification_path(
+                session, await session.get_one(Account, inquiry.account_id), inquiry.citizen_id
+            )
+            if inquiry.platform is Platform.wechat
+            else None
+        )
         window = WindowView(
-            open=is_open,
+            open=found.open(now),
             closes_at=found.closes_at,
             messages_left=found.messages_left,
-            next_path="message" if is_open else "wait_for_citizen",
+            next_path=outbox.next_path(found, notification, now=now),
         )
     return InquiryDetail(
         **base,

@@ -11,10 +11,12 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from app.accounts.models import Platform
 from app.accounts.schemas import ACCOUNT_CODE_PATTERN
 from app.inquiries.models import Channel
+from app.settings import settings
 
 
 class Rejected(Exception):
@@ -108,6 +110,8 @@ class Delivery:
     # The request's timestamp and nonce, kept for an encrypted acknowledgement's envelope.
     reply_timestamp: str | None = None
     reply_nonce: str | None = None
+    # Subscription-notification decisions the event carries: (template id, accept | reject).
+    grants: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,42 @@ INTAKE_SQL = (
     "SELECT * FROM govinbox_intake(%(account_id)s, %(platform)s, %(dedupe_key)s, %(sender_id)s,"
     " %(msg_type)s, %(event_type)s, %(sent_at)s, %(payload)s, %(content)s, %(platform_msg_id)s,"
     " %(channel)s, %(now)s, %(open_window)s, %(quiet)s, %(ack_template)s, %(reply_timestamp)s,"
-    " %(reply_nonce)s)"
+    " %(reply_nonce)s, %(grants)s)"
 )
+
+
+def ack_template(account: WebhookAccount, answer_base_url: str) -> str | None:
+    """The acknowledgement intake fills in ({reference}, {code}), or None when it is off. It
+    always carries the answer page's query code (查询码) and link: an admin's text without
+    {code} gets them appended."""
+    if not account.ack_enabled:
+        return None
+    link = f"{answer_base_url.rstrip('/')}/answer?ref={{reference}}&code={{code}}"
+    text = account.ack_text.replace("{link}", link)
+    if "{code}" not in account.ack_text:
+        suffix = f"\n查询码{{code}}，可凭编号和查询码查看办理进展：{link}"
+        if account.platform is Platform.weibo:
+            # Weibo cuts a passive reply at 300 characters (weibo.answer): the admin's text gives
+            # way, never the code.
+            text = _cut(text, WEIBO_TEXT_LIMIT - _filled(suffix))
+        text += suffix
+    return text
+
+
+WEIBO_TEXT_LIMIT = 300
+
+
+def _filled(template: str) -> int:
+    """A template's length once intake has filled it in (references grow past 6 digits)."""
+    return len(template.replace("{reference}", "W" * 24).replace("{code}", "0" * 8))
+
+
+def _cut(template: str, room: int) -> str:
+    while template and _filled(template) > room:
+        template = template[:-1]
+    if template.rfind("{") > template.rfind("}"):  # never half a placeholder
+        template = template[: template.rfind("{")]
+    return template
 
 
 async def store(
@@ -161,9 +199,12 @@ async def store(
             "now": now,
             "open_window": open_window,
             "quiet": quiet,
-            "ack_template": account.ack_text if account.ack_enabled else None,
+            "ack_template": ack_template(account, settings().public_base_url),
             "reply_timestamp": delivery.reply_timestamp,
             "reply_nonce": delivery.reply_nonce,
+            "grants": Jsonb([{"template_id": t, "status": s} for t, s in delivery.grants])
+            if delivery.grants
+            else None,
         },
         Stored,
         seconds=seconds,

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from defusedxml import ElementTree as SafeElementTree
+
 from app.webhooks import wechat_crypto as crypto
 from app.webhooks.service import Delivery, Rejected, Stored, WebhookAccount
 
@@ -162,6 +164,29 @@ def _content(fields: Mapping[str, str], msg_type: str) -> str | None:
     return f"[{msg_type}]"
 
 
+# 订阅通知 decisions (docs/platforms.md): the popup's answer, or a change in the citizen's settings.
+_GRANT_EVENTS = {
+    "subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
+    "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+}
+_TEMPLATE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def _grants(xml: str) -> tuple[tuple[str, str], ...]:
+    """Each <List> of the event (parse_xml keeps only the first of repeated paths; the body was
+    already parsed safely, so this second look is over checked XML): (template id, accept |
+    reject). Anything else (ban, a malformed id) is skipped."""
+    root = SafeElementTree.fromstring(xml, forbid_dtd=True, forbid_entities=True)
+    found = []
+    for wrapper in _GRANT_EVENTS.values():
+        for item in root.iterfind(f"{wrapper}/List"):
+            template = (item.findtext("TemplateId") or "").strip()
+            status = (item.findtext("SubscribeStatusString") or "").strip()
+            if _TEMPLATE_ID.fullmatch(template) and status in ("accept", "reject"):
+                found.append((template, status))
+    return tuple(found)
+
+
 def _delivery(fields: Mapping[str, str], xml: str) -> Delivery:
     sender, create_time = fields.get("FromUserName", ""), fields.get("CreateTime", "")
     msg_type = fields.get("MsgType", "")
@@ -175,6 +200,7 @@ def _delivery(fields: Mapping[str, str], xml: str) -> Delivery:
         if not _EVENT.fullmatch(event):
             raise Rejected(400, "bad_xml", "Event missing or malformed")
         # WeChat's advice: events by FromUserName + CreateTime (+ Event, as two can share a second).
+        grants = _grants(xml) if event in _GRANT_EVENTS else ()
         return Delivery(
             dedupe_key=f"event:{sender}:{create_time}:{event}",
             sender_id=sender,
@@ -183,6 +209,7 @@ def _delivery(fields: Mapping[str, str], xml: str) -> Delivery:
             sent_at=sent_at,
             payload=xml,
             content=None,
+            grants=grants,
         )
     msg_id = fields.get("MsgId", "")
     if msg_id and not _MSG_ID.fullmatch(msg_id):

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from app.webhooks import wechat_crypto as crypto
-from app.webhooks.service import Delivery, Rejected, Stored, WebhookAccount
+from app.webhooks.service import WEIBO_TEXT_LIMIT, Delivery, Rejected, Stored, WebhookAccount
 from app.webhooks.wechat import NONCE
 
 _CREATED_AT = "%a %b %d %H:%M:%S %z %Y"  # "Mon Jul 16 18:09:20 +0800 2012"
@@ -159,7 +159,8 @@ def answer(account: WebhookAccount, delivery: Delivery, stored: Stored) -> bytes
     if stored.ack_text is None:
         return b""
     # The passive reply's data is URL-encoded JSON (§5); text must stay under 300 characters.
-    data = quote(json.dumps({"text": stored.ack_text[:300]}, ensure_ascii=False), safe="")
+    text = stored.ack_text[:WEIBO_TEXT_LIMIT]
+    data = quote(json.dumps({"text": text}, ensure_ascii=False), safe="")
     reply = {
         "result": True,
         "sender_id": account.weibo_uid or "",

@@ -41,6 +41,7 @@ app = procrastinate.App(
         "app.push.tasks",
         "app.idempotency",
         "app.delivery.tasks",
+        "app.answers.tasks",
     ],
 )
 

@@ -15,7 +15,8 @@ CREATE FUNCTION govinbox_intake(
     p_quiet interval,         -- routing waits this long after the latest fragment
     p_ack_template text,      -- NULL: answer plain success
     p_reply_timestamp text,
-    p_reply_nonce text
+    p_reply_nonce text,
+    p_grants jsonb            -- subscription-notification decisions: [{template_id, status}]
 ) RETURNS TABLE (
     inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
     ack_text text, reply_timestamp text, reply_nonce text
@@ -34,6 +35,7 @@ DECLARE
     v_number bigint;
     v_previous bigint;
     v_ack text;
+    v_code text;
 BEGIN
     INSERT INTO inbox_event AS e (account_id, platform, dedupe_key, sender_id, msg_type,
                                   event_type, sent_at, payload, received_at)
@@ -61,6 +63,15 @@ BEGIN
         subscribed_at = GREATEST(f.subscribed_at, EXCLUDED.subscribed_at),
         unsubscribed_at = GREATEST(f.unsubscribed_at, EXCLUDED.unsubscribed_at),
         last_message_at = GREATEST(f.last_message_at, EXCLUDED.last_message_at);
+
+    -- 订阅通知: the citizen accepted or refused the account's notification templates (the
+    -- popup, or a later change in settings); the latest decision per template holds.
+    INSERT INTO notification_grant AS g (account_id, citizen_id, template_id, accepted, decided_at)
+    SELECT p_account_id, p_sender_id, d ->> 'template_id', d ->> 'status' = 'accept', p_sent_at
+      FROM jsonb_array_elements(COALESCE(p_grants, '[]'::jsonb)) d
+    ON CONFLICT (account_id, citizen_id, template_id) DO UPDATE SET
+        accepted = EXCLUDED.accepted, decided_at = EXCLUDED.decided_at
+     WHERE g.decided_at <= EXCLUDED.decided_at;
 
     IF p_content IS NULL THEN
         RETURN QUERY SELECT v_event_id, false, NULL::bigint, NULL::text, false,
@@ -107,11 +118,11 @@ BEGIN
 
         INSERT INTO inquiry (reference, account_id, platform, channel, citizen_id, received_at,
                              kind, status, accepts_messages, last_message_at, message_count,
-                             previous_inquiry_id, urgent, created_at, updated_at)
+                             previous_inquiry_id, urgent, query_code, created_at, updated_at)
         VALUES (v_reference, p_account_id, p_platform, p_channel, p_sender_id, p_now,
                 'other', 'new', p_channel = 'private_message', p_now, 1,
-                v_previous, false, p_now, p_now)
-        RETURNING id INTO v_inquiry_id;
+                v_previous, false, govinbox_query_code(), p_now, p_now)
+        RETURNING id, query_code INTO v_inquiry_id, v_code;
         INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
         VALUES (v_inquiry_id, 1, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
         INSERT INTO inquiry_event (inquiry_id, at, actor, action, to_status, reason, details)
@@ -126,7 +137,11 @@ BEGIN
             ROW('routing', 'route_inquiry', 0, NULL, NULL,
                 jsonb_build_object('inquiry_id', v_inquiry_id),
                 p_now + p_quiet)::procrastinate_job_to_defer_v1]);
-        v_ack := replace(p_ack_template, '{reference}', v_reference);
+        -- The first outbound text carries the query code (查询码) of the answer page; a public
+        -- comment gets no acknowledgement, so never the code.
+        v_ack := CASE WHEN p_channel = 'private_message' THEN
+                     replace(replace(p_ack_template, '{reference}', v_reference), '{code}', v_code)
+                 END;
         UPDATE inbox_event SET inquiry_id = v_inquiry_id, ack_text = v_ack,
                reply_timestamp = CASE WHEN v_ack IS NOT NULL THEN p_reply_timestamp END,
                reply_nonce = CASE WHEN v_ack IS NOT NULL THEN p_reply_nonce END

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.accounts.models import Account
 from app.delivery import service, tasks
-from app.delivery.models import Delivery, DeliveryStatus, PlatformToken
+from app.delivery.models import Delivery, DeliveryStatus, PlatformToken, Via
 from app.inquiries.models import Inquiry, InquiryEvent, InquiryMessage
 from app.referrals import service as referrals
 from app.referrals.models import ReferralChannel
@@ -24,7 +24,7 @@ from tests.conftest import ADMIN_TOKEN, Clock, make_client
 from tests.fakes.wechat_api import FakeWeChat, serve
 from tests.fakes.weibo_api import FakeWeibo
 from tests.inquiries.test_work import _city, auth
-from tests.webhooks.peers import WeChat, text_xml
+from tests.webhooks.peers import ORIGINAL_ID, WeChat, text_xml
 
 pytestmark = pytest.mark.committing
 P = "/api/v1/inquiries"
@@ -105,7 +105,13 @@ async def test_an_answer_reaches_the_platform_once_and_the_token_is_shared(
     # Visible on the inquiry, and a change in the feed (an event).
     view = (await client.get(f"{P}/{reference}", headers=key)).json()
     assert view["replies"][0]["deliveries"] == [
-        {"id": delivered.id, "status": "delivered", "error_code": None, "error": ""}
+        {
+            "id": delivered.id,
+            "via": "message",
+            "status": "delivered",
+            "error_code": None,
+            "error": "",
+        }
     ]
     async with committing_maker() as session:
         actions = list(await session.scalars(select(InquiryEvent.action)))
@@ -401,7 +407,7 @@ async def test_a_reply_that_found_the_window_closed_waits_and_goes_when_the_citi
     assert fake.requests == 0  # planned for: a closed window is never tried
     view = (await client.get(f"{P}/{reference}", headers=key)).json()
     assert view["window"]["open"] is False
-    assert view["window"]["next_path"] == "wait_for_citizen"
+    assert view["window"]["next_path"] == "answer_page"  # the account sends no notifications
     if not joins:  # the conversation ended: the next message opens a new inquiry
         async with committing_maker.begin() as session:
             for inquiry in await session.scalars(select(Inquiry)):
@@ -469,6 +475,11 @@ async def test_a_holding_reply_goes_before_the_window_closes_on_an_unanswered_in
     [sent] = fake.sends
     assert reference in sent["text"]["content"]
     assert "请直接回复本消息" in sent["text"]["content"]
+    async with committing_maker() as session:
+        code = (await session.scalars(select(Inquiry.query_code))).one()
+    # It may be the first text the citizen gets: it carries the answer page's code and link.
+    assert f"查询码{code}" in sent["text"]["content"]
+    assert f"/answer?ref={reference}&code={code}" in sent["text"]["content"]
     view = (await client.get(f"{P}/{reference}", headers=key)).json()
     assert [r["purpose"] for r in view["replies"]] == ["holding"]
     assert view["status"] == "assigned"  # a holding reply is never an answer
@@ -667,3 +678,231 @@ async def test_a_holding_reply_that_missed_its_window_is_dropped_not_deferred(
     [dropped] = await _deliveries(committing_maker)
     assert (dropped.status, dropped.error_code) == (DeliveryStatus.failed, "window_closed")
     assert fake.requests == 0
+
+
+TEMPLATE = "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc"
+
+
+def _decision_xml(event: str, decisions: list[tuple[str, str]], create_time: int) -> str:
+    """A 订阅通知 decision as WeChat pushes it (docs/platforms.md): one <List> per template."""
+    wrapper = (
+        "SubscribeMsgPopupEvent" if event.endswith("popup_event") else "SubscribeMsgChangeEvent"
+    )
+    items = "".join(
+        f"<List><TemplateId><![CDATA[{template}]]></TemplateId>"
+        f"<SubscribeStatusString><![CDATA[{status}]]></SubscribeStatusString>"
+        "<PopupScene>2</PopupScene></List>"
+        for template, status in decisions
+    )
+    return (
+        f"<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>{create_time}</CreateTime>"
+        f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>"
+        f"<{wrapper}>{items}</{wrapper}></xml>"
+    )
+
+
+async def _account_sends(client: httpx.AsyncClient, **fields: object) -> dict[str, object]:
+    changed = await client.patch(
+        "/api/v1/admin/accounts/hefei-wechat",
+        json=fields,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert changed.status_code == 200, changed.text
+    return dict(changed.json())
+
+
+async def test_where_the_window_closed_a_subscription_notification_links_the_answer_page(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+) -> None:
+    client, key, reference = city
+    account = await _account_sends(client, verified=True, subscribe_template_id=TEMPLATE)
+    assert account["may_use"] == ["customer_service_message", "subscribe_notification"]
+    # The citizen accepts the template in the popup (and refuses another), through the webhook.
+    peer = WeChat(WEBHOOK, clock)
+    popup = _decision_xml(
+        "subscribe_msg_popup_event",
+        [(TEMPLATE, "accept"), ("another_template", "reject")],
+        int(clock.now.timestamp()),
+    )
+    assert (await peer.post(client, popup)).status_code == 200
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["window"]["next_path"] == "message"  # the window is open: the message itself
+    await _close_window(committing_maker, OPENID)
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["window"]["next_path"] == "subscribe"
+    await _answer(client, key, reference)
+    [row] = await _deliveries(committing_maker)
+    await tasks.deliver(row.id)
+    answer, notification = await _deliveries(committing_maker)
+    assert answer.status is DeliveryStatus.awaiting_window  # it still goes when the citizen writes
+    assert (notification.via, notification.status) == (Via.subscribe, DeliveryStatus.queued)
+    await tasks.deliver(notification.id)
+    async with committing_maker() as session:
+        code = (await session.scalars(select(Inquiry.query_code))).one()
+    [(endpoint, body)] = fake.notifications
+    assert endpoint == "bizsend"
+    assert fake.sends == []  # no customer-service message was tried
+    assert (body["touser"], body["template_id"]) == (OPENID, TEMPLATE)
+    assert body["page"] == f"{settings().public_base_url}/answer?ref={reference}&code={code}"
+    assert body["data"]["character_string1"] == {"value": reference}
+    assert body["data"]["phrase2"] == {"value": "已答复"}
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert [(d["via"], d["status"]) for d in view["replies"][0]["deliveries"]] == [
+        ("message", "awaiting_window"),
+        ("subscribe", "delivered"),
+    ]
+    # Told that the answer is ready, with the page that has it: the answer has reached them.
+    closed = await client.post(f"{P}/{reference}/close", json={"reason": "已办结"}, headers=key)
+    assert closed.status_code == 200, closed.text
+    page = await client.get(body["page"].removeprefix(settings().public_base_url))
+    assert (page.status_code, ANSWER in page.text) == (200, True)
+    # A later change in the citizen's settings withdraws the grant: the answer page alone.
+    clock.now += timedelta(seconds=5)
+    change = _decision_xml(
+        "subscribe_msg_change_event", [(TEMPLATE, "reject")], int(clock.now.timestamp())
+    )
+    assert (await peer.post(client, change)).status_code == 200
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["window"]["next_path"] == "answer_page"
+
+
+async def test_a_template_message_where_there_is_no_subscription_and_a_one_time_grant_is_used(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+) -> None:
+    client, key, reference = city
+    await _account_sends(
+        client,
+        verified=True,
+        subscribe_template_id=TEMPLATE,
+        subscribe_long_term=False,  # one notification per grant
+        template_id="tm_answer_ready",
+        notification_fields={"keyword1": "{reference}", "keyword2": "{status}"},
+    )
+    popup = _decision_xml("subscribe_msg_popup_event", [(TEMPLATE, "accept")], 1)
+    popup = popup.replace("<CreateTime>1<", f"<CreateTime>{int(clock.now.timestamp())}<")
+    assert (await WeChat(WEBHOOK, clock).post(client, popup)).status_code == 200
+    await _close_window(committing_maker, OPENID)
+    interim = await client.post(
+        f"{P}/{reference}/replies",
+        json={"purpose": "interim", "text": "您好，您反映的问题正在核实。"},
+        headers=key,
+    )
+    assert interim.status_code == 201
+    [waiting] = await _deliveries(committing_maker)
+    await tasks.deliver(waiting.id)
+    assert len(await _deliveries(committing_maker)) == 1  # progress news is no "answer ready"
+    await _answer(client, key, reference)
+    answer = (await _deliveries(committing_maker))[-1]
+    await tasks.deliver(answer.id)
+    first = (await _deliveries(committing_maker))[-1]
+    assert first.via is Via.subscribe
+    await tasks.deliver(first.id)
+    # The grant is used: the next inquiry's answer goes as a template message.
+    async with committing_maker.begin() as session:
+        for inquiry in await session.scalars(select(Inquiry)):
+            inquiry.accepts_messages = False  # the conversation ended: a new inquiry
+        second = await arrive(session, "社保卡丢了怎么补办", OPENID, clock.now)
+    await _close_window(committing_maker, OPENID)
+    view = (await client.get(f"{P}/{second.reference}", headers=key)).json()
+    assert view["window"]["next_path"] == "template"
+    await _answer(client, key, second.reference)
+    await tasks.deliver((await _deliveries(committing_maker))[-1].id)
+    notification = (await _deliveries(committing_maker))[-1]
+    assert notification.via is Via.template
+    await tasks.deliver(notification.id)
+    assert [endpoint for endpoint, _ in fake.notifications] == ["bizsend", "template"]
+    body = fake.notifications[1][1]
+    assert body["url"].endswith(f"/answer?ref={second.reference}&code={second.query_code}")
+    assert body["data"] == {
+        "keyword1": {"value": second.reference},
+        "keyword2": {"value": "已答复"},
+    }
+    # A citizen known to have unfollowed gets no template message: the answer page alone.
+    async with committing_maker.begin() as session:
+        await session.execute(
+            text("UPDATE follower SET unsubscribed_at = now() WHERE citizen_id = :c"),
+            {"c": OPENID},
+        )
+    view = (await client.get(f"{P}/{second.reference}", headers=key)).json()
+    assert view["window"]["next_path"] == "answer_page"
+
+
+async def test_a_notification_the_platform_refuses_is_a_visible_failure(
+    fake: FakeWeChat,
+    city: tuple[httpx.AsyncClient, dict[str, str], str],
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+) -> None:
+    client, key, reference = city
+    await _account_sends(
+        client, verified=True, subscribe_template_id=TEMPLATE, template_id="tm_answer_ready"
+    )
+    popup = _decision_xml(
+        "subscribe_msg_popup_event", [(TEMPLATE, "accept")], int(clock.now.timestamp())
+    )
+    assert (await WeChat(WEBHOOK, clock).post(client, popup)).status_code == 200
+    await _close_window(committing_maker, OPENID)
+    await _answer(client, key, reference)
+    await tasks.deliver((await _deliveries(committing_maker))[0].id)
+    subscribe = (await _deliveries(committing_maker))[-1]
+    fake.script = [43101]  # the citizen cancelled the subscription
+    await tasks.deliver(subscribe.id)
+    # The platform's word withdraws the grant, and the next rung is tried: a template message.
+    template = (await _deliveries(committing_maker))[-1]
+    assert template.via is Via.template
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["window"]["next_path"] == "template"
+    fake.script = [43004]  # unfollowed meanwhile
+    await tasks.deliver(template.id)
+    _, first, second = await _deliveries(committing_maker)
+    assert [(d.via, d.status, d.error_code) for d in (first, second)] == [
+        (Via.subscribe, DeliveryStatus.failed, "43101"),
+        (Via.template, DeliveryStatus.failed, "43004"),
+    ]
+    refused = await client.post(f"{P}/{reference}/close", json={"reason": "已办结"}, headers=key)
+    assert refused.status_code == 409  # neither the answer nor the notification arrived
+
+
+def test_the_fake_is_honest_wechatpy_sends_its_notifications_to_it(fake: FakeWeChat) -> None:
+    """wechatpy's own template-message and subscription-notification calls against the fake: its body is accepted, its msgid
+    read, and the errors the brief lists for it come back as wechatpy's exceptions."""
+    from wechatpy import WeChatClient
+    from wechatpy.exceptions import WeChatClientException
+
+    client = WeChatClient("wx2c2769f8efd9abc2", "s" * 32, access_token="TOKEN")
+    client.API_BASE_URL = f"{fake.url}/cgi-bin/"
+    fake.token = "TOKEN"
+    answer = client.message.send_template(
+        OPENID, "tm_answer_ready", {"keyword1": {"value": "WX20261124-000001"}}, url="https://x/a"
+    )
+    assert answer["msgid"] > 0
+    assert fake.notifications[0][1]["url"] == "https://x/a"
+    for code in (43004, 40037, 43101):
+        fake.script = [code]
+        with pytest.raises(WeChatClientException) as raised:
+            client.message.send_template(OPENID, "tm", {"keyword1": {"value": "x"}})
+        assert raised.value.errcode == code
+    # wechatpy's subscription notification (send_subscribe_message: bizsend) likewise.
+    client.message.send_subscribe_message(
+        OPENID, TEMPLATE, {"thing1": {"value": "已答复"}}, page="https://x/a"
+    )
+    assert fake.notifications[1] == (
+        "bizsend",
+        {
+            "touser": OPENID,
+            "template_id": TEMPLATE,
+            "data": {"thing1": {"value": "已答复"}},
+            "page": "https://x/a",
+        },
+    )
+    fake.script = [43101]
+    with pytest.raises(WeChatClientException) as cancelled:
+        client.message.send_subscribe_message(OPENID, TEMPLATE, {"thing1": {"value": "x"}})
+    assert cancelled.value.errcode == 43101

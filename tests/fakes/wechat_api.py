@@ -1,5 +1,6 @@
 """A fake WeChat API on loopback, a real HTTP server (uvicorn in a thread), built from
-docs/platforms.md: the stable-token endpoint and the customer-service text message,
+docs/platforms.md: the stable-token endpoint, the customer-service text message, the
+subscription notification and the template message,
 with the errors the protocol brief lists. Tests script what the next sends answer."""
 
 import asyncio
@@ -23,7 +24,9 @@ ERRMSG = {
     40003: "invalid openid",
     40014: "invalid access_token",
     42001: "access_token expired",
+    40037: "invalid template_id",
     43004: "require subscribe",
+    43101: "user refuse to accept the msg",
     45009: "reach max api daily quota limit",
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
@@ -36,6 +39,8 @@ class FakeWeChat:
     token: str = ""
     tokens: list[dict[str, Any]] = field(default_factory=list)  # each token call's body
     sends: list[dict[str, Any]] = field(default_factory=list)  # each send that was accepted
+    # Each notification accepted: (endpoint, body), endpoint "bizsend" or "template".
+    notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     requests: int = 0  # every send request, answered or not
     script: list[int] = field(default_factory=list)  # what the next sends answer (0: ok)
     expired: set[str] = field(default_factory=set)  # tokens the platform no longer takes
@@ -72,11 +77,39 @@ class FakeWeChat:
         self.sends.append(body)
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
+    async def _notify(self, request: Request, endpoint: str) -> JSONResponse:
+        """subscribe/bizsend and template/send: the same token rules and scripted errors; a
+        template message's answer carries its msgid (docs/platforms.md)."""
+        self.requests += 1
+        body = await request.json()
+        given = request.query_params.get("access_token", "")
+        if given in self.expired or given != self.token:
+            code = 42001 if given in self.expired else 40014
+            return JSONResponse({"errcode": code, "errmsg": ERRMSG[code]})
+        if not (body.get("touser") and body.get("template_id") and body.get("data")):
+            return JSONResponse({"errcode": 47003, "errmsg": "argument invalid! data.xxx.value"})
+        code = self.script.pop(0) if self.script else 0
+        if code:
+            return JSONResponse({"errcode": code, "errmsg": ERRMSG.get(code, "error")})
+        self.notifications.append((endpoint, body))
+        answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok"}
+        if endpoint == "template":
+            answer["msgid"] = 200228332 + len(self.notifications)
+        return JSONResponse(answer)
+
+    async def bizsend(self, request: Request) -> JSONResponse:
+        return await self._notify(request, "bizsend")
+
+    async def template(self, request: Request) -> JSONResponse:
+        return await self._notify(request, "template")
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/cgi-bin/stable_token", self.stable_token, methods=["POST"]),
                 Route("/cgi-bin/message/custom/send", self.send, methods=["POST"]),
+                Route("/cgi-bin/message/subscribe/bizsend", self.bizsend, methods=["POST"]),
+                Route("/cgi-bin/message/template/send", self.template, methods=["POST"]),
             ]
         )
 

@@ -28,13 +28,15 @@ pytestmark = pytest.mark.processes
 
 # Beyond what JSON Schema can say, the service refuses some schema-valid input with 422: an RE2
 # pattern that does not compile, a referral template without {name} and {contact}, a region code
-# that does not fit the level, a calendar year that would leave a gap. The positive-data check
-# accepts that 422, the negative-data check a 413; every other check keeps its defaults.
+# that does not fit the level, a calendar year that would leave a gap. An If-Match that names
+# another version than the inquiry's is schema-valid and refused with 412 (a generated "null"
+# does). The positive-data check accepts that 422 and 412, the negative-data check a 413; every
+# other check keeps its defaults.
 CONFIG = schemathesis.Config.from_dict(
     {
         "checks": {
             "positive_data_acceptance": {
-                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422"]
+                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "412", "422"]
             },
             # A webhook body past WEBHOOK_MAX_BODY_BYTES is refused as too large (413).
             "negative_data_rejection": {

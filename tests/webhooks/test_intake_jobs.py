@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency, worker
+from app.answers import tasks as answer_tasks
 from app.deadlines import tasks as deadline_tasks
 from app.delivery import tasks as delivery_tasks
 from app.departments.models import Department
@@ -166,6 +167,7 @@ async def test_the_worker_runs_the_queued_jobs(
     monkeypatch.setattr(push_tasks, "sessionmaker", lambda: committing_maker)
     monkeypatch.setattr(delivery_tasks, "sessionmaker", lambda: committing_maker)
     monkeypatch.setattr(idempotency, "sessionmaker", lambda: committing_maker)
+    monkeypatch.setattr(answer_tasks, "sessionmaker", lambda: committing_maker)
     url = committing_maker.kw["bind"].url.render_as_string(hide_password=False)
     await worker.run(url, wait=False)
     # A job deferred by a job still running when the queue looked empty (check_urgent's urgent
@@ -179,6 +181,7 @@ async def test_the_worker_runs_the_queued_jobs(
         # The daily calendar job is deferred too when the worker starts within minutes of its slot.
         assert statuses.pop("keep_calendar", "succeeded") == "succeeded"
         assert statuses.pop("purge_idempotency_keys", "succeeded") == "succeeded"  # hourly
+        assert statuses.pop("purge_answer_attempts", "succeeded") == "succeeded"  # hourly
         assert statuses.pop("send_holding_replies", "succeeded") == "succeeded"  # every 5 min
         # The worker also deferred its periodic sweep on start.
         assert statuses == {

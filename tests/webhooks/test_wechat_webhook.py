@@ -83,7 +83,12 @@ async def test_safe_mode_acknowledgement_carries_the_reference(
     assert response.status_code == 200
     reply = parse_message(wechat.read_reply(response.content))
     inquiry = await only_inquiry(session)
-    assert reply.content == f"已收到，编号{inquiry.reference}。"
+    # The answer page's query code (查询码) and link come with it (tests/answers).
+    link = f"http://127.0.0.1:8000/answer?ref={inquiry.reference}&code={inquiry.query_code}"
+    assert reply.content == (
+        f"已收到，编号{inquiry.reference}。\n"
+        f"查询码{inquiry.query_code}，可凭编号和查询码查看办理进展：{link}"
+    )
     assert reply.target == CITIZEN  # the reply goes to the citizen, from the account
     assert reply.source == peers.ORIGINAL_ID
     assert inquiry.reference.startswith("WX20261124-")

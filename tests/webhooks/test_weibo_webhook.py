@@ -68,7 +68,26 @@ async def test_passive_acknowledgement(
         "2489518277",
         WEIBO_UID,
     )
-    assert json.loads(unquote(reply["data"])) == {"text": f"已收到，编号{inquiry.reference}"}
+    link = f"http://127.0.0.1:8000/answer?ref={inquiry.reference}&code={inquiry.query_code}"
+    assert json.loads(unquote(reply["data"])) == {
+        "text": f"已收到，编号{inquiry.reference}\n"
+        f"查询码{inquiry.query_code}，可凭编号和查询码查看办理进展：{link}"
+    }
+
+
+async def test_a_long_acknowledgement_gives_way_to_the_query_code(
+    client: httpx.AsyncClient, session: AsyncSession, weibo: Weibo, account: Account
+) -> None:
+    """Weibo takes 300 characters: the admin's text is cut, never the code and its link."""
+    account.ack_enabled = True
+    account.ack_text = "您的留言已收到，编号{reference}。" + "我们将依法依规认真办理。" * 22
+    await session.flush()
+    response = await weibo.post(client, weibo_text("你好"))
+    sent = json.loads(unquote(response.json()["data"]))["text"]
+    inquiry = (await session.scalars(select(Inquiry))).one()
+    assert len(sent) <= 300
+    assert sent.startswith(f"您的留言已收到，编号{inquiry.reference}。我们将依法依规")
+    assert sent.endswith(f"/answer?ref={inquiry.reference}&code={inquiry.query_code}")
 
 
 async def test_unknown_types_are_stored_and_ignored(

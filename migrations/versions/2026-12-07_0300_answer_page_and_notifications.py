@@ -1,0 +1,364 @@
+"""the answer page's query code (查询码), made by intake; subscription notifications and template
+messages: the accounts' templates, the citizens' grants (from intake), a delivery's path
+
+Revision ID: 0027
+Revises: 0026
+Create Date: 2026-12-07 03:00:00+00:00
+"""
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0027"
+down_revision: str | None = "0026"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# 8 digits from PostgreSQL's strong random source (gen_random_uuid: the first 12 hex digits of a
+# version-4 UUID are random): 10^8 codes, against at most ANSWER_PAGE_ATTEMPTS wrong guesses
+# per reference and hour.
+QUERY_CODE_FUNCTION = r"""
+CREATE FUNCTION govinbox_query_code() RETURNS text LANGUAGE sql VOLATILE AS $fn$
+    SELECT lpad(((('x' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 12))::bit(48)
+                  ::bigint) % 100000000)::text, 8, '0')
+$fn$
+"""
+
+# A copy of migrations/sql/govinbox_intake.sql as this revision made it. New: the argument
+# p_grants (subscription-notification decisions, into notification_grant); the inquiry's query
+# code, put into the acknowledgement's {code}; no acknowledgement on a public comment.
+INTAKE_FUNCTION = r"""
+CREATE FUNCTION govinbox_intake(
+    p_account_id integer,
+    p_platform text,
+    p_dedupe_key text,
+    p_sender_id text,
+    p_msg_type text,
+    p_event_type text,        -- normalised: 'subscribe', 'unsubscribe', or the platform's name
+    p_sent_at timestamptz,
+    p_payload text,
+    p_content text,           -- NULL: nothing a citizen asked (an event, an unknown type)
+    p_platform_msg_id text,
+    p_channel text,
+    p_now timestamptz,
+    p_open_window interval,
+    p_quiet interval,         -- routing waits this long after the latest fragment
+    p_ack_template text,      -- NULL: answer plain success
+    p_reply_timestamp text,
+    p_reply_nonce text,
+    p_grants jsonb            -- subscription-notification decisions: [{template_id, status}]
+) RETURNS TABLE (
+    inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
+    ack_text text, reply_timestamp text, reply_nonce text
+)
+LANGUAGE plpgsql
+-- A retry waits on the first delivery's row; past this it gets an error (503) and WeChat, whose
+-- budget is 5 s, retries again rather than hanging.
+SET lock_timeout = '3s'
+AS $fn$
+DECLARE
+    v_event_id bigint;
+    v_inquiry_id bigint;
+    v_reference text;
+    v_last timestamptz;
+    v_seq integer;
+    v_number bigint;
+    v_previous bigint;
+    v_ack text;
+    v_code text;
+BEGIN
+    INSERT INTO inbox_event AS e (account_id, platform, dedupe_key, sender_id, msg_type,
+                                  event_type, sent_at, payload, received_at)
+    VALUES (p_account_id, p_platform, p_dedupe_key, p_sender_id, p_msg_type,
+            p_event_type, p_sent_at, p_payload, p_now)
+    ON CONFLICT (account_id, dedupe_key) DO NOTHING
+    RETURNING e.id INTO v_event_id;
+
+    IF v_event_id IS NULL THEN
+        -- A retry: the first delivery has committed (we waited on its row); answer the same.
+        RETURN QUERY
+            SELECT e.id, true, e.inquiry_id, i.reference::text, false,
+                   e.ack_text, e.reply_timestamp::text, e.reply_nonce::text
+            FROM inbox_event e LEFT JOIN inquiry i ON i.id = e.inquiry_id
+            WHERE e.account_id = p_account_id AND e.dedupe_key = p_dedupe_key;
+        RETURN;
+    END IF;
+
+    INSERT INTO follower AS f (account_id, citizen_id, subscribed_at, unsubscribed_at, last_message_at)
+    VALUES (p_account_id, p_sender_id,
+            CASE WHEN p_event_type = 'subscribe' THEN p_sent_at END,
+            CASE WHEN p_event_type = 'unsubscribe' THEN p_sent_at END,
+            CASE WHEN p_content IS NOT NULL THEN p_sent_at END)
+    ON CONFLICT (account_id, citizen_id) DO UPDATE SET
+        subscribed_at = GREATEST(f.subscribed_at, EXCLUDED.subscribed_at),
+        unsubscribed_at = GREATEST(f.unsubscribed_at, EXCLUDED.unsubscribed_at),
+        last_message_at = GREATEST(f.last_message_at, EXCLUDED.last_message_at);
+
+    -- 订阅通知: the citizen accepted or refused the account's notification templates (the
+    -- popup, or a later change in settings); the latest decision per template holds.
+    INSERT INTO notification_grant AS g (account_id, citizen_id, template_id, accepted, decided_at)
+    SELECT p_account_id, p_sender_id, d ->> 'template_id', d ->> 'status' = 'accept', p_sent_at
+      FROM jsonb_array_elements(COALESCE(p_grants, '[]'::jsonb)) d
+    ON CONFLICT (account_id, citizen_id, template_id) DO UPDATE SET
+        accepted = EXCLUDED.accepted, decided_at = EXCLUDED.decided_at
+     WHERE g.decided_at <= EXCLUDED.decided_at;
+
+    IF p_content IS NULL THEN
+        RETURN QUERY SELECT v_event_id, false, NULL::bigint, NULL::text, false,
+                            NULL::text, NULL::text, NULL::text;
+        RETURN;
+    END IF;
+
+    -- The follower row just upserted stays locked until commit: it is the per-citizen lock that
+    -- makes two messages of one citizen take turns here. The partial unique index on open
+    -- inquiries is the invariant behind it.
+    IF p_channel = 'private_message' THEN
+        SELECT i.id, i.reference, i.last_message_at INTO v_inquiry_id, v_reference, v_last
+          FROM inquiry i
+         WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id AND i.accepts_messages
+           FOR NO KEY UPDATE;
+        IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window
+           AND NOT EXISTS (SELECT 1 FROM deadline_pause p
+                             JOIN inquiry q ON q.id = p.inquiry_id
+                            WHERE p.inquiry_id = v_inquiry_id
+                              AND p.reason = 'awaiting_citizen'
+                              AND p.status = 'running'
+                              AND q.status IN ('new', 'assigned')) THEN
+            UPDATE inquiry SET accepts_messages = false, updated_at = p_now WHERE id = v_inquiry_id;
+            INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
+            VALUES (v_inquiry_id, p_now, 'system:intake', 'conversation_closed',
+                    'no message within the conversation window; the next one opens a new inquiry',
+                    jsonb_build_object('last_message_at', v_last, 'inbox_event_id', v_event_id));
+            v_inquiry_id := NULL;
+        END IF;
+    END IF;
+
+    IF v_inquiry_id IS NULL THEN
+        -- A sequence, not a counter row: a row every new inquiry updates would be held locked
+        -- until each commit and serialise all intake (measured: bench/intake.py).
+        v_number := nextval(CASE p_platform WHEN 'wechat' THEN 'inquiry_reference_wechat'
+                                            ELSE 'inquiry_reference_weibo' END);
+        v_reference := CASE p_platform WHEN 'wechat' THEN 'WX' ELSE 'WB' END
+                       || to_char(p_now AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD')
+                       || '-' || lpad(v_number::text, greatest(6, length(v_number::text)), '0');
+
+        SELECT i.id INTO v_previous FROM inquiry i
+         WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id
+         ORDER BY i.id DESC LIMIT 1;
+
+        INSERT INTO inquiry (reference, account_id, platform, channel, citizen_id, received_at,
+                             kind, status, accepts_messages, last_message_at, message_count,
+                             previous_inquiry_id, urgent, query_code, created_at, updated_at)
+        VALUES (v_reference, p_account_id, p_platform, p_channel, p_sender_id, p_now,
+                'other', 'new', p_channel = 'private_message', p_now, 1,
+                v_previous, false, govinbox_query_code(), p_now, p_now)
+        RETURNING id, query_code INTO v_inquiry_id, v_code;
+        INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
+        VALUES (v_inquiry_id, 1, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
+        INSERT INTO inquiry_event (inquiry_id, at, actor, action, to_status, reason, details)
+        VALUES (v_inquiry_id, p_now, 'system:intake', 'created', 'new', '',
+                jsonb_build_object('inbox_event_id', v_event_id, 'previous_inquiry_id', v_previous));
+        -- The life-and-safety check runs at once; routing waits for the citizen to finish
+        -- (a later fragment moves it back: see below).
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[
+            ROW('routing', 'check_urgent', 0, NULL, NULL,
+                jsonb_build_object('inquiry_id', v_inquiry_id, 'seq', 1),
+                NULL)::procrastinate_job_to_defer_v1,
+            ROW('routing', 'route_inquiry', 0, NULL, NULL,
+                jsonb_build_object('inquiry_id', v_inquiry_id),
+                p_now + p_quiet)::procrastinate_job_to_defer_v1]);
+        -- The first outbound text carries the query code (查询码) of the answer page; a public
+        -- comment gets no acknowledgement, so never the code.
+        v_ack := CASE WHEN p_channel = 'private_message' THEN
+                     replace(replace(p_ack_template, '{reference}', v_reference), '{code}', v_code)
+                 END;
+        UPDATE inbox_event SET inquiry_id = v_inquiry_id, ack_text = v_ack,
+               reply_timestamp = CASE WHEN v_ack IS NOT NULL THEN p_reply_timestamp END,
+               reply_nonce = CASE WHEN v_ack IS NOT NULL THEN p_reply_nonce END
+         WHERE id = v_event_id;
+        RETURN QUERY SELECT v_event_id, false, v_inquiry_id, v_reference, true, v_ack,
+                            CASE WHEN v_ack IS NOT NULL THEN p_reply_timestamp END,
+                            CASE WHEN v_ack IS NOT NULL THEN p_reply_nonce END;
+        RETURN;
+    END IF;
+
+    UPDATE inquiry SET message_count = message_count + 1,
+                       last_message_at = GREATEST(last_message_at, p_now), updated_at = p_now
+     WHERE id = v_inquiry_id
+    RETURNING message_count INTO v_seq;
+    INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
+    VALUES (v_inquiry_id, v_seq, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
+    INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
+    VALUES (v_inquiry_id, p_now, 'system:intake', 'message_appended', '',
+            jsonb_build_object('inbox_event_id', v_event_id, 'seq', v_seq));
+    PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+        'routing', 'check_urgent', 0, NULL, NULL,
+        jsonb_build_object('inquiry_id', v_inquiry_id, 'seq', v_seq), NULL
+    )::procrastinate_job_to_defer_v1]);
+    -- Routing (or, once routed, the re-routing check) waits a quiet period after this fragment:
+    -- a waiting job moves back (over ix_procrastinate_jobs_route_todo); without one, one is
+    -- queued. No queueing lock: a job retried meanwhile only makes a second, harmless run
+    -- (routing decides once, re-routing only on a change). An unrouted inquiry waits at most
+    -- ten quiet periods after its first message, whatever the citizen keeps sending.
+    UPDATE procrastinate_jobs j
+       SET scheduled_at = CASE WHEN i.routed_at IS NULL
+                               THEN LEAST(p_now + p_quiet, i.received_at + 10 * p_quiet)
+                               ELSE p_now + p_quiet END
+      FROM inquiry i
+     WHERE i.id = v_inquiry_id
+       AND j.task_name = 'route_inquiry' AND j.status = 'todo'
+       AND j.args ->> 'inquiry_id' = v_inquiry_id::text;
+    IF NOT FOUND THEN
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            'routing', 'route_inquiry', 0, NULL, NULL,
+            jsonb_build_object('inquiry_id', v_inquiry_id), p_now + p_quiet
+        )::procrastinate_job_to_defer_v1]);
+    END IF;
+    UPDATE inbox_event SET inquiry_id = v_inquiry_id WHERE id = v_event_id;
+    RETURN QUERY SELECT v_event_id, false, v_inquiry_id, v_reference, false,
+                        NULL::text, NULL::text, NULL::text;
+END
+$fn$;
+"""
+PREVIOUS_SIGNATURE = (
+    "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
+    " timestamptz, interval, interval, text, text, text)"
+)
+# 0017's wrapper for the signature before that one: its release has passed.
+OLDEST_SIGNATURE = (
+    "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
+    " timestamptz, interval, text, text, text)"
+)
+# Instances still running the previous release call its signature until they are replaced: for
+# this release it stays, calling the new function without grants. A later migration drops it.
+PREVIOUS_SIGNATURE_WRAPPER = """
+CREATE FUNCTION govinbox_intake(
+    p_account_id integer, p_platform text, p_dedupe_key text, p_sender_id text,
+    p_msg_type text, p_event_type text, p_sent_at timestamptz, p_payload text, p_content text,
+    p_platform_msg_id text, p_channel text, p_now timestamptz, p_open_window interval,
+    p_quiet interval, p_ack_template text, p_reply_timestamp text, p_reply_nonce text
+) RETURNS TABLE (
+    inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
+    ack_text text, reply_timestamp text, reply_nonce text
+)
+LANGUAGE sql AS $fn$
+    SELECT * FROM govinbox_intake(p_account_id, p_platform, p_dedupe_key, p_sender_id,
+                                  p_msg_type, p_event_type, p_sent_at, p_payload, p_content,
+                                  p_platform_msg_id, p_channel, p_now, p_open_window, p_quiet,
+                                  p_ack_template, p_reply_timestamp, p_reply_nonce, NULL)
+$fn$
+"""
+
+
+def _intake_function_of_0017() -> tuple[str, str]:
+    path = Path(__file__).with_name("2026-12-01_2320_quiet_routing_assignments.py")
+    spec = importlib.util.spec_from_file_location("govinbox_migration_0017", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.INTAKE_FUNCTION), str(module.OLD_SIGNATURE_WRAPPER)
+
+
+def upgrade() -> None:
+    # Fail fast instead of queueing behind live traffic for a lock.
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.create_table(
+        "answer_attempt",
+        sa.Column("reference", sa.String(length=32), nullable=False),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("reference", name=op.f("pk_answer_attempt")),
+    )
+    op.create_table(
+        "notification_grant",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("citizen_id", sa.String(length=128), nullable=False),
+        sa.Column("template_id", sa.String(length=128), nullable=False),
+        sa.Column("accepted", sa.Boolean(), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["account.id"],
+            name=op.f("fk_notification_grant_account_id"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "account_id", "citizen_id", "template_id", name=op.f("pk_notification_grant")
+        ),
+    )
+    op.add_column(
+        "account", sa.Column("subscribe_template_id", sa.String(length=128), nullable=True)
+    )
+    op.add_column(
+        "account",
+        sa.Column(
+            "subscribe_long_term", sa.Boolean(), server_default=sa.text("true"), nullable=False
+        ),
+    )
+    op.add_column("account", sa.Column("template_id", sa.String(length=128), nullable=True))
+    op.add_column(
+        "account",
+        sa.Column("notification_fields", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    )
+    op.add_column(
+        "delivery",
+        sa.Column(
+            "via",
+            sa.Enum("message", "subscribe", "template", name="via", native_enum=False, length=16),
+            server_default="message",
+            nullable=False,
+        ),
+    )
+    op.drop_constraint(op.f("uq_delivery_reply_id_inquiry_id"), "delivery", type_="unique")
+    op.create_unique_constraint(
+        op.f("uq_delivery_reply_id_inquiry_id_via"), "delivery", ["reply_id", "inquiry_id", "via"]
+    )
+    op.execute(QUERY_CODE_FUNCTION)
+    # Existing inquiries get a code of their own (the default runs per row).
+    op.add_column(
+        "inquiry",
+        sa.Column(
+            "query_code",
+            sa.String(length=8),
+            server_default=sa.text("govinbox_query_code()"),
+            nullable=False,
+        ),
+    )
+    op.execute(f"DROP FUNCTION {OLDEST_SIGNATURE}")
+    op.execute(f"DROP FUNCTION {PREVIOUS_SIGNATURE}")
+    op.execute(INTAKE_FUNCTION)
+    op.execute(PREVIOUS_SIGNATURE_WRAPPER)
+
+
+def downgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute(f"DROP FUNCTION {PREVIOUS_SIGNATURE}")  # the wrapper
+    op.execute(
+        "DROP FUNCTION govinbox_intake(integer, text, text, text, text, text, timestamptz,"
+        " text, text, text, text, timestamptz, interval, interval, text, text, text, jsonb)"
+    )
+    function, oldest_wrapper = _intake_function_of_0017()
+    op.execute(function)
+    op.execute(oldest_wrapper)
+    op.drop_column("inquiry", "query_code")
+    op.execute("DROP FUNCTION govinbox_query_code()")
+    op.drop_constraint(op.f("uq_delivery_reply_id_inquiry_id_via"), "delivery", type_="unique")
+    op.create_unique_constraint(
+        op.f("uq_delivery_reply_id_inquiry_id"),
+        "delivery",
+        ["reply_id", "inquiry_id"],
+        postgresql_nulls_not_distinct=False,
+    )
+    op.drop_column("delivery", "via")
+    op.drop_column("account", "notification_fields")
+    op.drop_column("account", "template_id")
+    op.drop_column("account", "subscribe_long_term")
+    op.drop_column("account", "subscribe_template_id")
+    op.drop_table("notification_grant")
+    op.drop_table("answer_attempt")
