@@ -57,6 +57,16 @@ def prepare_database() -> tuple[str, str]:
     os.environ["DATABASE_URL"] = url
     settings.cache_clear()
     wait_for_database(url)
+    if (
+        not settings().allow_embedded_database
+        and "public_base_url" not in settings().model_fields_set
+    ):
+        # Citizens' links to the answer page are built on it: never a loopback address.
+        configuration_error(
+            "PUBLIC_BASE_URL",
+            "is required (ALLOW_EMBEDDED_DATABASE is false): the answer page's "
+            "links in citizens' messages are built on it",
+        )
     migrate(url)
     # Official years come with the migrations (0014); provisional ones up to today + 2 are kept by
     # the daily job, and written here too so a new database is ready at once (idempotent).

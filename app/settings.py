@@ -206,10 +206,21 @@ class Settings(BaseSettings):
     answer_page_window_minutes: int = Field(
         default=60, ge=1, description="The answer page's rate-limit window."
     )
-    notification_fields: dict[str, str] = Field(
+    subscribe_fields: dict[str, str] = Field(
         default={"character_string1": "{reference}", "phrase2": "{status}", "time3": "{date}"},
-        description="A notification template's keywords and their texts, where the account "
-        "sets none; {reference}, {status} and {date} are filled in.",
+        description="A subscription notification's keywords and their texts, where the account "
+        "sets no subscribe_fields; {reference}, {status} and {date} are filled in.",
+    )
+    template_fields: dict[str, str] = Field(
+        default={"keyword1": "{reference}", "keyword2": "{status}", "keyword3": "{date}"},
+        description="A template message's keywords and their texts, where the account sets no "
+        "template_fields; {reference}, {status} and {date} are filled in.",
+    )
+    answer_page_client_attempts: int = Field(
+        default=30,
+        ge=1,
+        description="Wrong query codes allowed per client address within "
+        "ANSWER_PAGE_WINDOW_MINUTES, over all references.",
     )
     holding_reply_enabled: bool = Field(
         default=True,
@@ -220,9 +231,9 @@ class Settings(BaseSettings):
     )
     holding_reply_text: str = Field(
         default="您好，您的留言（编号{reference}）正在办理中，我们将在{due_date}前答复您。"
-        "如有补充情况，请直接回复本消息。答复后可凭查询码{code}查看：{link}",
-        description="The holding reply; {reference}, {due_date}, {code} (the answer page's query "
-        "code) and {link} (the answer page) are filled in.",
+        "如有补充情况，请直接回复本消息。",
+        description="The holding reply; {reference} and {due_date} are filled in. The answer "
+        "page's query code and link are added when it is sent.",
     )
     delivery_sending_timeout_seconds: float = Field(
         default=120,

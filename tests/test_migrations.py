@@ -217,9 +217,9 @@ async def test_the_assignment_history_starts_true_and_old_callers_keep_working(
             ).fetchone()
             assert stored is not None
             assert stored[0] is True
-            assert re.fullmatch(r"编号WX[0-9]{8}-[0-9]{6}，查询码[0-9]{8}", stored[1])
+            assert re.fullmatch(r"编号WX[0-9]{8}-[0-9]{6}，查询码[0-9]{10}", stored[1])
             codes = [code for (code,) in connection.execute("SELECT query_code FROM inquiry")]
             assert len(codes) == 3
-            assert all(re.fullmatch(r"[0-9]{8}", code) for code in codes)
+            assert all(re.fullmatch(r"[0-9]{10}", code) for code in codes)
     finally:
         embedded.drop_database(server_url, name)

@@ -90,12 +90,13 @@ class Account(Timestamped, Base):
     # Where the window has closed (protocol brief §8): a subscription notification (订阅通知,
     # service accounts; long-term for government accounts, else one message per grant) or a
     # template message (verified service accounts), each with its template set by the admin.
-    # `notification_fields` maps the template's keywords to texts with {reference},
-    # {status} and {date}; the link is the answer page.
+    # Each template's own keywords (`subscribe_fields`, `template_fields`) map to texts with
+    # {reference}, {status} and {date}; the link is the answer page.
     subscribe_template_id: Mapped[str | None] = mapped_column(String(128))
     subscribe_long_term: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    subscribe_fields: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     template_id: Mapped[str | None] = mapped_column(String(128))
-    notification_fields: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    template_fields: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
     department: Mapped["Department"] = relationship(lazy="raise")
     operators: Mapped[list["Person"]] = relationship(

@@ -45,9 +45,8 @@ NotificationFields = Annotated[
     dict[_Keyword, Annotated[str, Field(max_length=20)]],
     Field(
         max_length=5,
-        description="The template's keywords and their texts ({reference}, {status} and {date} are "
-        "filled in; a `thing` keyword takes at most 20 characters). Unset: "
-        "NOTIFICATION_FIELDS.",
+        description="A template's keywords and their texts ({reference}, {status} and {date} are "
+        "filled in; a `thing` keyword takes at most 20 characters, a `phrase` 5).",
         examples=[{"character_string1": "{reference}", "phrase2": "{status}", "time3": "{date}"}],
     ),
 ]
@@ -70,7 +69,12 @@ class Notifications(Schema):
         default=None,
         description="模板消息: the template-message template (verified service accounts only).",
     )
-    notification_fields: NotificationFields | None = None
+    subscribe_fields: NotificationFields | None = Field(
+        default=None, description="The subscription template's keywords. Unset: SUBSCRIBE_FIELDS."
+    )
+    template_fields: NotificationFields | None = Field(
+        default=None, description="The template message's keywords. Unset: TEMPLATE_FIELDS."
+    )
 
 
 AckText = Annotated[
@@ -233,7 +237,8 @@ class AccountRead(Schema):
                     "subscribe_template_id": "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc",
                     "subscribe_long_term": True,
                     "template_id": None,
-                    "notification_fields": None,
+                    "subscribe_fields": None,
+                    "template_fields": None,
                     "may_use": ["customer_service_message", "subscribe_notification"],
                     "has_wechat_token": True,
                     "has_wechat_encoding_aes_key": True,
@@ -270,7 +275,8 @@ class AccountRead(Schema):
     subscribe_template_id: str | None
     subscribe_long_term: StrictBool
     template_id: str | None
-    notification_fields: dict[str, str] | None
+    subscribe_fields: dict[str, str] | None
+    template_fields: dict[str, str] | None
     may_use: list[str] = Field(
         description="What replies may go through: customer_service_message (verified accounts; "
         "Weibo's fan-service reply), subscribe_notification, template_message. The answer page "

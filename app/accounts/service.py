@@ -47,7 +47,8 @@ _WECHAT_ONLY = frozenset(
         "subscribe_template_id",
         "subscribe_long_term",
         "template_id",
-        "notification_fields",
+        "subscribe_fields",
+        "template_fields",
     }
 )
 _WEIBO_ONLY = frozenset(
@@ -142,7 +143,8 @@ async def create(session: AsyncSession, *, data: AccountCreate) -> Account:
         weibo_window_hours=data.weibo_window_hours,
         subscribe_template_id=data.subscribe_template_id or None,
         template_id=data.template_id or None,
-        notification_fields=data.notification_fields,
+        subscribe_fields=data.subscribe_fields,
+        template_fields=data.template_fields,
     )
     if data.subscribe_long_term is not None:
         account.subscribe_long_term = data.subscribe_long_term

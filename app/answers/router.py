@@ -3,7 +3,7 @@ and the query code are the key)."""
 
 from pathlib import Path
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -52,6 +52,7 @@ def _render(
     },
 )
 async def answer_page(
+    request: Request,
     session: SessionDep,
     now: NowDep,
     ref: str = Query(default="", max_length=64, description="The inquiry's reference."),
@@ -62,7 +63,8 @@ async def answer_page(
     if not ref and not code:
         return _render(200)
     try:
-        page = await service.look(session, ref, code, now=now)
+        client = request.client.host if request.client else "unknown"
+        page = await service.look(session, ref, code, client=client, now=now)
     except service.TooManyAttempts as exc:
         return _render(429, notice=TOO_MANY, headers={"Retry-After": str(exc.retry_after)})
     if page is None:

@@ -19,14 +19,20 @@ from app.replies.models import GivenVia, Reply, ReplyPurpose, ReplyStatus
 from app.settings import settings
 
 REFERENCE = re.compile(r"W[XB][0-9]{8}-[0-9]{6,12}")
-CODE = re.compile(r"[0-9]{8}")
-_NO_CODE = "\x00" * 8  # compared against when the reference is unknown: the same work either way
+_NO_CODE = "\x00" * 10  # compared against when the reference is unknown: the same work either way
+# What the first outbound text (the acknowledgement, else the first reply sent as a message) and
+# every holding reply add: the code and the page. {code} and {link} are filled in.
+CODE_LINE = "\n查询码{code}，可凭编号和查询码查看办理进展：{link}"
 
 
 def answer_link(reference: str, code: str) -> str:
     """The page's address for one inquiry, as the citizen's texts carry it."""
     query = urlencode({"ref": reference, "code": code})
     return f"{settings().public_base_url.rstrip('/')}/answer?{query}"
+
+
+def code_line(reference: str, code: str) -> str:
+    return CODE_LINE.format(code=code, link=answer_link(reference, code))
 
 
 @dataclass(frozen=True)
@@ -55,19 +61,20 @@ class TooManyAttempts(Exception):
         self.retry_after = retry_after
 
 
-# Per reference: the window's first failure and the failures since; the row is locked for the
-# rest of the request, so guesses at one reference take turns and the count holds.
+# Per key (the reference, the client): the window's start and the failures since; the rows are
+# locked for the rest of the request (client first, then reference), so guesses take turns and
+# the counts hold.
 _ATTEMPT = text(
     """
-    INSERT INTO answer_attempt AS a (reference, window_start, failures)
-    VALUES (:reference, :now, 0)
-    ON CONFLICT (reference) DO UPDATE SET
+    INSERT INTO answer_attempt AS a (key, window_start, failures)
+    VALUES (:key, :now, 0)
+    ON CONFLICT (key) DO UPDATE SET
         window_start = CASE WHEN a.window_start <= :expired THEN :now ELSE a.window_start END,
         failures = CASE WHEN a.window_start <= :expired THEN 0 ELSE a.failures END
     RETURNING a.window_start, a.failures
     """
 )
-_FAILED = text("UPDATE answer_attempt SET failures = failures + 1 WHERE reference = :reference")
+_FAILED = text("UPDATE answer_attempt SET failures = failures + 1 WHERE key IN (:a, :b)")
 
 _STATUS = {
     InquiryStatus.new: "办理中",
@@ -90,40 +97,48 @@ _GIVEN = {
 }
 
 
-async def look(session: AsyncSession, reference: str, code: str, *, now: datetime) -> Page | None:
+async def look(
+    session: AsyncSession, reference: str, code: str, *, client: str, now: datetime
+) -> Page | None:
     """The page for a reference and its code, or None (unknown reference or wrong code, alike);
-    TooManyAttempts once the reference had ANSWER_PAGE_ATTEMPTS wrong codes in the window."""
+    TooManyAttempts once the reference had ANSWER_PAGE_ATTEMPTS wrong codes in the window, or
+    the client ANSWER_PAGE_CLIENT_ATTEMPTS over all references."""
     config = settings()
     reference = reference.strip().upper()
     if not REFERENCE.fullmatch(reference):
         return None  # no such reference can exist: nothing to count
     window = timedelta(minutes=config.answer_page_window_minutes)
-    started, failures = (
-        await session.execute(
-            _ATTEMPT, {"reference": reference, "now": now, "expired": now - window}
-        )
-    ).one()
-    if failures >= config.answer_page_attempts:
-        raise TooManyAttempts(max(1, int((started + window - now).total_seconds())))
+    keys = (f"client:{client}"[:64], f"ref:{reference}")
+    for key, limit in zip(
+        keys, (config.answer_page_client_attempts, config.answer_page_attempts), strict=True
+    ):
+        started, failures = (
+            await session.execute(_ATTEMPT, {"key": key, "now": now, "expired": now - window})
+        ).one()
+        if failures >= limit:
+            raise TooManyAttempts(max(1, int((started + window - now).total_seconds())))
     inquiry = await session.scalar(select(Inquiry).where(Inquiry.reference == reference))
     expected = inquiry.query_code if inquiry is not None else _NO_CODE
     if not hmac.compare_digest(code.strip().encode(), expected.encode()) or inquiry is None:
-        await session.execute(_FAILED, {"reference": reference})
+        await session.execute(_FAILED, {"a": keys[0], "b": keys[1]})
         return None
     return await _page(session, inquiry)
 
 
 async def _page(session: AsyncSession, inquiry: Inquiry) -> Page:
     shown, purposes = inquiry, _SHOWN
-    if inquiry.merged_into_id is not None:  # answered with the inquiry it repeats
+    statuses: tuple[ReplyStatus, ...] = (ReplyStatus.queued, ReplyStatus.given)
+    if inquiry.merged_into_id is not None:
+        # Answered with the inquiry it repeats: that answer as sent to the platform, never a
+        # note on how another citizen was answered by phone or letter.
         shown = await session.get_one(Inquiry, inquiry.merged_into_id)
-        purposes = (ReplyPurpose.answer,)
+        purposes, statuses = (ReplyPurpose.answer,), (ReplyStatus.queued,)
     replies = await session.scalars(
         select(Reply)
         .where(
             Reply.inquiry_id == shown.id,
             Reply.purpose.in_(purposes),
-            Reply.status.in_([ReplyStatus.queued, ReplyStatus.given]),
+            Reply.status.in_(statuses),
         )
         .order_by(Reply.created_at, Reply.id)
     )

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account, AccountType, Follower, Platform
-from app.answers.service import answer_link
+from app.answers.service import answer_link, code_line
 from app.deadlines.calendar import CHINA
 from app.delivery import wechat
 from app.delivery.models import Delivery, DeliveryStatus, NotificationGrant, PlatformToken, Via
@@ -22,6 +22,7 @@ from app.inquiries.service import lock, record
 from app.problems import Conflict, NotFound
 from app.replies.models import Reply, ReplyPurpose, ReplyStatus
 from app.settings import settings
+from app.webhooks.models import InboxEvent
 
 TASK = "deliver_reply"
 SWEEPER = "delivery"
@@ -126,7 +127,7 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
             template_id=(
                 account.subscribe_template_id if row.via is Via.subscribe else account.template_id
             ),
-            data=notification_data(account, recipient, reply),
+            data=notification_data(account, recipient, reply, row.via),
             link=answer_link(recipient.reference, recipient.query_code),
         )
     if recipient.channel is Channel.private_message:
@@ -155,6 +156,11 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
                 error="it goes out when the citizen next writes",
             )
             return None
+    outbound = reply.text
+    if recipient.channel is Channel.private_message and (
+        reply.purpose is ReplyPurpose.holding or not await _code_given(session, row)
+    ):
+        outbound += code_line(recipient.reference, recipient.query_code)
     row.status, row.sending_at, row.attempts = DeliveryStatus.sending, now, row.attempts + 1
     await session.flush()
     return Job(
@@ -166,8 +172,29 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
         account.wechat_app_secret,
         account.weibo_access_token,
         row.citizen_id,
-        reply.text,
+        outbound,
         row.attempts,
+    )
+
+
+async def _code_given(session: AsyncSession, row: Delivery) -> bool:
+    """Whether the citizen already has this inquiry's query code: its acknowledgement carried
+    it, or an earlier reply sent as a message did (the first one adds it; a public comment
+    never gets one)."""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    InboxEvent.inquiry_id == row.inquiry_id, InboxEvent.ack_text.is_not(None)
+                )
+                | exists().where(
+                    Delivery.inquiry_id == row.inquiry_id,
+                    Delivery.via == Via.message,
+                    Delivery.id != row.id,
+                    Delivery.status.in_(_SENT),
+                )
+            )
+        )
     )
 
 
@@ -569,14 +596,12 @@ _CLOSING = text(
 
 
 def holding_text(inquiry: Inquiry) -> str:
-    """The holding reply: with the reference, the due date, and the answer page's query code and
-    link (a holding reply may be the first text the citizen gets from us)."""
+    """The holding reply: the reference and the due date (the answer page's code and link are
+    added when it is sent, never stored where the department API shows replies)."""
     due = inquiry.reply_due_at.astimezone(CHINA).date() if inquiry.reply_due_at else None
     return settings().holding_reply_text.format(
         reference=inquiry.reference,
         due_date=f"{due.year}年{due.month}月{due.day}日" if due else "办理期限内",
-        code=inquiry.query_code,
-        link=answer_link(inquiry.reference, inquiry.query_code),
     )
 
 
@@ -713,19 +738,26 @@ REFUSED = "43101"  # bizsend: the citizen refused (cancelled) the subscription
 
 
 async def _withdraw_grant(session: AsyncSession, row: Delivery, *, now: datetime) -> None:
+    """Unless the citizen decided again after this notification was sent."""
     account = await session.get_one(Account, row.account_id)
-    grant = await session.get(
-        NotificationGrant, (row.account_id, row.citizen_id, account.subscribe_template_id or "")
+    await session.execute(
+        update(NotificationGrant)
+        .where(
+            NotificationGrant.account_id == row.account_id,
+            NotificationGrant.citizen_id == row.citizen_id,
+            NotificationGrant.template_id == (account.subscribe_template_id or ""),
+            NotificationGrant.decided_at <= (row.sending_at or now),
+        )
+        .values(accepted=False, decided_at=now)
+        .execution_options(synchronize_session=False)
     )
-    if grant is not None and grant.decided_at <= now:
-        grant.accepted, grant.decided_at = False, now
-        await session.flush()
 
 
-_STATUS_WORD = {ReplyPurpose.answer: "已答复", ReplyPurpose.referral: "已告知办理渠道"}
+# A `phrase` keyword takes at most 5 characters.
+_STATUS_WORD = {ReplyPurpose.answer: "已答复", ReplyPurpose.referral: "已告知"}
 
 
-def notification_data(account: Account, inquiry: Inquiry, reply: Reply) -> dict[str, str]:
+def notification_data(account: Account, inquiry: Inquiry, reply: Reply, via: Via) -> dict[str, str]:
     """The template's keywords with {reference}, {status} and {date} filled in (plain
     replacement: the texts are the admin's, never format strings)."""
     when = reply.created_at.astimezone(CHINA)
@@ -734,7 +766,12 @@ def notification_data(account: Account, inquiry: Inquiry, reply: Reply) -> dict[
         "{status}": _STATUS_WORD.get(reply.purpose, "有新进展"),
         "{date}": f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}",
     }
-    fields = account.notification_fields or settings().notification_fields
+    config = settings()
+    fields = (
+        account.subscribe_fields or config.subscribe_fields
+        if via is Via.subscribe
+        else account.template_fields or config.template_fields
+    )
     data = {}
     for keyword, template in fields.items():
         for placeholder, value in values.items():

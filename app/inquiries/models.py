@@ -245,10 +245,12 @@ class Inquiry(Timestamped, Base):
     )
     urgent: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     urgent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # The answer page's query code (查询码): 8 random digits made at intake (the column default
+    # The answer page's query code (查询码): 10 random digits made at intake (the column default
     # is govinbox_query_code(), from PostgreSQL's strong random source), carried by the first
     # outbound text. With the reference it opens /answer; never shown by the department API.
-    query_code: Mapped[str] = mapped_column(String(8), server_default=text("govinbox_query_code()"))
+    query_code: Mapped[str] = mapped_column(
+        String(10), server_default=text("govinbox_query_code()")
+    )
     # When routing decided, by which rule (None with routed_at set: the fallback to the account's
     # owning department), and why; routed_at None means the routing job has yet to run.
     routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

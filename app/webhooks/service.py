@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from app.accounts.models import Platform
 from app.accounts.schemas import ACCOUNT_CODE_PATTERN
+from app.answers.service import CODE_LINE
 from app.inquiries.models import Channel
 from app.settings import settings
 
@@ -144,8 +145,8 @@ def ack_template(account: WebhookAccount, answer_base_url: str) -> str | None:
         return None
     link = f"{answer_base_url.rstrip('/')}/answer?ref={{reference}}&code={{code}}"
     text = account.ack_text.replace("{link}", link)
-    if "{code}" not in account.ack_text:
-        suffix = f"\n查询码{{code}}，可凭编号和查询码查看办理进展：{link}"
+    if "{code}" not in account.ack_text and "{link}" not in account.ack_text:
+        suffix = CODE_LINE.replace("{link}", link)
         if account.platform is Platform.weibo:
             # Weibo cuts a passive reply at 300 characters (weibo.answer): the admin's text gives
             # way, never the code.

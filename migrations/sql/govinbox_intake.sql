@@ -67,8 +67,10 @@ BEGIN
     -- 订阅通知: the citizen accepted or refused the account's notification templates (the
     -- popup, or a later change in settings); the latest decision per template holds.
     INSERT INTO notification_grant AS g (account_id, citizen_id, template_id, accepted, decided_at)
-    SELECT p_account_id, p_sender_id, d ->> 'template_id', d ->> 'status' = 'accept', p_sent_at
-      FROM jsonb_array_elements(COALESCE(p_grants, '[]'::jsonb)) d
+    SELECT DISTINCT ON (d ->> 'template_id')  -- a template named twice: its last decision
+           p_account_id, p_sender_id, d ->> 'template_id', d ->> 'status' = 'accept', p_sent_at
+      FROM jsonb_array_elements(COALESCE(p_grants, '[]'::jsonb)) WITH ORDINALITY AS t (d, n)
+     ORDER BY d ->> 'template_id', n DESC
     ON CONFLICT (account_id, citizen_id, template_id) DO UPDATE SET
         accepted = EXCLUDED.accepted, decided_at = EXCLUDED.decided_at
      WHERE g.decided_at <= EXCLUDED.decided_at;

@@ -19,13 +19,13 @@ down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# 8 digits from PostgreSQL's strong random source (gen_random_uuid: the first 12 hex digits of a
-# version-4 UUID are random): 10^8 codes, against at most ANSWER_PAGE_ATTEMPTS wrong guesses
-# per reference and hour.
+# 10 digits from PostgreSQL's strong random source (gen_random_uuid: the first 12 hex digits of a
+# version-4 UUID are random): 10^10 codes, against at most ANSWER_PAGE_ATTEMPTS wrong guesses
+# per reference and ANSWER_PAGE_CLIENT_ATTEMPTS per client and hour.
 QUERY_CODE_FUNCTION = r"""
 CREATE FUNCTION govinbox_query_code() RETURNS text LANGUAGE sql VOLATILE AS $fn$
     SELECT lpad(((('x' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 12))::bit(48)
-                  ::bigint) % 100000000)::text, 8, '0')
+                  ::bigint) % 10000000000)::text, 10, '0')
 $fn$
 """
 
@@ -102,8 +102,10 @@ BEGIN
     -- 订阅通知: the citizen accepted or refused the account's notification templates (the
     -- popup, or a later change in settings); the latest decision per template holds.
     INSERT INTO notification_grant AS g (account_id, citizen_id, template_id, accepted, decided_at)
-    SELECT p_account_id, p_sender_id, d ->> 'template_id', d ->> 'status' = 'accept', p_sent_at
-      FROM jsonb_array_elements(COALESCE(p_grants, '[]'::jsonb)) d
+    SELECT DISTINCT ON (d ->> 'template_id')  -- a template named twice: its last decision
+           p_account_id, p_sender_id, d ->> 'template_id', d ->> 'status' = 'accept', p_sent_at
+      FROM jsonb_array_elements(COALESCE(p_grants, '[]'::jsonb)) WITH ORDINALITY AS t (d, n)
+     ORDER BY d ->> 'template_id', n DESC
     ON CONFLICT (account_id, citizen_id, template_id) DO UPDATE SET
         accepted = EXCLUDED.accepted, decided_at = EXCLUDED.decided_at
      WHERE g.decided_at <= EXCLUDED.decided_at;
@@ -270,10 +272,10 @@ def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
     op.create_table(
         "answer_attempt",
-        sa.Column("reference", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("reference", name=op.f("pk_answer_attempt")),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_answer_attempt")),
     )
     op.create_table(
         "notification_grant",
@@ -304,7 +306,11 @@ def upgrade() -> None:
     op.add_column("account", sa.Column("template_id", sa.String(length=128), nullable=True))
     op.add_column(
         "account",
-        sa.Column("notification_fields", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("subscribe_fields", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    )
+    op.add_column(
+        "account",
+        sa.Column("template_fields", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     )
     op.add_column(
         "delivery",
@@ -320,16 +326,10 @@ def upgrade() -> None:
         op.f("uq_delivery_reply_id_inquiry_id_via"), "delivery", ["reply_id", "inquiry_id", "via"]
     )
     op.execute(QUERY_CODE_FUNCTION)
-    # Existing inquiries get a code of their own (the default runs per row).
-    op.add_column(
-        "inquiry",
-        sa.Column(
-            "query_code",
-            sa.String(length=8),
-            server_default=sa.text("govinbox_query_code()"),
-            nullable=False,
-        ),
-    )
+    # New inquiries get a code from the default; the existing ones in 0028, in batches (a
+    # volatile default on ADD COLUMN would rewrite the table under an exclusive lock).
+    op.add_column("inquiry", sa.Column("query_code", sa.String(length=10), nullable=True))
+    op.execute("ALTER TABLE inquiry ALTER COLUMN query_code SET DEFAULT govinbox_query_code()")
     op.execute(f"DROP FUNCTION {OLDEST_SIGNATURE}")
     op.execute(f"DROP FUNCTION {PREVIOUS_SIGNATURE}")
     op.execute(INTAKE_FUNCTION)
@@ -348,6 +348,9 @@ def downgrade() -> None:
     op.execute(oldest_wrapper)
     op.drop_column("inquiry", "query_code")
     op.execute("DROP FUNCTION govinbox_query_code()")
+    # Notifications are deliveries only this revision knows: they go, or the old key would not
+    # hold (a reply's message and notification share reply and inquiry).
+    op.execute("DELETE FROM delivery WHERE via <> 'message'")
     op.drop_constraint(op.f("uq_delivery_reply_id_inquiry_id_via"), "delivery", type_="unique")
     op.create_unique_constraint(
         op.f("uq_delivery_reply_id_inquiry_id"),
@@ -356,7 +359,8 @@ def downgrade() -> None:
         postgresql_nulls_not_distinct=False,
     )
     op.drop_column("delivery", "via")
-    op.drop_column("account", "notification_fields")
+    op.drop_column("account", "template_fields")
+    op.drop_column("account", "subscribe_fields")
     op.drop_column("account", "template_id")
     op.drop_column("account", "subscribe_long_term")
     op.drop_column("account", "subscribe_template_id")

@@ -43,7 +43,7 @@ async def _citizen_asks(
     assert inquiry is not None
     assert await routing.route(session, inquiry_id=inquiry.id, now=clock.now, keywords=[])
     await session.flush()  # the API's requests use sessions of their own
-    found = re.search(r"查询码([0-9]{8})，可凭编号和查询码查看办理进展：(\S+)$", ack)
+    found = re.search(r"查询码([0-9]{10})，可凭编号和查询码查看办理进展：(\S+)$", ack)
     assert found is not None, ack
     assert found.group(1) == inquiry.query_code
     link = urlsplit(found.group(2))
@@ -91,14 +91,17 @@ async def test_the_acknowledgements_code_opens_the_page_with_status_due_and_answ
         text("UPDATE reply SET text = '<script>alert(1)</script>' WHERE inquiry_id = :id"),
         {"id": inquiry.id},
     )
-    assert "<script>alert(1)</script>" not in (await client.get(page)).text
+    escaped = await client.get(page)
+    assert escaped.status_code == 200
+    assert "<script>alert(1)</script>" not in escaped.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in escaped.text
 
 
 async def test_an_unknown_reference_and_a_wrong_code_look_the_same(
     client: httpx.AsyncClient, session: AsyncSession, clock: Clock, hrss_key: dict[str, str]
 ) -> None:
     inquiry, _ = await _citizen_asks(client, session, clock, "o_1", "社保断缴了怎么补缴？")
-    wrong_code = f"{(int(inquiry.query_code) + 1) % 10**8:08d}"
+    wrong_code = f"{(int(inquiry.query_code) + 1) % 10**10:010d}"
     wrong = await client.get(f"/answer?ref={inquiry.reference}&code={wrong_code}")
     unknown = await client.get(f"/answer?ref=WX20991231-999999&code={inquiry.query_code}")
     malformed = await client.get("/answer?ref=not-a-reference&code=x")
@@ -129,23 +132,40 @@ async def test_wrong_codes_are_limited_per_reference_known_or_not(
     unknown = "WX20991231-999999"
     for reference in (inquiry.reference, unknown):
         for _ in range(3):
-            guess = await client.get(f"/answer?ref={reference}&code=00000000")
+            guess = await client.get(f"/answer?ref={reference}&code=0000000000")
             assert guess.status_code == 404
     limited = await client.get(page)  # even the right code, while the reference is limited
-    limited_unknown = await client.get(f"/answer?ref={unknown}&code=00000000")
+    limited_unknown = await client.get(f"/answer?ref={unknown}&code=0000000000")
     assert limited.status_code == limited_unknown.status_code == 429
     assert limited.text == limited_unknown.text  # which references exist stays unsaid
     assert 1 <= int(limited.headers["retry-after"]) <= 3600
-    other, other_page = await _citizen_asks(client, session, clock, "o_2", "社保卡怎么办理？")
+    _other, other_page = await _citizen_asks(client, session, clock, "o_2", "社保卡怎么办理？")
     assert (await client.get(other_page)).status_code == 200  # per reference: others unaffected
     clock.now += timedelta(minutes=settings().answer_page_window_minutes)
     assert (await client.get(page)).status_code == 200  # the window is over
     # The hourly purge forgets the counts whose window is over (the unknown reference's and
-    # the other inquiry's); the one just counted again stays.
+    # the other inquiry's); those just counted again stay.
     assert await service.purge(session, now=clock.now) == 2
-    kept = await session.scalars(text("SELECT reference FROM answer_attempt"))
-    assert list(kept) == [inquiry.reference]
-    assert other.reference != inquiry.reference
+    kept = await session.scalars(text("SELECT key FROM answer_attempt ORDER BY key"))
+    assert list(kept) == ["client:127.0.0.1", f"ref:{inquiry.reference}"]
+
+
+async def test_wrong_codes_are_limited_per_client_over_all_references(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    clock: Clock,
+    hrss_key: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One client walking the (sequential) references: its own limit, whichever it tries."""
+    monkeypatch.setattr(settings(), "answer_page_client_attempts", 5)
+    _inquiry, page = await _citizen_asks(client, session, clock, "o_1", "社保断缴了怎么补缴？")
+    for number in range(5):
+        guess = await client.get(f"/answer?ref=WX20261124-00010{number}&code=0000000000")
+        assert guess.status_code == 404
+    assert (await client.get(page)).status_code == 429
+    elsewhere = {"X-Forwarded-For": "ignored"}  # the peer's address counts, not a header
+    assert (await client.get(page, headers=elsewhere)).status_code == 429
 
 
 async def test_a_merged_repeats_citizen_sees_the_answer_it_was_merged_into(

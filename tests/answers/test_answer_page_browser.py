@@ -121,6 +121,6 @@ async def test_a_citizen_reads_the_answer_on_a_phone_in_chromium(
         )
         assert overflow <= 0
         # A wrong code: the form again, with a notice that names neither what was wrong.
-        browser.get(f"{base}/answer?ref={reference}&code=00000000")
+        browser.get(f"{base}/answer?ref={reference}&code=0000000000")
         assert "查询码不正确" in browser.find_element(By.ID, "notice").text
         assert browser.find_elements(By.ID, "replies") == []

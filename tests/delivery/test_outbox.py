@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.accounts.models import Account
+from app.answers import service as answers
 from app.delivery import service, tasks
 from app.delivery.models import Delivery, DeliveryStatus, PlatformToken, Via
 from app.inquiries.models import Inquiry, InquiryEvent, InquiryMessage
@@ -97,7 +98,13 @@ async def test_an_answer_reaches_the_platform_once_and_the_token_is_shared(
     assert (queued.status, queued.citizen_id) == (DeliveryStatus.queued, OPENID)
     await tasks.deliver(queued.id)
     await tasks.deliver(queued.id)  # run twice (a retry): a known success is never sent again
-    assert fake.sends == [{"touser": OPENID, "msgtype": "text", "text": {"content": ANSWER}}]
+    async with committing_maker() as session:
+        code = (await session.scalars(select(Inquiry.query_code))).one()
+    # The first text the citizen gets (no acknowledgement here) carries the answer page's code;
+    # the reply as the department wrote and reads it does not.
+    sent = ANSWER + answers.code_line(reference, code)
+    assert fake.sends == [{"touser": OPENID, "msgtype": "text", "text": {"content": sent}}]
+    assert "查询码" not in (await client.get(f"{P}/{reference}", headers=key)).text
     assert len(fake.tokens) == 1
     assert fake.tokens[0]["force_refresh"] is False
     [delivered] = await _deliveries(committing_maker)
@@ -543,9 +550,8 @@ async def test_a_weibo_reply_goes_through_the_fan_service_api(
     [settled] = await _deliveries(committing_maker)
     if answer is None:
         assert settled.status is DeliveryStatus.delivered
-        assert fake_weibo.sends == [
-            {"receiver_id": "1902538057", "type": "text", "data": {"text": ANSWER}}
-        ]
+        [sent] = fake_weibo.sends
+        assert sent["data"]["text"].startswith(ANSWER + "\n查询码")  # the first text: the code
     else:
         assert (settled.status, settled.error_code) == (DeliveryStatus.failed, "21301")
 
@@ -783,7 +789,7 @@ async def test_a_template_message_where_there_is_no_subscription_and_a_one_time_
         subscribe_template_id=TEMPLATE,
         subscribe_long_term=False,  # one notification per grant
         template_id="tm_answer_ready",
-        notification_fields={"keyword1": "{reference}", "keyword2": "{status}"},
+        template_fields={"keyword1": "{reference}", "keyword2": "{status}"},
     )
     popup = _decision_xml("subscribe_msg_popup_event", [(TEMPLATE, "accept")], 1)
     popup = popup.replace("<CreateTime>1<", f"<CreateTime>{int(clock.now.timestamp())}<")

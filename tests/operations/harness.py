@@ -148,6 +148,7 @@ class Processes:
             "DATABASE_URL": database_url,
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "ALLOW_EMBEDDED_DATABASE": "false",
+            "PUBLIC_BASE_URL": "https://govinbox.example.gov.cn",
             "HOST": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
             "DATABASE_POOL_SIZE": "10",

@@ -87,5 +87,7 @@ async def test_a_worker_killed_mid_send_leaves_an_uncertain_delivery_sent_once(
         assert await _status(maker, delivery_id) is DeliveryStatus.uncertain
         await tasks.deliver(delivery_id)
         assert fake.requests == 1
-        assert fake.sends == [{"touser": OPENID, "msgtype": "text", "text": {"content": ANSWER}}]
+        [sent] = fake.sends  # exactly one, the answer (the first text: with the query code)
+        assert sent["touser"] == OPENID
+        assert sent["text"]["content"].startswith(ANSWER + "\n查询码")
     await engine.dispose()

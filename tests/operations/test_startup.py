@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from app.embedded import libpq_url, with_database
+from app.embedded import create_database, drop_database, libpq_url, with_database
 from tests.operations import harness
 
 pytestmark = pytest.mark.processes
@@ -59,6 +59,24 @@ def test_a_configuration_error_is_one_line_naming_the_setting_and_never_its_valu
     assert says in started.stderr
     assert value not in started.stderr + started.stdout
     assert "Traceback" not in started.stderr
+
+
+def test_a_server_needs_its_public_address_before_it_migrates(server_url: str) -> None:
+    """Production (ALLOW_EMBEDDED_DATABASE false) without PUBLIC_BASE_URL would send citizens a
+    loopback link to the answer page: it refuses to start, and changes nothing."""
+    name = f"govinbox_public_{os.getpid()}"
+    url = create_database(server_url, name)
+    try:
+        started = _start("-m", "app.serve", DATABASE_URL=url, ALLOW_EMBEDDED_DATABASE="false")
+        assert started.returncode == 2, started.stderr
+        assert started.stderr.strip().startswith("configuration error: PUBLIC_BASE_URL: ")
+        with psycopg.connect(libpq_url(url)) as connection:
+            tables = connection.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchone()
+        assert tables == (0,)  # not migrated
+    finally:
+        drop_database(server_url, name)
 
 
 @pytest.mark.parametrize("module", ["app.serve", "app.worker"])
