@@ -21,6 +21,7 @@ from app.inquiries.router import router as inquiries_router
 from app.observability import RequestLog, configure_logging
 from app.people.router import router as people_router
 from app.push.router import router as push_router
+from app.ratings.router import router as ratings_router
 from app.referrals.router import router as referrals_router
 from app.replies.router import router as replies_router
 from app.routing.router import router as routing_router
@@ -108,6 +109,7 @@ def create_app() -> FastAPI:
         push_router,
         inquiries_router,
         replies_router,
+        ratings_router,
         routing_router,
         referrals_router,
         calendar_router,

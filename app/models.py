@@ -26,6 +26,7 @@ from app.inquiries.models import (
 )
 from app.people.models import Person, Role
 from app.push.models import PushRegistration
+from app.ratings.models import Callback, Rating
 from app.referrals.models import Referral, ReferralEntry
 from app.replies.models import Reply, ReplyTemplate
 from app.routing.models import KindRule, RoutingRule
@@ -40,6 +41,7 @@ __all__ = [
     "Base",
     "CalendarDay",
     "CalendarYear",
+    "Callback",
     "Channel",
     "DeadlineAlert",
     "DeadlineExtension",
@@ -63,6 +65,7 @@ __all__ = [
     "Platform",
     "PlatformToken",
     "PushRegistration",
+    "Rating",
     "Referral",
     "ReferralEntry",
     "Reply",

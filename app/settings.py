@@ -235,6 +235,27 @@ class Settings(BaseSettings):
         description="The holding reply; {reference} and {due_date} are filled in. The answer "
         "page's query code and link are added when it is sent.",
     )
+    rating_prompt_text: str = Field(
+        default="请对编号{reference}的答复进行评价：先回复1（已解决）或2（未解决），再回复1至5"
+        "（1非常满意，2满意，3基本满意，4不满意，5非常不满意），例如回复“11”。",
+        description="Asks the citizen to rate the answer once it reached them; {reference}.",
+    )
+    rating_reminder_text: str = Field(
+        default="您好，编号{reference}的答复还未收到您的评价：回复两位数字即可，例如“11”"
+        "（1已解决/2未解决，1非常满意至5非常不满意）。",
+        description="The one reminder, RATING_REMINDER_DAYS after the prompt; {reference}.",
+    )
+    rating_window_days: float = Field(
+        default=7, gt=0, description="Digits count as a rating this long after the prompt."
+    )
+    rating_reminder_days: float = Field(
+        default=3, gt=0, description="One reminder after this long without a rating."
+    )
+    callback_working_days: int = Field(
+        default=5,
+        ge=1,
+        description="A bad rating's call-back (回访) is due in this many working days.",
+    )
     delivery_sending_timeout_seconds: float = Field(
         default=120,
         gt=0,

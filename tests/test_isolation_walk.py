@@ -244,6 +244,14 @@ ROUTES: dict[tuple[str, str], Case] = {
         params=lambda _: {"delivery_id": "999999"},
         why="no such delivery on it: its own 404 (delivery-not-found), after the holder check",
     ),
+    # Issue 16: the department records a call-back's outcome.
+    ("POST", f"{P}/callbacks/{{callback_id}}"): Case(
+        "act",
+        owner=HIDDEN,
+        params=lambda _: {"callback_id": "999999"},
+        body=lambda _: {"reached": True, "outcome": "已回访"},
+        why="no such call-back on it: its own 404 (callback-not-found), after the holder check",
+    ),
     ("GET", f"{P}/draft"): Case(
         "read",
         office=REFUSED,

@@ -205,7 +205,7 @@ async def test_the_assignment_history_starts_true_and_old_callers_keep_working(
                 " interval '2 days', NULL, NULL, NULL)"
             ).fetchone()
             assert stored == (True,)
-        await asyncio.to_thread(command.upgrade, config, "head")
+        await asyncio.to_thread(command.upgrade, config, "0028")
         with psycopg.connect(embedded.libpq_url(url), autocommit=True) as connection:
             # 0027 keeps 0017's signature for its own release, and gives the inquiries that were
             # there a query code each.
@@ -221,5 +221,14 @@ async def test_the_assignment_history_starts_true_and_old_callers_keep_working(
             codes = [code for (code,) in connection.execute("SELECT query_code FROM inquiry")]
             assert len(codes) == 3
             assert all(re.fullmatch(r"[0-9]{10}", code) for code in codes)
+        await asyncio.to_thread(command.upgrade, config, "head")
+        with psycopg.connect(embedded.libpq_url(url), autocommit=True) as connection:
+            # 0029 keeps 0027's signature (with the grants) for its own release.
+            stored = connection.execute(
+                "SELECT opened FROM govinbox_intake((SELECT id FROM account), 'wechat', 'k3',"
+                " 'o_4', 'text', NULL, now(), '<xml/>', '你好', NULL, 'private_message', now(),"
+                " interval '2 days', interval '20 seconds', NULL, NULL, NULL, NULL)"
+            ).fetchone()
+            assert stored == (True,)
     finally:
         embedded.drop_database(server_url, name)

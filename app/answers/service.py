@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deadlines.calendar import CHINA
@@ -76,14 +76,6 @@ _ATTEMPT = text(
 )
 _FAILED = text("UPDATE answer_attempt SET failures = failures + 1 WHERE key IN (:a, :b)")
 
-_STATUS = {
-    InquiryStatus.new: "办理中",
-    InquiryStatus.assigned: "办理中",
-    InquiryStatus.replied: "已答复",
-    InquiryStatus.closed: "已办结",
-    InquiryStatus.referred: "不属于本单位职责范围，已告知办理渠道",
-    InquiryStatus.invalid: "已结束",
-}
 _SHOWN: tuple[ReplyPurpose, ...] = (
     ReplyPurpose.urgent_advice,
     ReplyPurpose.referral,
@@ -148,12 +140,13 @@ async def _page(session: AsyncSession, inquiry: Inquiry) -> Page:
         else None
     )
     open_now = shown.status in (InquiryStatus.new, InquiryStatus.assigned)
-    status = _STATUS.get(shown.status, "办理中")
-    if shown.department_id is None and open_now:
-        status = "已受理，正在分办"
+    # In the citizen's words: the same function answers "查询 <reference>" in the chat.
+    status = await session.scalar(
+        select(func.govinbox_citizen_status(shown.status.value, shown.department_id is not None))
+    )
     return Page(
         reference=inquiry.reference,
-        status=status,
+        status=str(status),
         received_at=inquiry.received_at,
         department=department,
         due=shown.reply_due_at if open_now else None,

@@ -108,6 +108,9 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
     account = await session.get_one(Account, row.account_id)
     reply = await session.get_one(Reply, row.reply_id)
     recipient = await session.get_one(Inquiry, row.inquiry_id)
+    if row.via is not Via.subscribe and await _unfollowed(session, row.account_id, row.citizen_id):
+        await settle(session, row.id, DeliveryStatus.failed, now=now, code=UNFOLLOWED, error=GONE)
+        return None
     if row.via is not Via.message:
         # A notification is not bound to the customer-service window.
         row.status, row.sending_at, row.attempts = DeliveryStatus.sending, now, row.attempts + 1
@@ -294,6 +297,8 @@ async def settle(
         return
     if status is DeliveryStatus.awaiting_window and row.via is Via.message:
         await _notify(session, row)
+    if status is DeliveryStatus.delivered:
+        await _answered(session, row, now=now)
     if row.via is Via.subscribe and status is DeliveryStatus.failed and code == REFUSED:
         # The citizen cancelled the subscription: the platform's word is the latest decision,
         # and the next rung (a template message) is tried.
@@ -785,3 +790,102 @@ def next_path(window: Window, notification: Via | None, *, now: datetime) -> str
     if window.open(now):
         return "message"
     return notification.value if notification is not None else "answer_page"
+
+
+UNFOLLOWED = "unfollowed"
+GONE = (
+    "the citizen unfollowed the account: nothing more can be sent there; reach them by phone or "
+    "letter, and record the answer as given"
+)
+
+
+async def _unfollowed(session: AsyncSession, account_id: int, citizen_id: str) -> bool:
+    follower = await session.get(Follower, (account_id, citizen_id))
+    return follower is not None and follower.subscribed is False
+
+
+async def unfollowed(
+    session: AsyncSession, *, account_id: int, citizen_id: str, now: datetime
+) -> int:
+    """The citizen unfollowed the account (intake queued this): every delivery waiting for them
+    there fails, visibly (an event each: feed, push), and their open inquiries say so. Nothing
+    happens if they followed again meanwhile. Returns how many deliveries failed."""
+    if not await _unfollowed(session, account_id, citizen_id):
+        return 0
+    waiting = list(
+        await session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.account_id == account_id,
+                Delivery.citizen_id == citizen_id,
+                Delivery.via != Via.subscribe,  # 服务通知 reaches non-followers too
+                Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.awaiting_window]),
+            )
+            .order_by(Delivery.id)
+        )
+    )
+    failed = 0
+    for delivery_id in waiting:
+        row = await _locked(session, delivery_id)
+        if row is None or row.status not in (DeliveryStatus.queued, DeliveryStatus.awaiting_window):
+            continue
+        await settle(session, row.id, DeliveryStatus.failed, now=now, code=UNFOLLOWED, error=GONE)
+        failed += 1
+    for inquiry in await session.scalars(
+        select(Inquiry).where(
+            Inquiry.account_id == account_id,
+            Inquiry.citizen_id == citizen_id,
+            Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned, InquiryStatus.replied]),
+        )
+    ):
+        record(
+            session,
+            await lock(session, inquiry),
+            actor=SWEEPER,
+            action=EventAction.citizen_unfollowed,
+            reason=GONE,
+            details={"deliveries_failed": failed},
+        )
+    await session.flush()
+    return failed
+
+
+RATING_AUTHOR = "system:rating-prompt"
+
+
+async def _answered(session: AsyncSession, row: Delivery, *, now: datetime) -> None:
+    """An answer reached a private-message citizen: they are asked to rate it, once."""
+    reply = await session.get_one(Reply, row.reply_id)
+    inquiry = await session.get_one(Inquiry, row.inquiry_id)
+    if (
+        reply.purpose is ReplyPurpose.answer
+        and inquiry.channel is Channel.private_message
+        and inquiry.rating_prompted_at is None
+    ):
+        await prompt_rating(session, inquiry, now=now)
+
+
+async def prompt_rating(
+    session: AsyncSession, inquiry: Inquiry, *, now: datetime, reminder: bool = False
+) -> Reply:
+    """The rating prompt (RATING_PROMPT_TEXT; its reminder, RATING_REMINDER_TEXT): two digits
+    count as a rating for RATING_WINDOW_DAYS from now. The caller holds the inquiry's lock."""
+    config = settings()
+    reply = Reply(
+        inquiry_id=inquiry.id,
+        text=(config.rating_reminder_text if reminder else config.rating_prompt_text).format(
+            reference=inquiry.reference
+        ),
+        purpose=ReplyPurpose.rating_prompt,
+        priority=9,
+        author=RATING_AUTHOR,
+    )
+    session.add(reply)
+    await session.flush()
+    await enqueue(session, reply)
+    if reminder:
+        inquiry.rating_reminded_at = now
+    else:
+        inquiry.rating_prompted_at, inquiry.rating_reminded_at = now, None
+    await session.flush()
+    return reply

@@ -165,6 +165,15 @@ async def recover_deliveries(timestamp: int) -> None:
         await service.recover(session, now=datetime.fromtimestamp(timestamp, UTC))
 
 
+@app.task(name="citizen_unfollowed", queue="routing")
+async def citizen_unfollowed(account_id: int, citizen_id: str) -> None:
+    """Queued by intake on an unfollow: what waits for the citizen there fails, visibly."""
+    async with sessionmaker().begin() as session:
+        await service.unfollowed(
+            session, account_id=account_id, citizen_id=citizen_id, now=datetime.now(UTC)
+        )
+
+
 @app.periodic(cron="*/5 * * * *")
 @app.task(name="send_holding_replies", queue="routing", queueing_lock="send_holding_replies")
 async def send_holding_replies(timestamp: int) -> None:

@@ -130,6 +130,11 @@ class EventAction(enum.StrEnum):
     delivery_uncertain = "delivery_uncertain"  # a worker died mid-call: confirm or resend
     delivery_resent = "delivery_resent"  # the department sends it again
     window_closing = "window_closing"  # a holding reply went out; the department is warned
+    followed_up = "followed_up"  # the citizen wrote again after the answer (`replied`)
+    citizen_unfollowed = "citizen_unfollowed"  # nothing more can be sent on that account
+    rated = "rated"  # the citizen rated the answer
+    callback_opened = "callback_opened"  # a bad rating: the department calls back (回访)
+    callback_done = "callback_done"
 
 
 class ReturnReason(enum.StrEnum):
@@ -251,6 +256,13 @@ class Inquiry(Timestamped, Base):
     query_code: Mapped[str] = mapped_column(
         String(10), server_default=text("govinbox_query_code()")
     )
+    # Issue 16: the citizen's latest message after the answer (a follow-up the department should
+    # see); an inquiry opened after the citizen's previous one was closed (perhaps a repeat
+    # appeal, 重复诉求); the rating prompt and its one reminder.
+    follow_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    possible_repeat: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    rating_prompted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rating_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When routing decided, by which rule (None with routed_at set: the fallback to the account's
     # owning department), and why; routed_at None means the routing job has yet to run.
     routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

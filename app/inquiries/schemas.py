@@ -13,6 +13,7 @@ from app.inquiries.models import (
     InquiryStatus,
     ReturnReason,
 )
+from app.ratings.schemas import CallbackView, RatingView
 from app.schemas import Schema
 
 
@@ -453,6 +454,18 @@ class InquiryDetail(InquiryRead):
     )
     signed_at: datetime | None
     merged_into: str | None = Field(description="并单: the inquiry whose answer this one gets.")
+    previous_reference: str | None = Field(
+        description="The citizen's inquiry before this one on the account."
+    )
+    possible_repeat: StrictBool = Field(
+        description="Opened after the citizen's previous inquiry was closed: perhaps a repeat "
+        "appeal (重复诉求); see previous_reference."
+    )
+    follow_up_at: datetime | None = Field(
+        description="The citizen's latest message after the answer (`replied`): a follow-up."
+    )
+    ratings: list[RatingView] = Field(description="The citizen's ratings of the answer.")
+    callbacks: list[CallbackView] = Field(description="Call-backs (回访) owed after bad ratings.")
     window: WindowView | None = Field(description="Private messages: the platform's window.")
     clock: ClockView
     referral: ReferralView | None

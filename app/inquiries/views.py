@@ -29,6 +29,8 @@ from app.inquiries.schemas import (
 )
 from app.inquiries.service import version
 from app.people.models import Person
+from app.ratings.models import Callback, Rating
+from app.ratings.schemas import CallbackView, RatingView
 from app.referrals.models import Referral, ReferralEntry
 from app.replies.models import Reply
 from app.settings import settings
@@ -91,6 +93,19 @@ async def detail(session: AsyncSession, inquiry: Inquiry, *, now: datetime) -> I
         if inquiry.merged_into_id is not None
         else None
     )
+    previous = (
+        await session.scalar(
+            select(Inquiry.reference).where(Inquiry.id == inquiry.previous_inquiry_id)
+        )
+        if inquiry.previous_inquiry_id is not None
+        else None
+    )
+    ratings = await session.scalars(
+        select(Rating).where(Rating.inquiry_id == inquiry.id).order_by(Rating.id)
+    )
+    callbacks = await session.scalars(
+        select(Callback).where(Callback.inquiry_id == inquiry.id).order_by(Callback.id)
+    )
     window = None
     if inquiry.channel is Channel.private_message:
         found = await outbox.window(
@@ -120,6 +135,11 @@ async def detail(session: AsyncSession, inquiry: Inquiry, *, now: datetime) -> I
         signed_by=signer.name if signer else None,
         signed_at=held.signed_at if held is not None else None,
         merged_into=survivor,
+        previous_reference=previous,
+        possible_repeat=inquiry.possible_repeat,
+        follow_up_at=inquiry.follow_up_at,
+        ratings=[RatingView.model_validate(r) for r in ratings],
+        callbacks=[CallbackView.model_validate(c) for c in callbacks],
         clock=ClockView(
             first_response_due_at=inquiry.first_response_due_at,
             first_response_from=inquiry.first_response_from,

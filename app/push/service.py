@@ -44,6 +44,9 @@ NOTIFIED_KINDS: tuple[str, ...] = tuple(
         EventAction.deadline_warning,
         EventAction.escalated,
         EventAction.window_closing,
+        EventAction.followed_up,
+        EventAction.citizen_unfollowed,
+        EventAction.callback_opened,
         ESCALATED_TO_YOU,
         LEFT_VIEW,
     )

@@ -25,6 +25,7 @@ class ReplyPurpose(enum.StrEnum):
     answer = "answer"  # the substantive answer: the inquiry is `replied`
     holding = "holding"  # the substantive answer comes later
     interim = "interim"  # a person's progress message: meets the first-response due
+    rating_prompt = "rating_prompt"  # after the answer: rate it with two digits (and a reminder)
 
 
 class ReplyStatus(enum.StrEnum):

@@ -133,7 +133,7 @@ INTAKE_SQL = (
     "SELECT * FROM govinbox_intake(%(account_id)s, %(platform)s, %(dedupe_key)s, %(sender_id)s,"
     " %(msg_type)s, %(event_type)s, %(sent_at)s, %(payload)s, %(content)s, %(platform_msg_id)s,"
     " %(channel)s, %(now)s, %(open_window)s, %(quiet)s, %(ack_template)s, %(reply_timestamp)s,"
-    " %(reply_nonce)s, %(grants)s)"
+    " %(reply_nonce)s, %(grants)s, %(rating_window)s)"
 )
 
 
@@ -206,6 +206,7 @@ async def store(
             "grants": Jsonb([{"template_id": t, "status": s} for t, s in delivery.grants])
             if delivery.grants
             else None,
+            "rating_window": timedelta(days=settings().rating_window_days),
         },
         Stored,
         seconds=seconds,

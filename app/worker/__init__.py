@@ -42,6 +42,7 @@ app = procrastinate.App(
         "app.idempotency",
         "app.delivery.tasks",
         "app.answers.tasks",
+        "app.ratings.tasks",
     ],
 )
 

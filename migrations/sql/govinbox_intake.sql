@@ -16,7 +16,8 @@ CREATE FUNCTION govinbox_intake(
     p_ack_template text,      -- NULL: answer plain success
     p_reply_timestamp text,
     p_reply_nonce text,
-    p_grants jsonb            -- subscription-notification decisions: [{template_id, status}]
+    p_grants jsonb,           -- subscription-notification decisions: [{template_id, status}]
+    p_rating_window interval  -- digits are a rating this long after the rating prompt
 ) RETURNS TABLE (
     inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
     ack_text text, reply_timestamp text, reply_nonce text
@@ -36,6 +37,12 @@ DECLARE
     v_previous bigint;
     v_ack text;
     v_code text;
+    v_text text;
+    v_asked text;
+    v_digits text;
+    v_rated bigint;
+    v_rating bigint;
+    v_replied boolean;
 BEGIN
     INSERT INTO inbox_event AS e (account_id, platform, dedupe_key, sender_id, msg_type,
                                   event_type, sent_at, payload, received_at)
@@ -75,10 +82,76 @@ BEGIN
         accepted = EXCLUDED.accepted, decided_at = EXCLUDED.decided_at
      WHERE g.decided_at <= EXCLUDED.decided_at;
 
+    IF p_event_type = 'unsubscribe' THEN
+        -- The citizen can no longer be reached on this account: what waits for them fails,
+        -- visibly (the job locks each inquiry and delivery in the usual order).
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            'routing', 'citizen_unfollowed', 0, NULL, NULL,
+            jsonb_build_object('account_id', p_account_id, 'citizen_id', p_sender_id), NULL
+        )::procrastinate_job_to_defer_v1]);
+    END IF;
+
     IF p_content IS NULL THEN
         RETURN QUERY SELECT v_event_id, false, NULL::bigint, NULL::text, false,
                             NULL::text, NULL::text, NULL::text;
         RETURN;
+    END IF;
+
+    -- What the citizen asks of the service itself is answered at once (a passive reply) and
+    -- never opens or joins an inquiry: "查询 <reference>", and digits while a rating prompt of
+    -- theirs is outstanding. Full-width digits and letters count as their ASCII forms.
+    IF p_channel = 'private_message' AND p_msg_type = 'text' THEN
+        v_text := upper(translate(p_content, '０１２３４５６７８９ＷＸＢｗｘｂ－',
+                                  '0123456789WXBwxb-'));
+        v_asked := substring(v_text FROM '^\s*查询\s*[:：]?\s*(W[XB][0-9]{8}-[0-9]{6,12})\s*$');
+        IF v_asked IS NOT NULL THEN
+            -- Only the citizen's own inquiry on this account: another's says nothing more
+            -- than an unknown one.
+            SELECT '您的留言（编号' || i.reference || '）' || govinbox_citizen_status(i.status, i.department_id IS NOT NULL)
+                   || CASE WHEN i.status IN ('new', 'assigned') AND i.reply_due_at IS NOT NULL
+                           THEN '，将于' || to_char(i.reply_due_at AT TIME ZONE 'Asia/Shanghai',
+                                                  'FMYYYY"年"FMMM"月"FMDD"日"') || '前答复'
+                           ELSE '' END || '。'
+              INTO v_ack
+              FROM inquiry i
+             WHERE i.reference = v_asked AND i.account_id = p_account_id
+               AND i.citizen_id = p_sender_id;
+            v_ack := COALESCE(v_ack, '未找到编号为' || v_asked || '的留言，请核对编号后再试。');
+        ELSE
+            v_digits := substring(v_text FROM '^\s*([12]?)\s*([1-5])\s*$');
+            IF v_digits IS NOT NULL THEN
+                SELECT i.id INTO v_rated
+                  FROM inquiry i
+                 WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id
+                   AND i.rating_prompted_at > p_now - p_rating_window
+                   AND NOT EXISTS (SELECT 1 FROM rating r
+                                    WHERE r.inquiry_id = i.id
+                                      AND r.rated_at >= i.rating_prompted_at)
+                 ORDER BY i.rating_prompted_at DESC
+                 LIMIT 1;
+                IF v_rated IS NOT NULL THEN
+                    INSERT INTO rating (inquiry_id, solved, satisfaction, rated_at, inbox_event_id)
+                    SELECT v_rated,
+                           CASE m[1] WHEN '1' THEN true WHEN '2' THEN false END,
+                           m[2]::smallint, p_now, v_event_id
+                      FROM regexp_match(v_text, '^\s*([12]?)\s*([1-5])\s*$') AS m
+                    RETURNING id INTO v_rating;
+                    PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+                        'routing', 'rating_received', 0, NULL, NULL,
+                        jsonb_build_object('rating_id', v_rating), NULL
+                    )::procrastinate_job_to_defer_v1]);
+                    v_ack := '感谢您的评价！';
+                END IF;
+            END IF;
+        END IF;
+        IF v_ack IS NOT NULL THEN
+            UPDATE inbox_event SET ack_text = v_ack, reply_timestamp = p_reply_timestamp,
+                   reply_nonce = p_reply_nonce
+             WHERE id = v_event_id;
+            RETURN QUERY SELECT v_event_id, false, NULL::bigint, NULL::text, false, v_ack,
+                                p_reply_timestamp, p_reply_nonce;
+            RETURN;
+        END IF;
     END IF;
 
     -- The follower row just upserted stays locked until commit: it is the per-citizen lock that
@@ -120,10 +193,14 @@ BEGIN
 
         INSERT INTO inquiry (reference, account_id, platform, channel, citizen_id, received_at,
                              kind, status, accepts_messages, last_message_at, message_count,
-                             previous_inquiry_id, urgent, query_code, created_at, updated_at)
+                             previous_inquiry_id, possible_repeat, urgent, query_code,
+                             created_at, updated_at)
         VALUES (v_reference, p_account_id, p_platform, p_channel, p_sender_id, p_now,
                 'other', 'new', p_channel = 'private_message', p_now, 1,
-                v_previous, false, govinbox_query_code(), p_now, p_now)
+                -- Written again after the previous one was closed: perhaps a repeat appeal.
+                v_previous, COALESCE((SELECT q.status = 'closed' FROM inquiry q
+                                       WHERE q.id = v_previous), false),
+                false, govinbox_query_code(), p_now, p_now)
         RETURNING id, query_code INTO v_inquiry_id, v_code;
         INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
         VALUES (v_inquiry_id, 1, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
@@ -154,15 +231,24 @@ BEGIN
         RETURN;
     END IF;
 
+    -- After the answer (`replied`), a message is a follow-up the department should see.
     UPDATE inquiry SET message_count = message_count + 1,
-                       last_message_at = GREATEST(last_message_at, p_now), updated_at = p_now
+                       last_message_at = GREATEST(last_message_at, p_now), updated_at = p_now,
+                       follow_up_at = CASE WHEN status = 'replied' THEN p_now
+                                           ELSE follow_up_at END
      WHERE id = v_inquiry_id
-    RETURNING message_count INTO v_seq;
+    RETURNING message_count, status = 'replied' INTO v_seq, v_replied;
     INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
     VALUES (v_inquiry_id, v_seq, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
     INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
     VALUES (v_inquiry_id, p_now, 'system:intake', 'message_appended', '',
             jsonb_build_object('inbox_event_id', v_event_id, 'seq', v_seq));
+    IF v_replied THEN
+        INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
+        VALUES (v_inquiry_id, p_now, 'system:intake', 'followed_up',
+                'the citizen wrote again after the answer',
+                jsonb_build_object('inbox_event_id', v_event_id, 'seq', v_seq));
+    END IF;
     PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
         'routing', 'check_urgent', 0, NULL, NULL,
         jsonb_build_object('inquiry_id', v_inquiry_id, 'seq', v_seq), NULL

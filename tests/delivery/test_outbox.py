@@ -1,7 +1,7 @@
 """Replies reach the citizen (issue 15, first part): the outbox and WeChat's customer-service
 API, over real HTTP against a fake platform on loopback (tests/fakes/wechat_api.py)."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -17,11 +17,13 @@ from app.inquiries.models import Inquiry, InquiryEvent, InquiryMessage
 from app.referrals import service as referrals
 from app.referrals.models import ReferralChannel
 from app.referrals.schemas import ReferralEntryCreate
+from app.replies.models import Reply, ReplyPurpose
 from app.routing import service as routing
 from app.routing import tasks as routing_tasks
 from app.settings import settings
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Clock, make_client
+from tests.delivery.conftest import OPENID, arrive
 from tests.fakes.wechat_api import FakeWeChat, serve
 from tests.fakes.weibo_api import FakeWeibo
 from tests.inquiries.test_work import _city, auth
@@ -29,49 +31,8 @@ from tests.webhooks.peers import ORIGINAL_ID, WeChat, text_xml
 
 pytestmark = pytest.mark.committing
 P = "/api/v1/inquiries"
-OPENID = "o_citizen_1"
 WEBHOOK = "/webhooks/wechat/hefei-wechat"
 ANSWER = "您好，断缴3个月内可携带身份证到市民中心3号窗口补缴，咨询电话0551-12333。"
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeChat]:
-    with serve(FakeWeChat()) as running:
-        monkeypatch.setattr(settings(), "wechat_api_base", running.url)
-        yield running
-
-
-@pytest.fixture
-async def city(
-    committing_maker: async_sessionmaker[AsyncSession],
-    clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], str]]:
-    """A routed inquiry from a WeChat account with an AppSecret, and its department's key; the
-    delivery job's transactions use the test's database."""
-    monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
-    monkeypatch.setattr(routing_tasks, "sessionmaker", lambda: committing_maker)
-    # The delivery job counts the window in real time: the citizen writes now.
-    clock.now = datetime.now(UTC).replace(microsecond=0)
-    async with committing_maker() as session:
-        office, hrss, _ = await _city(session)
-        await factories.account(session, office, wechat_app_secret="s" * 32)
-        inquiry = await arrive(session, "社保怎么办", OPENID, clock.now)
-        key = auth(await factories.api_key(session, hrss))
-        await session.commit()
-    async with make_client(committing_maker, clock) as client:
-        yield client, key, inquiry.reference
-
-
-async def arrive(session: AsyncSession, content: str, citizen: str, now: datetime) -> Inquiry:
-    """A citizen's message, routed (to hefei-hrss for 社保), received `now`."""
-    account = await session.scalar(select(Account))
-    assert account is not None
-    inquiry = await factories.inquiry(
-        session, account, content=content, citizen_id=citizen, received_at=now
-    )
-    assert await routing.route(session, inquiry_id=inquiry.id, now=now, keywords=[])
-    return inquiry
 
 
 async def _answer(client: httpx.AsyncClient, key: dict[str, str], reference: str) -> int:
@@ -82,9 +43,16 @@ async def _answer(client: httpx.AsyncClient, key: dict[str, str], reference: str
     return int(posted.json()["id"])
 
 
-async def _deliveries(maker: async_sessionmaker[AsyncSession]) -> list[Delivery]:
+async def _deliveries(
+    maker: async_sessionmaker[AsyncSession], *, prompts: bool = False
+) -> list[Delivery]:
+    """The deliveries, oldest first; without the rating prompts a delivered answer queues
+    (tests/delivery/test_chat.py), unless `prompts`."""
+    statement = select(Delivery).join(Reply, Reply.id == Delivery.reply_id).order_by(Delivery.id)
+    if not prompts:
+        statement = statement.where(Reply.purpose != ReplyPurpose.rating_prompt)
     async with maker() as session:
-        return list(await session.scalars(select(Delivery).order_by(Delivery.id)))
+        return list(await session.scalars(statement))
 
 
 async def test_an_answer_reaches_the_platform_once_and_the_token_is_shared(

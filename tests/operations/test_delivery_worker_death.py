@@ -20,7 +20,8 @@ from app.delivery.models import Delivery, DeliveryStatus
 from app.embedded import create_database, drop_database
 from tests import factories
 from tests.conftest import Clock, make_client
-from tests.delivery.test_outbox import ANSWER, OPENID, arrive
+from tests.delivery.conftest import OPENID, arrive
+from tests.delivery.test_outbox import ANSWER
 from tests.fakes.wechat_api import FakeWeChat, serve
 from tests.inquiries.test_work import _city, auth
 from tests.operations.harness import Processes

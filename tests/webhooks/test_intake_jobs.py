@@ -15,6 +15,7 @@ from app.delivery import tasks as delivery_tasks
 from app.departments.models import Department
 from app.inquiries.models import Inquiry, InquiryEvent
 from app.push import tasks as push_tasks
+from app.ratings import tasks as rating_tasks
 from app.routing import service as routing
 from app.routing import tasks
 from app.routing.tasks import SWEEP_GRACE
@@ -168,6 +169,7 @@ async def test_the_worker_runs_the_queued_jobs(
     monkeypatch.setattr(delivery_tasks, "sessionmaker", lambda: committing_maker)
     monkeypatch.setattr(idempotency, "sessionmaker", lambda: committing_maker)
     monkeypatch.setattr(answer_tasks, "sessionmaker", lambda: committing_maker)
+    monkeypatch.setattr(rating_tasks, "sessionmaker", lambda: committing_maker)
     url = committing_maker.kw["bind"].url.render_as_string(hide_password=False)
     await worker.run(url, wait=False)
     # A job deferred by a job still running when the queue looked empty (check_urgent's urgent
@@ -182,6 +184,7 @@ async def test_the_worker_runs_the_queued_jobs(
         assert statuses.pop("keep_calendar", "succeeded") == "succeeded"
         assert statuses.pop("purge_idempotency_keys", "succeeded") == "succeeded"  # hourly
         assert statuses.pop("purge_answer_attempts", "succeeded") == "succeeded"  # hourly
+        assert statuses.pop("remind_ratings", "succeeded") == "succeeded"  # hourly
         assert statuses.pop("send_holding_replies", "succeeded") == "succeeded"  # every 5 min
         # The worker also deferred its periodic sweep on start.
         assert statuses == {

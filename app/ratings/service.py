@@ -1,0 +1,172 @@
+"""Ratings and call-backs (回访), after the answer (issue 16). Intake records the digits; this
+module tells the department, opens a call-back for a bad rating with its own deadline, reminds
+once, and records the call-back's outcome, after which the citizen may rate again."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.deadlines import store
+from app.deadlines.calendar import due_in_working_days
+from app.delivery import service as outbox
+from app.inquiries.models import EventAction, Inquiry
+from app.inquiries.service import lock, record
+from app.problems import Conflict, NotFound
+from app.ratings.models import Callback, CallbackStatus, Rating
+from app.settings import settings
+
+ACTOR = "system:ratings"
+
+
+async def received(session: AsyncSession, rating_id: int, *, now: datetime) -> Callback | None:
+    """A rating intake recorded: an event on the inquiry (feed, push), and for a bad one a
+    call-back task, once. Returns the call-back opened, if any."""
+    rating = await session.get_one(Rating, rating_id)
+    inquiry = await lock(session, await session.get_one(Inquiry, rating.inquiry_id))
+    already = await session.scalar(select(Callback).where(Callback.rating_id == rating.id))
+    if already is not None:
+        return None  # the job ran before (a retry)
+    record(
+        session,
+        inquiry,
+        actor=ACTOR,
+        action=EventAction.rated,
+        reason=_words(rating),
+        details={
+            "rating_id": rating.id,
+            "solved": rating.solved,
+            "satisfaction": rating.satisfaction,
+        },
+    )
+    if not rating.bad:
+        await session.flush()
+        return None
+    due, _ = due_in_working_days(now, settings().callback_working_days, await store.load(session))
+    callback = Callback(
+        inquiry_id=inquiry.id,
+        rating_id=rating.id,
+        department_id=inquiry.department_id,
+        due_at=due,
+        status=CallbackStatus.open,
+    )
+    session.add(callback)
+    await session.flush()
+    record(
+        session,
+        inquiry,
+        actor=ACTOR,
+        action=EventAction.callback_opened,
+        reason=f"a bad rating ({_words(rating)}): call the citizen back by {due.isoformat()}",
+        details={"callback_id": callback.id, "rating_id": rating.id},
+    )
+    await session.flush()
+    return callback
+
+
+_SATISFACTION = {1: "非常满意", 2: "满意", 3: "基本满意", 4: "不满意", 5: "非常不满意"}
+
+
+def _words(rating: Rating) -> str:
+    solved = {True: "已解决", False: "未解决", None: ""}[rating.solved]
+    return "，".join(part for part in (solved, _SATISFACTION[rating.satisfaction]) if part)
+
+
+class CallbackNotFound(NotFound):
+    title = "Call-back not found"
+    slug = "callback-not-found"
+    example_detail = "No call-back 7 on WX20261124-000123."
+
+
+class CallbackDone(Conflict):
+    title = "Call-back already recorded"
+    slug = "callback-done"
+    example_detail = "Call-back 7 was recorded on 2026-11-30T02:00:00Z."
+
+
+async def record_outcome(
+    session: AsyncSession,
+    inquiry: Inquiry,
+    callback_id: int,
+    *,
+    outcome: str,
+    reached: bool,
+    now: datetime,
+    actor: str,
+    person_id: int | None,
+    details: dict[str, Any],
+) -> Callback:
+    """The department called back: what came of it. Reached, the citizen is asked to rate
+    again (a new prompt, a new reminder)."""
+    callback = await session.scalar(
+        select(Callback)
+        .where(Callback.id == callback_id, Callback.inquiry_id == inquiry.id)
+        .with_for_update()
+    )
+    if callback is None:
+        raise CallbackNotFound(f"No call-back {callback_id} on {inquiry.reference}.")
+    if callback.status is CallbackStatus.done:
+        raise CallbackDone(
+            f"Call-back {callback.id} was recorded on {callback.done_at}.",
+        )
+    callback.status, callback.reached, callback.outcome = CallbackStatus.done, reached, outcome
+    callback.done_at, callback.done_by, callback.person_id = now, actor, person_id
+    record(
+        session,
+        inquiry,
+        actor=actor,
+        person_id=person_id,
+        action=EventAction.callback_done,
+        reason=outcome,
+        details=details | {"callback_id": callback.id, "reached": reached},
+    )
+    if reached:
+        await outbox.prompt_rating(session, inquiry, now=now)
+    await session.flush()
+    return callback
+
+
+# Prompts three days old (RATING_REMINDER_DAYS) still unanswered, not yet reminded, and still
+# inside the rating window.
+_UNRATED = text(
+    """
+    SELECT i.id FROM inquiry i
+     WHERE i.rating_prompted_at <= :remind_before AND i.rating_prompted_at > :window_start
+       AND i.rating_reminded_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM rating r
+                        WHERE r.inquiry_id = i.id AND r.rated_at >= i.rating_prompted_at)
+     ORDER BY i.id
+     LIMIT 500
+    """
+)
+
+
+async def remind(session: AsyncSession, *, now: datetime) -> int:
+    """One reminder per prompt, RATING_REMINDER_DAYS after it, while the prompt still counts."""
+    config = settings()
+    ids = list(
+        await session.scalars(
+            _UNRATED,
+            {
+                "remind_before": now - timedelta(days=config.rating_reminder_days),
+                "window_start": now - timedelta(days=config.rating_window_days),
+            },
+        )
+    )
+    reminded = 0
+    for inquiry_id in ids:
+        inquiry = await lock(session, await session.get_one(Inquiry, inquiry_id))
+        rated = await session.scalar(
+            select(
+                exists().where(
+                    Rating.inquiry_id == inquiry.id,
+                    Rating.rated_at >= inquiry.rating_prompted_at,
+                )
+            )
+        )
+        if rated or inquiry.rating_reminded_at is not None:
+            continue
+        await outbox.prompt_rating(session, inquiry, now=now, reminder=True)
+        reminded += 1
+    return reminded

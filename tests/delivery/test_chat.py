@@ -1,0 +1,238 @@
+"""What citizens ask the service directly (issue 16), over the real webhook and a fake platform:
+status queries, ratings on two axes with a reminder and call-backs (回访), a message after the
+answer and after the close, and an unfollow."""
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from wechatpy import parse_message
+
+from app.delivery import tasks
+from app.delivery.models import Delivery, DeliveryStatus
+from app.inquiries.models import Inquiry, InquiryEvent, InquiryMessage
+from app.ratings import service as ratings
+from app.ratings import tasks as rating_tasks
+from app.ratings.models import Callback, Rating
+from app.replies.models import Reply, ReplyPurpose
+from tests.conftest import Clock
+from tests.delivery.conftest import OPENID
+from tests.delivery.test_outbox import WEBHOOK, _answer, _close_window, _deliveries
+from tests.fakes.wechat_api import FakeWeChat
+from tests.webhooks.peers import WeChat, message_xml, text_xml
+
+pytestmark = pytest.mark.committing
+P = "/api/v1/inquiries"
+City = tuple[httpx.AsyncClient, dict[str, str], str]
+
+
+@pytest.fixture(autouse=True)
+def _jobs_here(
+    committing_maker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rating_tasks, "sessionmaker", lambda: committing_maker)
+
+
+async def _says(client: httpx.AsyncClient, clock: Clock, text: str, sender: str = OPENID) -> str:
+    """The citizen sends `text` through the webhook; the passive reply's text, or ''."""
+    peer = WeChat(WEBHOOK, clock)
+    clock.now += timedelta(seconds=1)
+    response = await peer.post(
+        client, text_xml(text, sender=sender, create_time=int(clock.now.timestamp()))
+    )
+    assert response.status_code == 200, response.text
+    if response.content == b"success":
+        return ""
+    return str(parse_message(peer.read_reply(response.content)).content)
+
+
+async def _count(maker: async_sessionmaker[AsyncSession], model: type) -> int:
+    async with maker() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def _deliver_all(maker: async_sessionmaker[AsyncSession]) -> None:
+    for row in await _deliveries(maker, prompts=True):
+        if row.status is DeliveryStatus.queued:
+            await tasks.deliver(row.id)
+
+
+async def test_a_status_query_answers_its_own_citizen_at_once_and_nobody_else(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, _, reference = city
+    async with committing_maker() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+    assert inquiry.reply_due_at is not None
+    answer = await _says(client, clock, f"查询 {reference}")
+    assert reference in answer
+    assert "正在办理中" in answer
+    due = inquiry.reply_due_at.astimezone(UTC) + timedelta(hours=8)  # Beijing
+    assert f"将于{due.year}年{due.month}月{due.day}日前答复" in answer
+    assert await _says(client, clock, f"查询：{reference.lower()}") == answer  # forgiving
+    # Another citizen's reference says no more than one that does not exist.
+    other = await _says(client, clock, f"查询 {reference}", sender="o_other")
+    unknown = await _says(client, clock, "查询 WX20991231-000001", sender="o_other")
+    assert other == f"未找到编号为{reference}的留言，请核对编号后再试。"
+    assert unknown == "未找到编号为WX20991231-000001的留言，请核对编号后再试。"
+    # Answered, but never an inquiry or a message of one.
+    assert await _count(committing_maker, Inquiry) == 1
+    assert await _count(committing_maker, InquiryMessage) == 1
+
+
+async def test_ratings_on_two_axes_and_a_bad_one_opens_a_callback(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    await _deliver_all(committing_maker)  # the answer; once delivered, the prompt is queued
+    await _deliver_all(committing_maker)  # the prompt
+    answer_sent, prompt_sent = fake.sends
+    assert "请对编号" in prompt_sent["text"]["content"]
+    assert "查询码" not in prompt_sent["text"]["content"]  # the answer carried it already
+    assert await _says(client, clock, "24") == "感谢您的评价！"
+    async with committing_maker() as session:
+        rating = (await session.scalars(select(Rating))).one()
+    assert (rating.solved, rating.satisfaction) == (False, 4)
+    assert await _count(committing_maker, InquiryMessage) == 1  # never joins the inquiry
+    await rating_tasks.rating_received(rating.id)
+    await rating_tasks.rating_received(rating.id)  # a retry opens nothing twice
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert [(r["solved"], r["satisfaction"]) for r in view["ratings"]] == [(False, 4)]
+    [callback] = view["callbacks"]
+    assert callback["status"] == "open"
+    async with committing_maker() as session:
+        actions = list(await session.scalars(select(InquiryEvent.action)))
+    assert {"rated", "callback_opened"} <= set(actions)
+    # Due in 5 working days (CALLBACK_WORKING_DAYS): at least a week of calendar days away.
+    due = datetime.fromisoformat(callback["due_at"])
+    assert timedelta(days=5) <= due - datetime.now(UTC) <= timedelta(days=12)
+    # The prompt is used: more digits are an ordinary message now, a follow-up.
+    assert await _says(client, clock, "11") == ""
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["follow_up_at"] is not None
+    # The department called back and reached the citizen: they are asked again, and rate.
+    done = await client.post(
+        f"{P}/{reference}/callbacks/{callback['id']}",
+        json={"reached": True, "outcome": "已电话回访，市民表示已补缴成功。"},
+        headers=key,
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "done"
+    again = await client.post(
+        f"{P}/{reference}/callbacks/{callback['id']}",
+        json={"reached": True, "outcome": "重复记录"},
+        headers=key,
+    )
+    assert again.status_code == 409
+    await _deliver_all(committing_maker)
+    assert "请对编号" in fake.sends[-1]["text"]["content"]
+    assert await _says(client, clock, "11") == "感谢您的评价！"
+    async with committing_maker() as session:
+        latest = (await session.scalars(select(Rating).order_by(Rating.id.desc()))).first()
+    assert latest is not None
+    assert (latest.solved, latest.satisfaction) == (True, 1)
+    await rating_tasks.rating_received(latest.id)
+    assert await _count(committing_maker, Callback) == 1  # a good rating opens none
+    assert answer_sent["touser"] == OPENID
+
+
+async def test_a_single_digit_the_window_and_the_one_reminder(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    await _deliver_all(committing_maker)
+
+    async def prompted(days_ago: float) -> None:
+        async with committing_maker.begin() as session:
+            inquiry = (await session.scalars(select(Inquiry))).one()
+            inquiry.rating_prompted_at = datetime.now(UTC) - timedelta(days=days_ago)
+
+    async def remind() -> int:
+        async with committing_maker.begin() as session:
+            return await ratings.remind(session, now=datetime.now(UTC))
+
+    # Outside the window (RATING_WINDOW_DAYS, 7): digits are an ordinary message.
+    await prompted(8)
+    assert await _says(client, clock, "2") == ""
+    assert await _count(committing_maker, Rating) == 0
+    assert await _count(committing_maker, InquiryMessage) == 2
+    # Three days without a rating: one reminder, never a second.
+    await prompted(2)
+    assert await remind() == 0
+    await prompted(4)
+    assert await remind() == 1
+    assert await remind() == 0
+    async with committing_maker() as session:
+        prompts = list(
+            await session.scalars(
+                select(Reply.text).where(Reply.purpose == ReplyPurpose.rating_prompt)
+            )
+        )
+    assert len(prompts) == 2
+    assert "还未收到您的评价" in prompts[-1]
+    # A single digit is satisfaction alone.
+    assert await _says(client, clock, "３") == "感谢您的评价！"  # full-width too
+    async with committing_maker() as session:
+        rating = (await session.scalars(select(Rating))).one()
+    assert (rating.solved, rating.satisfaction) == (None, 3)
+
+
+async def test_after_the_close_a_new_message_is_a_new_inquiry_and_a_possible_repeat(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, key, reference = city
+    await _answer(client, key, reference)
+    await _deliver_all(committing_maker)
+    # While `replied`, a message joins as a follow-up, flagged.
+    assert await _says(client, clock, "谢谢，另外断缴期间的医保怎么办？") == ""
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert view["follow_up_at"] is not None
+    assert view["possible_repeat"] is False
+    closed = await client.post(f"{P}/{reference}/close", json={"reason": "已办结"}, headers=key)
+    assert closed.status_code == 200, closed.text
+    assert await _says(client, clock, "按你们说的去补缴，窗口说办不了") == ""
+    async with committing_maker() as session:
+        newer = (await session.scalars(select(Inquiry).order_by(Inquiry.id.desc()))).first()
+    assert newer is not None
+    assert newer.reference != reference
+    assert newer.possible_repeat is True
+    assert newer.previous_inquiry_id is not None
+    async with committing_maker() as session:
+        events = list(await session.scalars(select(InquiryEvent.action)))
+    assert "followed_up" in events
+
+
+async def test_an_unfollow_fails_what_waits_visibly_and_nothing_more_is_sent(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, key, reference = city
+    await _close_window(committing_maker, OPENID)
+    await _answer(client, key, reference)
+    await _deliver_all(committing_maker)
+    [waiting] = await _deliveries(committing_maker)
+    assert waiting.status is DeliveryStatus.awaiting_window
+    clock.now += timedelta(seconds=1)
+    unfollow = message_xml(
+        "event", sender=OPENID, create_time=int(clock.now.timestamp()), Event="unsubscribe"
+    )
+    assert (await WeChat(WEBHOOK, clock).post(client, unfollow)).status_code == 200
+    async with committing_maker() as session:
+        account_id = (await session.scalars(select(Inquiry.account_id))).one()
+    await tasks.citizen_unfollowed(account_id, OPENID)
+    [failed] = await _deliveries(committing_maker)
+    assert (failed.status, failed.error_code) == (DeliveryStatus.failed, "unfollowed")
+    async with committing_maker() as session:
+        actions = list(await session.scalars(select(InquiryEvent.action)))
+    assert {"delivery_failed", "citizen_unfollowed"} <= set(actions)  # the department is told
+    # A resend is not tried on the platform: the citizen cannot be reached there.
+    again = await client.post(f"{P}/{reference}/deliveries/{failed.id}/resend", headers=key)
+    assert again.status_code == 200, again.text
+    await tasks.deliver(failed.id)
+    async with committing_maker() as session:
+        row = await session.get_one(Delivery, failed.id)
+    assert (row.status, row.error_code) == (DeliveryStatus.failed, "unfollowed")
+    assert fake.requests == 0
