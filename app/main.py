@@ -18,6 +18,7 @@ from app.deadlines.router import rules_router as deadline_rules_router
 from app.departments.router import router as departments_router
 from app.health import router as health_router
 from app.inquiries.router import router as inquiries_router
+from app.media.router import router as media_router
 from app.observability import RequestLog, configure_logging
 from app.people.router import router as people_router
 from app.push.router import router as push_router
@@ -110,6 +111,7 @@ def create_app() -> FastAPI:
         inquiries_router,
         replies_router,
         ratings_router,
+        media_router,
         routing_router,
         referrals_router,
         calendar_router,

@@ -24,6 +24,7 @@ from app.inquiries.models import (
     InquiryNote,
     InquiryStatus,
 )
+from app.media.models import Media
 from app.people.models import Person, Role
 from app.push.models import PushRegistration
 from app.ratings.models import Callback, Rating
@@ -60,6 +61,7 @@ __all__ = [
     "InquiryStatus",
     "KindRule",
     "Level",
+    "Media",
     "NotificationGrant",
     "Person",
     "Platform",

@@ -256,6 +256,14 @@ class Settings(BaseSettings):
         ge=1,
         description="A bad rating's call-back (回访) is due in this many working days.",
     )
+    media_dir: Path = Field(
+        default=PROJECT_ROOT / "var" / "media",
+        description="The file store for media citizens send: a local folder, or a shared volume "
+        "mounted on every instance when scaled out.",
+    )
+    media_max_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest media file kept."
+    )
     delivery_sending_timeout_seconds: float = Field(
         default=120,
         gt=0,

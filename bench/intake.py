@@ -76,7 +76,7 @@ SELECT * FROM govinbox_intake({{account}}, 'wechat',
     'oPgbench' || :client_id::text || '-' || :r::text, 'text',
     NULL, now(), '{{payload}}', '{CONTENT}', :r::text, 'private_message', now(), interval '7 days',
     interval '20 seconds', NULL, extract(epoch FROM now())::bigint::text, '461056294', NULL,
-    interval '7 days');
+    interval '7 days', NULL);
 """
 COUNTS = """
 SELECT (SELECT count(*) FROM inbox_event WHERE account_id = ANY(%(ids)s)),

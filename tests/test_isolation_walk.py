@@ -244,6 +244,15 @@ ROUTES: dict[tuple[str, str], Case] = {
         params=lambda _: {"delivery_id": "999999"},
         why="no such delivery on it: its own 404 (delivery-not-found), after the holder check",
     ),
+    # Issue 16: media the citizen sent, to whoever may read the inquiry.
+    ("GET", f"{P}/media/{{media_id}}"): Case(
+        "read",
+        owner=HIDDEN,
+        office=HIDDEN,
+        parent=HIDDEN,
+        params=lambda _: {"media_id": "999999"},
+        why="no such media on it: its own 404 (media-not-found), after the read check",
+    ),
     # Issue 16: the department records a call-back's outcome.
     ("POST", f"{P}/callbacks/{{callback_id}}"): Case(
         "act",

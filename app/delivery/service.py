@@ -6,7 +6,7 @@ no idempotency key, so such a row is never sent again blindly, and a known succe
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import exists, func, select, text, update
@@ -201,8 +201,24 @@ async def _code_given(session: AsyncSession, row: Delivery) -> bool:
     )
 
 
+class Credentials(Protocol):
+    """What the token needs of a job: the account and its AppID and AppSecret."""
+
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def app_id(self) -> str | None: ...
+    @property
+    def secret(self) -> str | None: ...
+
+
 async def token(
-    session: AsyncSession, http: httpx.AsyncClient, job: Job, *, now: datetime, force: bool
+    session: AsyncSession,
+    http: httpx.AsyncClient,
+    job: Credentials,
+    *,
+    now: datetime,
+    force: bool,
 ) -> str:
     """The account's access token, shared by every worker through its row (locked while it is
     fetched, so only one worker asks). `force` after the platform refused the cached one."""

@@ -76,6 +76,35 @@ async def stable_token(
     return Token(str(answer["access_token"]), int(str(answer.get("expires_in", 7200))))
 
 
+async def get_media(
+    http: httpx.AsyncClient, base: str, *, access_token: str, media_id: str, max_bytes: int
+) -> tuple[bytes, str]:
+    """GET /cgi-bin/media/get: a temporary media file (image, voice, video) and its type; an
+    error comes as JSON (40007: invalid or expired media_id)."""
+    try:
+        response = await http.get(
+            f"{base}/cgi-bin/media/get",
+            params={"access_token": access_token, "media_id": media_id},
+            timeout=TIMEOUT,
+        )
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise Unknown(f"{type(exc).__name__}: {exc}") from exc
+    content_type = response.headers.get("content-type", "application/octet-stream")
+    if content_type.startswith(("application/json", "text/plain")):
+        try:
+            answer = response.json()
+        except ValueError:
+            raise Unknown(f"HTTP {response.status_code}, not JSON") from None
+        raise WeChatError(int(str(answer.get("errcode", -1))), str(answer.get("errmsg", "")))
+    if response.status_code != 200:
+        raise Unknown(f"HTTP {response.status_code}")
+    if len(response.content) > max_bytes:
+        raise WeChatError(0, f"larger than MEDIA_MAX_BYTES ({max_bytes})")
+    return response.content, content_type.split(";")[0].strip()
+
+
 async def send_subscribe(
     http: httpx.AsyncClient,
     base: str,

@@ -37,6 +37,23 @@ class MessageRead(Schema):
     sent_at: datetime
 
 
+class MediaView(Schema):
+    """A picture, voice or video of one of the messages (`seq`), fetched from the platform."""
+
+    id: int
+    seq: int
+    kind: str
+    status: str = Field(
+        description="pending (being fetched), stored (`href` serves it) or failed (never a "
+        "broken link: `error` says why, e.g. expired after the platform's 3 days)."
+    )
+    content_type: str | None
+    size: int | None
+    error_code: str | None
+    error: str
+    href: str | None = Field(description="Where the file is served, once stored.")
+
+
 class AssignmentRead(Schema):
     """Who holds the inquiry now, since when, by whose decision and why."""
 
@@ -464,6 +481,7 @@ class InquiryDetail(InquiryRead):
     follow_up_at: datetime | None = Field(
         description="The citizen's latest message after the answer (`replied`): a follow-up."
     )
+    media: list[MediaView] = Field(description="Pictures, voice and video the citizen sent.")
     ratings: list[RatingView] = Field(description="The citizen's ratings of the answer.")
     callbacks: list[CallbackView] = Field(description="Call-backs (回访) owed after bad ratings.")
     window: WindowView | None = Field(description="Private messages: the platform's window.")

@@ -21,6 +21,7 @@ from app.inquiries.schemas import (
     ExtensionView,
     InquiryDetail,
     InquiryRead,
+    MediaView,
     PauseView,
     ReadLogEntry,
     ReferralView,
@@ -28,6 +29,7 @@ from app.inquiries.schemas import (
     WindowView,
 )
 from app.inquiries.service import version
+from app.media.models import Media, MediaStatus
 from app.people.models import Person
 from app.ratings.models import Callback, Rating
 from app.ratings.schemas import CallbackView, RatingView
@@ -100,6 +102,9 @@ async def detail(session: AsyncSession, inquiry: Inquiry, *, now: datetime) -> I
         if inquiry.previous_inquiry_id is not None
         else None
     )
+    media = await session.scalars(
+        select(Media).where(Media.inquiry_id == inquiry.id).order_by(Media.id)
+    )
     ratings = await session.scalars(
         select(Rating).where(Rating.inquiry_id == inquiry.id).order_by(Rating.id)
     )
@@ -138,6 +143,22 @@ async def detail(session: AsyncSession, inquiry: Inquiry, *, now: datetime) -> I
         previous_reference=previous,
         possible_repeat=inquiry.possible_repeat,
         follow_up_at=inquiry.follow_up_at,
+        media=[
+            MediaView(
+                id=m.id,
+                seq=m.seq,
+                kind=m.kind,
+                status=m.status.value,
+                content_type=m.content_type,
+                size=m.size,
+                error_code=m.error_code,
+                error=m.error,
+                href=f"/api/v1/inquiries/{inquiry.reference}/media/{m.id}"
+                if m.status is MediaStatus.stored
+                else None,
+            )
+            for m in media
+        ],
         ratings=[RatingView.model_validate(r) for r in ratings],
         callbacks=[CallbackView.model_validate(c) for c in callbacks],
         clock=ClockView(

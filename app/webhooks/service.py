@@ -113,6 +113,8 @@ class Delivery:
     reply_nonce: str | None = None
     # Subscription-notification decisions the event carries: (template id, accept | reject).
     grants: tuple[tuple[str, str], ...] = ()
+    # A picture, voice or video's media id, fetched before the platform drops it.
+    media_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ INTAKE_SQL = (
     "SELECT * FROM govinbox_intake(%(account_id)s, %(platform)s, %(dedupe_key)s, %(sender_id)s,"
     " %(msg_type)s, %(event_type)s, %(sent_at)s, %(payload)s, %(content)s, %(platform_msg_id)s,"
     " %(channel)s, %(now)s, %(open_window)s, %(quiet)s, %(ack_template)s, %(reply_timestamp)s,"
-    " %(reply_nonce)s, %(grants)s, %(rating_window)s)"
+    " %(reply_nonce)s, %(grants)s, %(rating_window)s, %(media_id)s)"
 )
 
 
@@ -207,6 +209,7 @@ async def store(
             if delivery.grants
             else None,
             "rating_window": timedelta(days=settings().rating_window_days),
+            "media_id": delivery.media_id,
         },
         Stored,
         seconds=seconds,

@@ -170,6 +170,8 @@ _GRANT_EVENTS = {
     "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
 }
 _TEMPLATE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_MEDIA = frozenset({"image", "voice", "video", "shortvideo"})  # fetched through media/get
+_MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def _grants(xml: str) -> tuple[tuple[str, str], ...]:
@@ -220,6 +222,9 @@ def _delivery(fields: Mapping[str, str], xml: str) -> Delivery:
         if msg_id
         else f"msg:{sender}:{create_time}:{hashlib.sha256(xml.encode()).hexdigest()}"
     )
+    media_id = fields.get("MediaId", "") if msg_type in _MEDIA else ""
+    if media_id and not _MEDIA_ID.fullmatch(media_id):
+        raise Rejected(400, "bad_xml", "MediaId malformed")
     return Delivery(
         dedupe_key=dedupe,
         sender_id=sender,
@@ -229,6 +234,7 @@ def _delivery(fields: Mapping[str, str], xml: str) -> Delivery:
         payload=xml,
         content=_content(fields, msg_type),
         platform_msg_id=msg_id or None,
+        media_id=media_id or None,
     )
 
 

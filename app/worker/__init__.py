@@ -43,6 +43,7 @@ app = procrastinate.App(
         "app.delivery.tasks",
         "app.answers.tasks",
         "app.ratings.tasks",
+        "app.media.tasks",
     ],
 )
 

@@ -17,7 +17,8 @@ CREATE FUNCTION govinbox_intake(
     p_reply_timestamp text,
     p_reply_nonce text,
     p_grants jsonb,           -- subscription-notification decisions: [{template_id, status}]
-    p_rating_window interval  -- digits are a rating this long after the rating prompt
+    p_rating_window interval, -- digits are a rating this long after the rating prompt
+    p_media_id text           -- a picture, voice or video to fetch before the platform drops it
 ) RETURNS TABLE (
     inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
     ack_text text, reply_timestamp text, reply_nonce text
@@ -43,6 +44,7 @@ DECLARE
     v_rated bigint;
     v_rating bigint;
     v_replied boolean;
+    v_media bigint;
 BEGIN
     INSERT INTO inbox_event AS e (account_id, platform, dedupe_key, sender_id, msg_type,
                                   event_type, sent_at, payload, received_at)
@@ -204,6 +206,16 @@ BEGIN
         RETURNING id, query_code INTO v_inquiry_id, v_code;
         INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
         VALUES (v_inquiry_id, 1, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
+        IF p_media_id IS NOT NULL THEN
+            -- Fetched by a durable job before the platform drops it (3 days).
+            INSERT INTO media (inquiry_id, inbox_event_id, seq, kind, platform_media_id, status,
+                               created_at, updated_at)
+            VALUES (v_inquiry_id, v_event_id, 1, p_msg_type, p_media_id, 'pending', p_now, p_now)
+            RETURNING id INTO v_media;
+            PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+                'routing', 'fetch_media', 0, NULL, NULL, jsonb_build_object('media_id', v_media),
+                NULL)::procrastinate_job_to_defer_v1]);
+        END IF;
         INSERT INTO inquiry_event (inquiry_id, at, actor, action, to_status, reason, details)
         VALUES (v_inquiry_id, p_now, 'system:intake', 'created', 'new', '',
                 jsonb_build_object('inbox_event_id', v_event_id, 'previous_inquiry_id', v_previous));
@@ -240,6 +252,15 @@ BEGIN
     RETURNING message_count, status = 'replied' INTO v_seq, v_replied;
     INSERT INTO inquiry_message (inquiry_id, seq, platform_msg_id, inbox_event_id, msg_type, content, sent_at)
     VALUES (v_inquiry_id, v_seq, p_platform_msg_id, v_event_id, p_msg_type, p_content, p_sent_at);
+    IF p_media_id IS NOT NULL THEN
+        INSERT INTO media (inquiry_id, inbox_event_id, seq, kind, platform_media_id, status,
+                           created_at, updated_at)
+        VALUES (v_inquiry_id, v_event_id, v_seq, p_msg_type, p_media_id, 'pending', p_now, p_now)
+        RETURNING id INTO v_media;
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            'routing', 'fetch_media', 0, NULL, NULL, jsonb_build_object('media_id', v_media),
+            NULL)::procrastinate_job_to_defer_v1]);
+    END IF;
     INSERT INTO inquiry_event (inquiry_id, at, actor, action, reason, details)
     VALUES (v_inquiry_id, p_now, 'system:intake', 'message_appended', '',
             jsonb_build_object('inbox_event_id', v_event_id, 'seq', v_seq));

@@ -24,6 +24,7 @@ ERRMSG = {
     40003: "invalid openid",
     40014: "invalid access_token",
     42001: "access_token expired",
+    40007: "invalid media_id",
     40037: "invalid template_id",
     43004: "require subscribe",
     43101: "user refuse to accept the msg",
@@ -39,6 +40,9 @@ class FakeWeChat:
     token: str = ""
     tokens: list[dict[str, Any]] = field(default_factory=list)  # each token call's body
     sends: list[dict[str, Any]] = field(default_factory=list)  # each send that was accepted
+    # media/get: the files it still keeps, by media_id (content, type); others expired.
+    media_files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    media_requests: int = 0
     # Each notification accepted: (endpoint, body), endpoint "bizsend" or "template".
     notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     requests: int = 0  # every send request, answered or not
@@ -97,6 +101,19 @@ class FakeWeChat:
             answer["msgid"] = 200228332 + len(self.notifications)
         return JSONResponse(answer)
 
+    async def media(self, request: Request) -> Response:
+        """media/get: the file for a known media_id; 40007 once it expired (3 days)."""
+        given = request.query_params.get("access_token", "")
+        if given in self.expired or given != self.token:
+            code = 42001 if given in self.expired else 40014
+            return JSONResponse({"errcode": code, "errmsg": ERRMSG[code]})
+        self.media_requests += 1
+        found = self.media_files.get(request.query_params.get("media_id", ""))
+        if found is None:
+            return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
+        content, content_type = found
+        return Response(content, media_type=content_type)
+
     async def bizsend(self, request: Request) -> JSONResponse:
         return await self._notify(request, "bizsend")
 
@@ -110,6 +127,7 @@ class FakeWeChat:
                 Route("/cgi-bin/message/custom/send", self.send, methods=["POST"]),
                 Route("/cgi-bin/message/subscribe/bizsend", self.bizsend, methods=["POST"]),
                 Route("/cgi-bin/message/template/send", self.template, methods=["POST"]),
+                Route("/cgi-bin/media/get", self.media, methods=["GET"]),
             ]
         )
 

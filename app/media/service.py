@@ -1,0 +1,104 @@
+"""Media citizens send (issue 16): fetched before the platform drops it (WeChat keeps temporary
+media 3 days), by a durable job with retries, into the file store; served to the department
+holding (or reading) the inquiry; a fetch that finally failed is shown as such."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import Account
+from app.inquiries.models import Inquiry
+from app.media.models import Media, MediaStatus
+from app.problems import Conflict, NotFound
+
+LIFETIME = timedelta(days=3)  # WeChat's temporary media (protocol brief §8.6)
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """What one fetch needs, read when it was claimed."""
+
+    media_id: int
+    account_id: int
+    app_id: str | None
+    secret: str | None
+    platform_media_id: str
+    attempt: int
+
+
+async def claim(session: AsyncSession, media_id: int, *, now: datetime) -> Fetch | None:
+    """A pending media row to fetch now (counted as an attempt), or None: stored or failed
+    already, or past the platform's lifetime (then failed, visibly)."""
+    row = await session.scalar(select(Media).where(Media.id == media_id).with_for_update())
+    if row is None or row.status is not MediaStatus.pending:
+        return None
+    inquiry = await session.get_one(Inquiry, row.inquiry_id)
+    if now - row.created_at > LIFETIME:
+        settle(row, MediaStatus.failed, code="expired", error="past the platform's 3 days")
+        return None
+    account = await session.get_one(Account, inquiry.account_id)
+    row.attempts += 1
+    await session.flush()
+    return Fetch(
+        row.id,
+        account.id,
+        account.wechat_app_id,
+        account.wechat_app_secret,
+        row.platform_media_id,
+        row.attempts,
+    )
+
+
+def settle(
+    row: Media,
+    status: MediaStatus,
+    *,
+    code: str | None = None,
+    error: str = "",
+    content_type: str | None = None,
+    size: int | None = None,
+    key: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    row.status, row.error_code, row.error = status, code, error
+    if status is MediaStatus.stored:
+        row.content_type, row.size, row.storage_key, row.fetched_at = content_type, size, key, now
+
+
+class MediaNotFound(NotFound):
+    title = "Media not found"
+    slug = "media-not-found"
+    example_detail = "No media 42 on WX20261124-000123."
+
+
+class MediaUnavailable(Conflict):
+    title = "Media not available"
+    slug = "media-unavailable"
+    example_detail = (
+        "Media 42 of WX20261124-000123 could not be fetched (40007 invalid media_id: the "
+        "platform keeps it 3 days); ask the citizen to send it again."
+    )
+
+
+async def get(session: AsyncSession, inquiry: Inquiry, media_id: int) -> Media:
+    """A stored media file of the inquiry; 404 for another inquiry's, 409 (with the reason)
+    while it is being fetched or when the fetch failed."""
+    row = await session.scalar(
+        select(Media).where(Media.id == media_id, Media.inquiry_id == inquiry.id)
+    )
+    if row is None:
+        raise MediaNotFound(f"No media {media_id} on {inquiry.reference}.")
+    if row.status is MediaStatus.pending:
+        raise MediaUnavailable(
+            f"Media {row.id} of {inquiry.reference} is still being fetched.",
+            media_status=row.status.value,
+        )
+    if row.status is MediaStatus.failed:
+        raise MediaUnavailable(
+            f"Media {row.id} of {inquiry.reference} could not be fetched "
+            f"({row.error_code} {row.error}); ask the citizen to send it again.",
+            media_status=row.status.value,
+        )
+    return row

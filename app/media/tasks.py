@@ -1,0 +1,80 @@
+"""The media fetch job: durable, retried with backoff, within the platform's 3 days."""
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+from procrastinate import JobContext, RetryStrategy
+
+from app.db import sessionmaker
+from app.delivery import service as outbox
+from app.delivery import wechat
+from app.media import service, store
+from app.media.models import Media, MediaStatus
+from app.settings import settings
+from app.worker import app
+
+TASK = "fetch_media"
+ATTEMPTS = 8  # 4 s … about 4.5 h apart: well inside the 3 days
+RETRY = RetryStrategy(max_attempts=ATTEMPTS - 1, exponential_wait=4)
+TOKEN_SECONDS = 20.0
+
+
+class TryAgain(Exception):
+    """Busy, unreachable or an answer cut short: the job runs again after its backoff."""
+
+
+@app.task(name=TASK, queue="routing", retry=RETRY, pass_context=True)
+async def fetch_media(context: JobContext, media_id: int) -> None:
+    await fetch(media_id, last_attempt=context.job.attempts + 1 >= ATTEMPTS)
+
+
+async def fetch(media_id: int, *, last_attempt: bool = False) -> None:
+    async with sessionmaker().begin() as session:
+        job = await service.claim(session, media_id, now=datetime.now(UTC))
+    if job is None:
+        return
+    if not (job.app_id and job.secret):
+        await _settle(job, MediaStatus.failed, code="unconfigured", error="no AppSecret")
+        return
+    base = settings().wechat_api_base
+    async with httpx.AsyncClient() as http:
+        try:
+            for force in (False, True):
+                async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:
+                    access = await outbox.token(
+                        session, http, job, now=datetime.now(UTC), force=force
+                    )
+                try:
+                    content, content_type = await wechat.get_media(
+                        http,
+                        base,
+                        access_token=access,
+                        media_id=job.platform_media_id,
+                        max_bytes=settings().media_max_bytes,
+                    )
+                    break
+                except wechat.WeChatError as exc:
+                    if exc.code in wechat.TOKEN and not force:
+                        continue
+                    raise
+        except wechat.WeChatError as exc:
+            if exc.code in wechat.BUSY and not last_attempt:
+                raise TryAgain(f"{exc.code} {exc.message}") from exc
+            await _settle(job, MediaStatus.failed, code=str(exc.code), error=exc.message)
+            return
+        except (wechat.Unsent, wechat.Unknown, TimeoutError) as exc:
+            # Fetching twice is harmless (unlike a send): anything unclear is tried again.
+            if not last_attempt:
+                raise TryAgain(f"{type(exc).__name__}: {exc}") from exc
+            await _settle(job, MediaStatus.failed, code="unreachable", error=str(exc))
+            return
+    key = await asyncio.to_thread(store.put, content)
+    await _settle(job, MediaStatus.stored, content_type=content_type, size=len(content), key=key)
+
+
+async def _settle(job: service.Fetch, status: MediaStatus, **fields: object) -> None:
+    async with sessionmaker().begin() as session:
+        row = await session.get_one(Media, job.media_id, with_for_update=True)
+        if row.status is MediaStatus.pending:
+            service.settle(row, status, now=datetime.now(UTC), **fields)  # type: ignore[arg-type]

@@ -1,0 +1,117 @@
+"""Media citizens send (issue 16): fetched through WeChat's media API (the fake, over real
+HTTP) by a durable job, kept in the file store, served to who may read the inquiry; a fetch
+that finally failed is shown as such."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.departments.models import Department
+from app.media import tasks as media_tasks
+from app.media.models import Media, MediaStatus
+from app.settings import settings
+from tests import factories
+from tests.conftest import Clock
+from tests.delivery.conftest import OPENID
+from tests.delivery.test_outbox import WEBHOOK
+from tests.fakes.wechat_api import FakeWeChat
+from tests.inquiries.test_work import auth
+from tests.webhooks.peers import WeChat, message_xml
+
+pytestmark = pytest.mark.committing
+P = "/api/v1/inquiries"
+City = tuple[httpx.AsyncClient, dict[str, str], str]
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + bytes(range(256)) * 4
+
+
+@pytest.fixture(autouse=True)
+def _here(
+    committing_maker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(media_tasks, "sessionmaker", lambda: committing_maker)
+    monkeypatch.setattr(settings(), "media_dir", tmp_path / "media")
+
+
+async def _sends_picture(client: httpx.AsyncClient, clock: Clock, media_id: str) -> None:
+    clock.now += timedelta(seconds=1)
+    picture = message_xml(
+        "image",
+        sender=OPENID,
+        create_time=int(clock.now.timestamp()),
+        PicUrl="http://mmbiz.qpic.cn/mmbiz_jpg/x/0",
+        MediaId=media_id,
+    )
+    answer = await WeChat(WEBHOOK, clock).post(client, picture)
+    assert answer.status_code == 200, answer.text
+
+
+async def _media(maker: async_sessionmaker[AsyncSession]) -> list[Media]:
+    async with maker() as session:
+        return list(await session.scalars(select(Media).order_by(Media.id)))
+
+
+async def test_a_picture_is_fetched_kept_and_served_to_who_may_read_it(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, key, reference = city
+    fake.media_files["MEDIA_1"] = (JPEG, "image/jpeg")
+    await _sends_picture(client, clock, "MEDIA_1")
+    [pending] = await _media(committing_maker)
+    assert (pending.status, pending.kind, pending.seq) == (MediaStatus.pending, "image", 2)
+    await media_tasks.fetch(pending.id)
+    await media_tasks.fetch(pending.id)  # a retry of a stored one fetches nothing
+    assert fake.media_requests == 1
+    [stored] = await _media(committing_maker)
+    assert (stored.status, stored.content_type, stored.size) == (
+        MediaStatus.stored,
+        "image/jpeg",
+        len(JPEG),
+    )
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    [shown] = view["media"]
+    assert shown["href"] == f"{P}/{reference}/media/{stored.id}"
+    served = await client.get(shown["href"], headers=key)
+    assert served.status_code == 200
+    assert (served.content, served.headers["content-type"]) == (JPEG, "image/jpeg")
+    # Another department reads nothing of it (the isolation walk covers every role).
+    async with committing_maker.begin() as session:
+        urban = await session.scalar(select(Department).where(Department.code == "hefei-urban"))
+        assert urban is not None
+        other = auth(await factories.api_key(session, urban))
+    assert (await client.get(shown["href"], headers=other)).status_code == 404
+
+
+async def test_a_fetch_that_failed_is_shown_as_failed_never_a_broken_link(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, key, reference = city
+    await _sends_picture(client, clock, "MEDIA_EXPIRED")  # the platform no longer has it
+    [row] = await _media(committing_maker)
+    await media_tasks.fetch(row.id)
+    [failed] = await _media(committing_maker)
+    assert (failed.status, failed.error_code) == (MediaStatus.failed, "40007")
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    [shown] = view["media"]
+    assert (shown["status"], shown["href"], shown["error_code"]) == ("failed", None, "40007")
+    refused = await client.get(f"{P}/{reference}/media/{failed.id}", headers=key)
+    assert refused.status_code == 409
+    assert refused.json()["type"] == "/problems/media-unavailable"
+    assert "send it again" in refused.json()["detail"]
+    # Past the platform's 3 days the job does not even ask: failed, expired.
+    fake.media_files["MEDIA_LATE"] = (JPEG, "image/jpeg")
+    await _sends_picture(client, clock, "MEDIA_LATE")
+    late = (await _media(committing_maker))[-1]
+    async with committing_maker.begin() as session:
+        row = await session.get_one(Media, late.id)
+        row.created_at = datetime.now(UTC) - timedelta(days=3, minutes=1)
+    asked = fake.media_requests
+    await media_tasks.fetch(late.id)
+    assert fake.media_requests == asked
+    expired = (await _media(committing_maker))[-1]
+    assert (expired.status, expired.error_code) == (MediaStatus.failed, "expired")
