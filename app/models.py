@@ -3,6 +3,7 @@
 from app.accounts.models import Account, AccountType, Follower, Platform, account_operator
 from app.answers.models import AnswerAttempt
 from app.api_keys.models import ApiKey
+from app.comments.models import Comment
 from app.db import Base
 from app.deadlines.models import (
     CalendarDay,
@@ -26,6 +27,7 @@ from app.inquiries.models import (
 )
 from app.media.models import Media
 from app.people.models import Person, Role
+from app.publications.models import Publication, PublicationCursor
 from app.push.models import PushRegistration
 from app.ratings.models import Callback, Rating
 from app.referrals.models import Referral, ReferralEntry
@@ -44,6 +46,7 @@ __all__ = [
     "CalendarYear",
     "Callback",
     "Channel",
+    "Comment",
     "DeadlineAlert",
     "DeadlineExtension",
     "DeadlinePause",
@@ -66,6 +69,8 @@ __all__ = [
     "Person",
     "Platform",
     "PlatformToken",
+    "Publication",
+    "PublicationCursor",
     "PushRegistration",
     "Rating",
     "Referral",

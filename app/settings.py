@@ -256,6 +256,12 @@ class Settings(BaseSettings):
         ge=1,
         description="A bad rating's call-back (回访) is due in this many working days.",
     )
+    publications_pull_days: int = Field(
+        default=30, ge=1, description="The daily pull reads published articles this far back."
+    )
+    comments_poll_days: int = Field(
+        default=30, ge=1, description="Comments are polled on articles this recent."
+    )
     media_dir: Path = Field(
         default=PROJECT_ROOT / "var" / "media",
         description="The file store for media citizens send: a local folder, or a shared volume "

@@ -97,6 +97,12 @@ class Account(Timestamped, Base):
     subscribe_fields: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     template_id: Mapped[str | None] = mapped_column(String(128))
     template_fields: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    # The daily pull of publications: when it last ran for the account, and why its
+    # publications are unknown (no source works), if they are.
+    # 留言管理 is on for the account: its articles' comments are polled.
+    comments_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    publications_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    publications_error: Mapped[str | None] = mapped_column(Text)
 
     department: Mapped["Department"] = relationship(lazy="raise")
     operators: Mapped[list["Person"]] = relationship(
@@ -119,6 +125,11 @@ class Account(Timestamped, Base):
     @property
     def staffing_ok(self) -> bool:
         return sum(person.active for person in self.operators) >= self.operators_required
+
+    @property
+    def publications_known(self) -> bool:
+        """Unknown is not zero: False until a source worked for the account, or when none does."""
+        return self.publications_checked_at is not None and self.publications_error is None
 
     @property
     def may_use(self) -> list[str]:

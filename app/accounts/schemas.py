@@ -129,6 +129,10 @@ class AccountSecrets(Schema):
 
 
 class AccountCreate(AccountSecrets, Notifications):
+    comments_enabled: StrictBool = Field(
+        default=False,
+        description="WeChat 留言管理 is on: the articles' comments are polled into inquiries.",
+    )
     code: AccountCode
     platform: Platform
     account_type: AccountType
@@ -183,6 +187,7 @@ class AccountCreate(AccountSecrets, Notifications):
 
 
 class AccountUpdate(AccountSecrets, Notifications):
+    comments_enabled: StrictBool | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     account_type: AccountType | None = None
     verified: StrictBool | None = None
@@ -240,6 +245,10 @@ class AccountRead(Schema):
                     "subscribe_fields": None,
                     "template_fields": None,
                     "may_use": ["customer_service_message", "subscribe_notification"],
+                    "comments_enabled": False,
+                    "publications_known": True,
+                    "publications_error": None,
+                    "publications_checked_at": "2026-11-24T18:30:00Z",
                     "has_wechat_token": True,
                     "has_wechat_encoding_aes_key": True,
                     "key_rotation_in_progress": False,
@@ -277,6 +286,13 @@ class AccountRead(Schema):
     template_id: str | None
     subscribe_fields: dict[str, str] | None
     template_fields: dict[str, str] | None
+    comments_enabled: StrictBool
+    publications_known: StrictBool = Field(
+        description="Its publications are known (the daily pull worked). False: unknown, never "
+        "zero; `publications_error` says why."
+    )
+    publications_error: str | None
+    publications_checked_at: datetime | None
     may_use: list[str] = Field(
         description="What replies may go through: customer_service_message (verified accounts; "
         "Weibo's fan-service reply), subscribe_notification, template_message. The answer page "

@@ -49,6 +49,7 @@ _WECHAT_ONLY = frozenset(
         "template_id",
         "subscribe_fields",
         "template_fields",
+        "comments_enabled",
     }
 )
 _WEIBO_ONLY = frozenset(
@@ -143,6 +144,7 @@ async def create(session: AsyncSession, *, data: AccountCreate) -> Account:
         weibo_window_hours=data.weibo_window_hours,
         subscribe_template_id=data.subscribe_template_id or None,
         template_id=data.template_id or None,
+        comments_enabled=data.comments_enabled,
         subscribe_fields=data.subscribe_fields,
         template_fields=data.template_fields,
     )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account, AccountType, Follower, Platform
 from app.answers.service import answer_link, code_line
+from app.comments import service as comments
 from app.deadlines.calendar import CHINA
 from app.delivery import wechat
 from app.delivery.models import Delivery, DeliveryStatus, NotificationGrant, PlatformToken, Via
@@ -96,6 +97,8 @@ class Job:
     template_id: str | None = None
     data: dict[str, str] | None = None
     link: str | None = None
+    # A public reply to a comment: where it goes (msg_data_id, index, user_comment_id).
+    comment: tuple[str, int, str] | None = None
 
 
 async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Job | None:
@@ -159,6 +162,11 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
                 error="it goes out when the citizen next writes",
             )
             return None
+    comment = (
+        await comments.target(session, recipient.id)
+        if recipient.channel is Channel.comment
+        else None
+    )
     outbound = reply.text
     if recipient.channel is Channel.private_message and (
         reply.purpose is ReplyPurpose.holding or not await _code_given(session, row)
@@ -177,6 +185,7 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
         row.citizen_id,
         outbound,
         row.attempts,
+        comment=comment,
     )
 
 

@@ -36,13 +36,15 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
         job = await service.claim(session, delivery_id, now=datetime.now(UTC))
     if job is None:
         return
-    if job.via is Via.message and job.channel is not Channel.private_message:
+    if job.via is Via.message and job.channel is Channel.comment and job.comment is None:
         # Visible, never silent: public comment replies are not built yet.
         await _settle(
             job,
             DeliveryStatus.failed,
             "unsupported",
-            f"{job.platform} {job.channel} replies are not sent by this version",
+            f"{job.platform} {job.channel} replies are not sent by this version"
+            if job.platform is Platform.weibo
+            else "the comment is not known on a recorded article",
         )
         return
     if job.platform is Platform.weibo:
@@ -66,6 +68,10 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
                         continue  # refresh the token, then once more
                     raise
         except wechat.WeChatError as exc:
+            if exc.code == wechat.ALREADY_REPLIED and job.comment is not None:
+                # One reply per comment: it has one (an earlier attempt's, or the back office's).
+                await _settle(job, DeliveryStatus.delivered, str(exc.code), exc.message)
+                return
             if exc.code in wechat.BUSY:
                 await _later(job, str(exc.code), exc.message, last_attempt=last_attempt)
                 return
@@ -88,6 +94,18 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
 
 async def _send(http: httpx.AsyncClient, base: str, access: str, job: service.Job) -> None:
     """The reply itself, or a notification that it is ready (with the answer page's link)."""
+    if job.comment is not None:
+        msg_data_id, index, comment_id = job.comment
+        await wechat.comment_reply(
+            http,
+            base,
+            access_token=access,
+            msg_data_id=msg_data_id,
+            index=index,
+            user_comment_id=comment_id,
+            content=job.text,
+        )
+        return
     if job.via is Via.message:
         await wechat.send_text(
             http, base, access_token=access, openid=job.citizen_id, content=job.text

@@ -13,6 +13,7 @@ BUSY = frozenset({-1, 45009})  # system busy, frequency limit: back off and try 
 TOKEN = frozenset({40001, 40014, 42001})  # invalid or expired token: refresh, retry once
 WINDOW = frozenset({45015, 45047})  # the 48 h window closed, or its 5 messages used
 GIVE_UP = frozenset({40003, 43004, 45002, 40164})  # bad openid, unfollowed, too long, ip
+ALREADY_REPLIED = 88005  # comment/reply/add: the comment has its one reply
 
 
 class WeChatError(Exception):
@@ -103,6 +104,77 @@ async def get_media(
     if len(response.content) > max_bytes:
         raise WeChatError(0, f"larger than MEDIA_MAX_BYTES ({max_bytes})")
     return response.content, content_type.split(";")[0].strip()
+
+
+async def freepublish_batchget(
+    http: httpx.AsyncClient, base: str, *, access_token: str, offset: int, count: int
+) -> dict[str, object]:
+    """POST /cgi-bin/freepublish/batchget: published articles, newest first (count ≤ 20)."""
+    return await _post(
+        http,
+        f"{base}/cgi-bin/freepublish/batchget?access_token={access_token}",
+        {"offset": offset, "count": count, "no_content": 1},
+    )
+
+
+async def comment_list(
+    http: httpx.AsyncClient,
+    base: str,
+    *,
+    access_token: str,
+    msg_data_id: str,
+    index: int,
+    begin: int,
+    count: int,
+) -> dict[str, object]:
+    """POST /cgi-bin/comment/list: an article's comments from `begin`, `count` (< 50) at a time;
+    type 0: all."""
+    return await _post(
+        http,
+        f"{base}/cgi-bin/comment/list?access_token={access_token}",
+        {
+            "msg_data_id": int(msg_data_id),
+            "index": index,
+            "begin": begin,
+            "count": count,
+            "type": 0,
+        },
+    )
+
+
+async def comment_reply(
+    http: httpx.AsyncClient,
+    base: str,
+    *,
+    access_token: str,
+    msg_data_id: str,
+    index: int,
+    user_comment_id: str,
+    content: str,
+) -> None:
+    """POST /cgi-bin/comment/reply/add: the one reply a comment takes (88005: replied already)."""
+    await _post(
+        http,
+        f"{base}/cgi-bin/comment/reply/add?access_token={access_token}",
+        {
+            "msg_data_id": int(msg_data_id),
+            "index": index,
+            "user_comment_id": int(user_comment_id),
+            "content": content,
+        },
+    )
+
+
+async def article_summary(
+    http: httpx.AsyncClient, base: str, *, access_token: str, day: str
+) -> dict[str, object]:
+    """POST /datacube/getarticlesummary: one day's sent articles, `msgid` being
+    "<msg_data_id>_<index>" (index from 1), with their titles."""
+    return await _post(
+        http,
+        f"{base}/datacube/getarticlesummary?access_token={access_token}",
+        {"begin_date": day, "end_date": day},
+    )
 
 
 async def send_subscribe(

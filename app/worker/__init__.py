@@ -44,6 +44,8 @@ app = procrastinate.App(
         "app.answers.tasks",
         "app.ratings.tasks",
         "app.media.tasks",
+        "app.publications.tasks",
+        "app.comments.tasks",
     ],
 )
 

@@ -39,7 +39,7 @@ async def _says(client: httpx.AsyncClient, clock: Clock, text: str, sender: str 
     """The citizen sends `text` through the webhook; the passive reply's text, or ''."""
     peer = WeChat(WEBHOOK, clock)
     # Later than the jobs that ran meanwhile in real time (a prompt's time is the job's).
-    clock.now = max(clock.now + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
+    clock.now = max(clock.now + timedelta(seconds=1), datetime.now(UTC))
     response = await peer.post(
         client, text_xml(text, sender=sender, create_time=int(clock.now.timestamp()))
     )

@@ -43,6 +43,15 @@ class FakeWeChat:
     # media/get: the files it still keeps, by media_id (content, type); others expired.
     media_files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     media_requests: int = 0
+    # freepublish/batchget: the items it answers (as the platform shapes them), newest first.
+    published: list[dict[str, Any]] = field(default_factory=list)
+    batchget_calls: list[dict[str, Any]] = field(default_factory=list)
+    publish_refused: bool = False  # the account has no such privilege (48001)
+    summaries: list[dict[str, Any]] = field(default_factory=list)  # getarticlesummary's list
+    # comment/list: the comments per (msg_data_id, index); comment/reply/add: the replies.
+    comments: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    comment_calls: list[dict[str, Any]] = field(default_factory=list)
+    comment_replies: dict[tuple[str, int, str], str] = field(default_factory=dict)
     # Each notification accepted: (endpoint, body), endpoint "bizsend" or "template".
     notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     requests: int = 0  # every send request, answered or not
@@ -114,6 +123,69 @@ class FakeWeChat:
         content, content_type = found
         return Response(content, media_type=content_type)
 
+    async def batchget(self, request: Request) -> JSONResponse:
+        """freepublish/batchget: the published articles, newest first, `count` from `offset`."""
+        given = request.query_params.get("access_token", "")
+        if given != self.token:
+            return JSONResponse({"errcode": 40014, "errmsg": ERRMSG[40014]})
+        if self.publish_refused:
+            return JSONResponse({"errcode": 48001, "errmsg": "api unauthorized"})
+        body = await request.json()
+        offset, count = int(body["offset"]), min(int(body["count"]), 20)
+        page = self.published[offset : offset + count]
+        self.batchget_calls.append(body)
+        return JSONResponse(
+            {"total_count": len(self.published), "item_count": len(page), "item": page}
+        )
+
+    def _refused(self, request: Request) -> JSONResponse | None:
+        given = request.query_params.get("access_token", "")
+        if given in self.expired or given != self.token:
+            code = 42001 if given in self.expired else 40014
+            return JSONResponse({"errcode": code, "errmsg": ERRMSG[code]})
+        return None
+
+    async def summary(self, request: Request) -> JSONResponse:
+        """datacube/getarticlesummary: one day's sent articles (msgid "<msg_data_id>_<idx>")."""
+        if (refused := self._refused(request)) is not None:
+            return refused
+        body = await request.json()
+        day = body["begin_date"]
+        return JSONResponse({"list": [s for s in self.summaries if s["ref_date"] == day]})
+
+    async def comment_list(self, request: Request) -> JSONResponse:
+        """comment/list: count < 50 from begin; 88000 without the comment privilege."""
+        if (refused := self._refused(request)) is not None:
+            return refused
+        body = await request.json()
+        if int(body["count"]) >= 50:
+            return JSONResponse({"errcode": 45004, "errmsg": "count out of range"})
+        self.comment_calls.append(body)
+        found = self.comments.get((str(body["msg_data_id"]), int(body["index"])))
+        if found is None:
+            return JSONResponse({"errcode": 88000, "errmsg": "without comment privilege"})
+        begin, count = int(body["begin"]), int(body["count"])
+        return JSONResponse(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "total": len(found),
+                "comment": found[begin : begin + count],
+            }
+        )
+
+    async def comment_reply(self, request: Request) -> JSONResponse:
+        """comment/reply/add: one reply per comment; 88005 once it has one."""
+        if (refused := self._refused(request)) is not None:
+            return refused
+        body = await request.json()
+        self.requests += 1
+        key = (str(body["msg_data_id"]), int(body["index"]), str(body["user_comment_id"]))
+        if key in self.comment_replies:
+            return JSONResponse({"errcode": 88005, "errmsg": "already reply"})
+        self.comment_replies[key] = str(body["content"])
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
     async def bizsend(self, request: Request) -> JSONResponse:
         return await self._notify(request, "bizsend")
 
@@ -128,6 +200,10 @@ class FakeWeChat:
                 Route("/cgi-bin/message/subscribe/bizsend", self.bizsend, methods=["POST"]),
                 Route("/cgi-bin/message/template/send", self.template, methods=["POST"]),
                 Route("/cgi-bin/media/get", self.media, methods=["GET"]),
+                Route("/cgi-bin/freepublish/batchget", self.batchget, methods=["POST"]),
+                Route("/datacube/getarticlesummary", self.summary, methods=["POST"]),
+                Route("/cgi-bin/comment/list", self.comment_list, methods=["POST"]),
+                Route("/cgi-bin/comment/reply/add", self.comment_reply, methods=["POST"]),
             ]
         )
 

@@ -10,10 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency, worker
 from app.answers import tasks as answer_tasks
+from app.comments import tasks as comment_tasks
 from app.deadlines import tasks as deadline_tasks
 from app.delivery import tasks as delivery_tasks
 from app.departments.models import Department
 from app.inquiries.models import Inquiry, InquiryEvent
+from app.media import tasks as media_tasks
+from app.publications import tasks as publication_tasks
 from app.push import tasks as push_tasks
 from app.ratings import tasks as rating_tasks
 from app.routing import service as routing
@@ -170,6 +173,8 @@ async def test_the_worker_runs_the_queued_jobs(
     monkeypatch.setattr(idempotency, "sessionmaker", lambda: committing_maker)
     monkeypatch.setattr(answer_tasks, "sessionmaker", lambda: committing_maker)
     monkeypatch.setattr(rating_tasks, "sessionmaker", lambda: committing_maker)
+    for module in (media_tasks, publication_tasks, comment_tasks):
+        monkeypatch.setattr(module, "sessionmaker", lambda: committing_maker)
     url = committing_maker.kw["bind"].url.render_as_string(hide_password=False)
     await worker.run(url, wait=False)
     # A job deferred by a job still running when the queue looked empty (check_urgent's urgent
@@ -185,6 +190,10 @@ async def test_the_worker_runs_the_queued_jobs(
         assert statuses.pop("purge_idempotency_keys", "succeeded") == "succeeded"  # hourly
         assert statuses.pop("purge_answer_attempts", "succeeded") == "succeeded"  # hourly
         assert statuses.pop("remind_ratings", "succeeded") == "succeeded"  # hourly
+        assert statuses.pop("poll_comments", "succeeded") == "succeeded"  # every 10 min
+        assert statuses.pop("pull_publications", "succeeded") == "succeeded"  # daily
+        # Every minute, like the deliveries' recovery sweep.
+        assert statuses.pop("read_publication_events") == "succeeded"
         assert statuses.pop("send_holding_replies", "succeeded") == "succeeded"  # every 5 min
         # The worker also deferred its periodic sweep on start.
         assert statuses == {

@@ -1,0 +1,224 @@
+"""What the accounts publish (issue 16), for the 15-day rule and the 1-hour repost rule and for
+the comments that hang on articles. WeChat tells us by events on the webhook (PUBLISHJOBFINISH
+after a 发布, MASSSENDJOBFINISH after a mass send), read here from the inbox, and a daily pull of
+published articles (freepublish/batchget) catches what the back office publishes without them.
+An account no source works for is flagged: unknown is not zero."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from defusedxml import ElementTree as SafeElementTree
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import Account
+from app.deadlines.calendar import CHINA
+from app.publications.models import Publication, PublicationCursor
+from app.webhooks.models import InboxEvent
+
+EVENTS = ("PUBLISHJOBFINISH", "MASSSENDJOBFINISH")
+# Intake commits within its 5 s budget: an event this old has committed, so the cursor never
+# passes one still in flight.
+SETTLED = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One article as a source reports it."""
+
+    source: str
+    platform_id: str
+    item_index: int
+    published_at: datetime
+    title: str = ""
+    url: str = ""
+    msg_data_id: str | None = None
+
+
+def from_event(event_type: str, xml: str, sent_at: datetime) -> list[Item]:
+    """The articles a completion event reports (a failed job reports none)."""
+    root = SafeElementTree.fromstring(xml, forbid_dtd=True, forbid_entities=True)
+    if event_type == "PUBLISHJOBFINISH":
+        info = root.find("PublishEventInfo")
+        if info is None or (info.findtext("publish_status") or "").strip() != "0":
+            return []
+        article = (info.findtext("article_id") or "").strip()
+        return [
+            Item(
+                "publish_event",
+                article,
+                int((item.findtext("idx") or "1").strip()),
+                sent_at,
+                url=(item.findtext("article_url") or "").strip(),
+            )
+            for item in info.iterfind("article_detail/item")
+            if article
+        ]
+    status = (root.findtext("Status") or "").strip()
+    message = (root.findtext("MsgID") or "").strip()
+    if not message or status != "send success":
+        return []
+    return [
+        Item(
+            "masssend_event",
+            message,
+            int((item.findtext("ArticleIdx") or "1").strip()),
+            sent_at,
+            url=(item.findtext("ArticleUrl") or "").strip(),
+        )
+        for item in root.iterfind("ArticleUrlResult/ResultList/item")
+    ]
+
+
+async def record(session: AsyncSession, account_id: int, items: list[Item]) -> int:
+    """Upsert; a later source fills in what an earlier one did not know (a title, a URL).
+    Returns how many were new."""
+    new = 0
+    for item in items:
+        statement = insert(Publication).values(
+            account_id=account_id,
+            source=item.source,
+            platform_id=item.platform_id,
+            item_index=item.item_index,
+            title=item.title,
+            url=item.url,
+            published_at=item.published_at,
+            msg_data_id=item.msg_data_id,
+        )
+        result = await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["account_id", "platform_id", "item_index"],
+                set_={
+                    "title": text("COALESCE(NULLIF(publication.title, ''), excluded.title)"),
+                    "url": text("COALESCE(NULLIF(publication.url, ''), excluded.url)"),
+                    "msg_data_id": text("COALESCE(publication.msg_data_id, excluded.msg_data_id)"),
+                    "published_at": text("LEAST(publication.published_at, excluded.published_at)"),
+                },
+            ).returning(text("(xmax = 0) AS inserted"))
+        )
+        new += bool(result.scalar())
+    return new
+
+
+async def read_events(session: AsyncSession, *, now: datetime, batch: int = 500) -> int:
+    """The completion events intake stored since the cursor, into publications."""
+    cursor = await session.scalar(
+        select(PublicationCursor).where(PublicationCursor.id == 1).with_for_update()
+    )
+    if cursor is None:
+        cursor = PublicationCursor(id=1, inbox_event_id=0)
+        session.add(cursor)
+        await session.flush()
+    rows = (
+        await session.execute(
+            select(
+                InboxEvent.id,
+                InboxEvent.account_id,
+                InboxEvent.event_type,
+                InboxEvent.payload,
+                InboxEvent.sent_at,
+            )
+            .where(InboxEvent.id > cursor.inbox_event_id, InboxEvent.received_at < now - SETTLED)
+            .order_by(InboxEvent.id)
+            .limit(batch)
+        )
+    ).all()
+    recorded = 0
+    for event_id, account_id, event_type, payload, sent_at in rows:
+        if event_type in EVENTS:
+            recorded += await record(session, account_id, from_event(event_type, payload, sent_at))
+        cursor.inbox_event_id = event_id
+    await session.flush()
+    return recorded
+
+
+def entries(answer: dict[str, object], key: str) -> list[dict[str, Any]]:
+    """A platform answer's list under `key`, its objects only."""
+    found = answer.get(key)
+    return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []
+
+
+def from_batchget(answer: dict[str, object]) -> Iterator[Item]:
+    """freepublish/batchget's items: each published article with its items (news_item)."""
+    for entry in entries(answer, "item"):
+        article = str(entry.get("article_id", ""))
+        updated = datetime.fromtimestamp(int(str(entry.get("update_time", 0))), UTC)
+        content = entry.get("content") or {}
+        news = content.get("news_item", []) if isinstance(content, dict) else []
+        for index, news_item in enumerate(news, start=1):
+            if article and isinstance(news_item, dict):
+                yield Item(
+                    "freepublish_pull",
+                    article,
+                    index,
+                    updated,
+                    title=str(news_item.get("title", "")),
+                    url=str(news_item.get("url", "")),
+                )
+
+
+def from_summary(answer: dict[str, object]) -> Iterator[Item]:
+    """datacube/getarticlesummary's list: `msgid` is "<msg_data_id>_<index>" (index from 1),
+    the id comment/list takes; `ref_date` the day, in Beijing."""
+    for entry in entries(answer, "list"):
+        msg_data_id, _, index = str(entry.get("msgid", "")).partition("_")
+        if not (msg_data_id.isdigit() and index.isdigit()):
+            continue
+        day = datetime.strptime(str(entry.get("ref_date", "")), "%Y-%m-%d")
+        yield Item(
+            "datacube_pull",
+            msg_data_id,
+            int(index),
+            day.replace(tzinfo=CHINA).astimezone(UTC),
+            title=str(entry.get("title", "")),
+            msg_data_id=msg_data_id,
+        )
+
+
+async def record_summary(session: AsyncSession, account_id: int, items: list[Item]) -> int:
+    """Articles the data API reports: their msg_data_id goes onto the article already recorded
+    with the same title within two days (learnt from an event or the pull); an article not
+    recorded yet is recorded from here. Returns how many were new."""
+    unmatched = []
+    for item in items:
+        known = await session.scalar(
+            select(Publication)
+            .where(
+                Publication.account_id == account_id,
+                Publication.title == item.title,
+                Publication.title != "",
+                Publication.msg_data_id.is_(None),
+                Publication.published_at.between(
+                    item.published_at - timedelta(days=2), item.published_at + timedelta(days=2)
+                ),
+            )
+            .order_by(Publication.id)
+            .limit(1)
+            .with_for_update()
+        )
+        if known is not None:
+            known.msg_data_id = item.msg_data_id
+        else:
+            unmatched.append(item)
+    await session.flush()
+    return await record(session, account_id, unmatched)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account_id: int
+    app_id: str | None
+    secret: str | None
+
+
+async def accounts(session: AsyncSession) -> list[Account]:
+    """Every active account: WeChat ones are pulled; the others are flagged unknown."""
+    return list(await session.scalars(select(Account).where(Account.active).order_by(Account.id)))
+
+
+def pulled(account: Account, *, now: datetime, error: str | None) -> None:
+    """The pull's outcome on the account: the flag says whether its publications are known."""
+    account.publications_checked_at, account.publications_error = now, error

@@ -1,0 +1,90 @@
+"""Publications: the completion events read from the inbox every minute, and the daily pull."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from app.accounts.models import Account, Platform
+from app.db import sessionmaker
+from app.deadlines.calendar import CHINA
+from app.delivery import service as outbox
+from app.delivery import wechat
+from app.publications import service
+from app.settings import settings
+from app.worker import app
+
+PAGE = 20  # freepublish/batchget takes at most 20
+TOKEN_SECONDS = 20.0
+
+
+@app.periodic(cron="* * * * *")
+@app.task(name="read_publication_events", queue="routing", queueing_lock="read_publications")
+async def read_publication_events(timestamp: int) -> None:
+    async with sessionmaker().begin() as session:
+        await service.read_events(session, now=datetime.fromtimestamp(timestamp, UTC))
+
+
+@app.periodic(cron="30 18 * * *")  # 02:30 in Beijing
+@app.task(name="pull_publications", queue="routing", queueing_lock="pull_publications")
+async def pull_publications(timestamp: int) -> None:
+    """Each WeChat account's published articles of the last PUBLICATIONS_PULL_DAYS; an account
+    no source works for (a Weibo account: its timeline is not read; no AppSecret; the platform
+    refuses) is flagged with why."""
+    now = datetime.fromtimestamp(timestamp, UTC)
+    async with sessionmaker().begin() as session:
+        ids = [(a.id, a.platform) for a in await service.accounts(session)]
+    for account_id, platform in ids:
+        error = (
+            await pull(account_id, now=now)
+            if platform is Platform.wechat
+            else "Weibo: the account's timeline is not read by this version"
+        )
+        async with sessionmaker().begin() as session:
+            account = await session.get_one(Account, account_id, with_for_update=True)
+            service.pulled(account, now=now, error=error)
+
+
+async def pull(account_id: int, *, now: datetime) -> str | None:
+    """One account's pull; None, or why its publications are unknown."""
+    async with sessionmaker().begin() as session:
+        account = await session.get_one(Account, account_id)
+        credentials = service.Credentials(
+            account.id, account.wechat_app_id, account.wechat_app_secret
+        )
+    if not (credentials.app_id and credentials.secret):
+        return "no AppSecret: the published articles cannot be pulled"
+    since = now - timedelta(days=settings().publications_pull_days)
+    base = settings().wechat_api_base
+    offset = 0
+    async with httpx.AsyncClient() as http:
+        try:
+            while True:
+                async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:
+                    access = await outbox.token(session, http, credentials, now=now, force=False)
+                answer = await wechat.freepublish_batchget(
+                    http, base, access_token=access, offset=offset, count=PAGE
+                )
+                items = list(service.from_batchget(answer))
+                async with sessionmaker().begin() as session:
+                    await service.record(session, account_id, items)
+                offset += PAGE
+                total = int(str(answer.get("total_count", 0)))
+                if offset >= total or any(item.published_at < since for item in items):
+                    break
+            # The comments' ids: yesterday's and today's sent articles, from the data API.
+            for day in (now - timedelta(days=1), now):
+                async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:
+                    access = await outbox.token(session, http, credentials, now=now, force=False)
+                summary = await wechat.article_summary(
+                    http, base, access_token=access, day=day.astimezone(CHINA).strftime("%Y-%m-%d")
+                )
+                async with sessionmaker().begin() as session:
+                    await service.record_summary(
+                        session, account_id, list(service.from_summary(summary))
+                    )
+            return None
+        except wechat.WeChatError as exc:
+            return f"{exc.code} {exc.message}"
+        except (wechat.Unsent, wechat.Unknown, TimeoutError) as exc:
+            return f"unreachable: {exc}"

@@ -1,0 +1,154 @@
+"""Comments on the accounts' articles (issue 16), against the fake WeChat over real HTTP: the
+publication pull learns the articles and their comment ids, the poll reads comments page by
+page (fewer than 50 a call, a cursor per article) into inquiries of their own, and the approved
+public reply goes back once (88005: already replied, recorded as delivered)."""
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.comments import tasks as comment_tasks
+from app.comments.models import Comment
+from app.deadlines.calendar import CHINA
+from app.delivery import tasks
+from app.delivery.models import Delivery, DeliveryStatus
+from app.departments.models import Department
+from app.inquiries.models import Channel, Inquiry
+from app.publications import tasks as publication_tasks
+from app.publications.models import Publication
+from app.routing import service as routing
+from tests.conftest import ADMIN_TOKEN, Clock
+from tests.fakes.wechat_api import FakeWeChat
+from tests.inquiries.test_work import auth
+from tests.inquiries.test_workbench import _people
+
+pytestmark = pytest.mark.committing
+P = "/api/v1/inquiries"
+City = tuple[httpx.AsyncClient, dict[str, str], str]
+MSG_DATA_ID = "2247483647"
+
+
+@pytest.fixture(autouse=True)
+def _here(
+    committing_maker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publication_tasks, "sessionmaker", lambda: committing_maker)
+    monkeypatch.setattr(comment_tasks, "sessionmaker", lambda: committing_maker)
+
+
+def _comment(number: int, at: datetime) -> dict[str, object]:
+    return {
+        "user_comment_id": number,
+        "openid": f"o_reader_{number}",
+        "create_time": int(at.timestamp()),
+        "content": f"第{number}条留言：社保断缴了怎么补缴？",
+        "comment_type": 0,
+    }
+
+
+async def _count(maker: async_sessionmaker[AsyncSession]) -> int:
+    async with maker() as session:
+        found = await session.scalar(
+            select(func.count()).select_from(Inquiry).where(Inquiry.channel == Channel.comment)
+        )
+        return int(found or 0)
+
+
+async def test_comments_are_polled_page_by_page_and_answered_once(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, _, _ = city
+    now = datetime.now(UTC)
+    enabled = await client.patch(
+        "/api/v1/admin/accounts/hefei-wechat",
+        json={"comments_enabled": True},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert enabled.status_code == 200, enabled.text
+    # The article, from the pull; its comment id (msg_data_id) from the data API, by its title.
+    fake.published = [
+        {
+            "article_id": "ART_1",
+            "update_time": int(now.timestamp()),
+            "content": {"news_item": [{"title": "社保补缴指南", "url": "https://mp/s/1"}]},
+        }
+    ]
+    fake.summaries = [
+        {
+            "ref_date": now.astimezone(CHINA).strftime("%Y-%m-%d"),
+            "msgid": f"{MSG_DATA_ID}_1",
+            "title": "社保补缴指南",
+        }
+    ]
+    await publication_tasks.pull_publications(int(now.timestamp()))
+    async with committing_maker() as session:
+        article = (await session.scalars(select(Publication))).one()
+    assert (article.platform_id, article.msg_data_id) == ("ART_1", MSG_DATA_ID)
+    # 60 comments: two calls of at most 49.
+    fake.comments[(MSG_DATA_ID, 0)] = [_comment(n, now) for n in range(1, 61)]
+    await comment_tasks.poll_comments(int(now.timestamp()))
+    assert [(c["begin"], c["count"], c["index"]) for c in fake.comment_calls] == [
+        (0, 49, 0),
+        (49, 49, 0),
+    ]
+    assert await _count(committing_maker) == 60
+    # The next poll starts at the cursor: only what is new, never twice.
+    fake.comments[(MSG_DATA_ID, 0)].append(_comment(61, now + timedelta(minutes=5)))
+    await comment_tasks.poll_comments(int(now.timestamp()) + 600)
+    assert fake.comment_calls[-1]["begin"] == 60
+    assert await _count(committing_maker) == 61
+    async with committing_maker() as session:
+        inquiries = list(
+            await session.scalars(
+                select(Inquiry).where(Inquiry.channel == Channel.comment).order_by(Inquiry.id)
+            )
+        )
+        assert len({i.reference for i in inquiries}) == 61  # never threaded
+        assert all(not i.accepts_messages for i in inquiries)
+        first, second = inquiries[0], inquiries[1]
+        hrss = await session.scalar(select(Department).where(Department.code == "hefei-hrss"))
+        assert hrss is not None
+    async with committing_maker.begin() as session:
+        for inquiry in (first, second):
+            assert await routing.route(
+                session, inquiry_id=inquiry.id, now=inquiry.received_at, keywords=[]
+            )
+        _, _, keys = await _people(session, hrss)
+
+    async def answered(inquiry: Inquiry, text: str) -> Delivery:
+        """A public reply: a responder writes, a reviewer approves, the job sends."""
+        submitted = await client.post(
+            f"{P}/{inquiry.reference}/replies",
+            json={"purpose": "answer", "text": text},
+            headers=auth(keys["responder"]),
+        )
+        assert submitted.status_code == 201, submitted.text
+        assert submitted.json()["status"] == "awaiting_approval"
+        approved = await client.post(
+            f"{P}/{inquiry.reference}/replies/{submitted.json()['id']}/review",
+            json={"approve": True, "note": "同意"},
+            headers=auth(keys["reviewer"]),
+        )
+        assert approved.status_code == 200, approved.text
+        async with committing_maker() as session:
+            row = await session.scalar(select(Delivery).where(Delivery.inquiry_id == inquiry.id))
+        assert row is not None
+        await tasks.deliver(row.id)
+        async with committing_maker() as session:
+            return await session.get_one(Delivery, row.id)
+
+    sent = await answered(first, "您好，补缴请到市民中心3号窗口办理，咨询电话12333。")
+    assert (sent.status, sent.error_code) == (DeliveryStatus.delivered, None)
+    assert fake.comment_replies == {
+        (MSG_DATA_ID, 0, "1"): "您好，补缴请到市民中心3号窗口办理，咨询电话12333。"
+    }  # through comment/reply/add, and never with a query code: a public reply
+    # The back office answered the second comment already: one reply per comment.
+    fake.comment_replies[(MSG_DATA_ID, 0, "2")] = "已在后台回复"
+    again = await answered(second, "您好，请咨询12333。")
+    assert (again.status, again.error_code) == (DeliveryStatus.delivered, "88005")
+    assert fake.comment_replies[(MSG_DATA_ID, 0, "2")] == "已在后台回复"
+    async with committing_maker() as session:
+        assert await session.scalar(select(func.count()).select_from(Comment)) == 61

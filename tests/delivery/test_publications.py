@@ -1,0 +1,135 @@
+"""What the accounts publish (issue 16): WeChat's completion events through the real webhook,
+and the daily pull (freepublish/batchget) from the fake platform over real HTTP; an account no
+source works for is flagged, never counted as publishing nothing."""
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.departments.models import Department
+from app.publications import service
+from app.publications import tasks as publication_tasks
+from app.publications.models import Publication
+from tests import factories
+from tests.conftest import ADMIN_TOKEN, Clock
+from tests.delivery.test_outbox import WEBHOOK
+from tests.fakes.wechat_api import FakeWeChat
+from tests.webhooks.peers import ORIGINAL_ID, WeChat
+
+pytestmark = pytest.mark.committing
+City = tuple[httpx.AsyncClient, dict[str, str], str]
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def _here(
+    committing_maker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publication_tasks, "sessionmaker", lambda: committing_maker)
+
+
+def _event(name: str, body: str, at: datetime) -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName>"
+        "<FromUserName><![CDATA[oEditor]]></FromUserName>"
+        f"<CreateTime>{int(at.timestamp())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{name}]]></Event>{body}</xml>"
+    )
+
+
+PUBLISHED = (
+    "<PublishEventInfo><publish_id>2247503051</publish_id><publish_status>0</publish_status>"
+    "<article_id><![CDATA[ART_1]]></article_id><article_detail><count>1</count>"
+    "<item><idx>1</idx><article_url><![CDATA[https://mp.weixin.qq.com/s/a1]]></article_url>"
+    "</item></article_detail></PublishEventInfo>"
+)
+FAILED = PUBLISHED.replace("<publish_status>0", "<publish_status>1").replace("ART_1", "ART_X")
+MASS_SENT = (
+    "<MsgID>1000001625</MsgID><Status><![CDATA[send success]]></Status><TotalCount>100</TotalCount>"
+    "<ArticleUrlResult><Count>2</Count><ResultList>"
+    "<item><ArticleIdx>1</ArticleIdx><ArticleUrl><![CDATA[https://mp.weixin.qq.com/s/m1]]>"
+    "</ArticleUrl></item><item><ArticleIdx>2</ArticleIdx><ArticleUrl>"
+    "<![CDATA[https://mp.weixin.qq.com/s/m2]]></ArticleUrl></item></ResultList>"
+    "</ArticleUrlResult>"
+)
+
+
+async def _publications(maker: async_sessionmaker[AsyncSession]) -> list[Publication]:
+    async with maker() as session:
+        return list(
+            await session.scalars(
+                select(Publication).order_by(Publication.platform_id, Publication.item_index)
+            )
+        )
+
+
+async def test_completion_events_on_the_webhook_become_publications(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, _, _ = city
+    peer = WeChat(WEBHOOK, clock)
+    for number, (name, body) in enumerate(
+        (
+            ("PUBLISHJOBFINISH", PUBLISHED),
+            ("PUBLISHJOBFINISH", FAILED),
+            ("MASSSENDJOBFINISH", MASS_SENT),
+        )
+    ):
+        at = clock.now + timedelta(seconds=number)
+        assert (await peer.post(client, _event(name, body, at))).status_code == 200
+
+    async def read(after: timedelta) -> int:
+        async with committing_maker.begin() as session:
+            return await service.read_events(session, now=datetime.now(UTC) + after)
+
+    assert await read(timedelta(0)) == 0  # not yet settled (intake may still be committing)
+    assert await read(timedelta(minutes=2)) == 3
+    assert await read(timedelta(minutes=2)) == 0  # the cursor moved on
+    rows = await _publications(committing_maker)
+    assert [(p.source, p.platform_id, p.item_index, p.url) for p in rows] == [
+        ("masssend_event", "1000001625", 1, "https://mp.weixin.qq.com/s/m1"),
+        ("masssend_event", "1000001625", 2, "https://mp.weixin.qq.com/s/m2"),
+        ("publish_event", "ART_1", 1, "https://mp.weixin.qq.com/s/a1"),
+    ]  # the failed 发布 is none
+
+
+async def test_the_daily_pull_fills_in_and_an_account_without_a_source_is_unknown(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    client, _, _ = city
+    now = datetime.now(UTC)
+    fake.published = [
+        {
+            "article_id": f"ART_{n}",
+            "update_time": int((now - timedelta(days=n)).timestamp()),
+            "content": {"news_item": [{"title": f"第{n}篇", "url": f"https://mp/s/{n}"}]},
+        }
+        for n in range(1, 26)
+    ]
+    async with committing_maker.begin() as session:
+        office = await session.scalar(select(Department).where(Department.code == "hefei-office"))
+        assert office is not None
+        await factories.weibo_account(session, office, uid="1902538057", app_secret="w" * 32)
+    await publication_tasks.pull_publications(int(now.timestamp()))
+    # Two pages of 20: the second reaches back past PUBLICATIONS_PULL_DAYS (30)? No: 25 days,
+    # and the total is reached.
+    assert [call["offset"] for call in fake.batchget_calls] == [0, 20]
+    rows = await _publications(committing_maker)
+    assert len(rows) == 25
+    assert {(p.platform_id, p.title) for p in rows} >= {("ART_1", "第1篇"), ("ART_25", "第25篇")}
+    wechat = (await client.get("/api/v1/admin/accounts/hefei-wechat", headers=ADMIN)).json()
+    assert (wechat["publications_known"], wechat["publications_error"]) == (True, None)
+    weibo = (await client.get("/api/v1/admin/accounts/hefei-weibo", headers=ADMIN)).json()
+    assert weibo["publications_known"] is False  # unknown is not zero
+    assert "timeline" in weibo["publications_error"]
+    # The platform refuses the account: its publications become unknown, with the word.
+    fake.publish_refused = True
+    await publication_tasks.pull_publications(int(now.timestamp()) + 86400)
+    wechat = (await client.get("/api/v1/admin/accounts/hefei-wechat", headers=ADMIN)).json()
+    assert (wechat["publications_known"], wechat["publications_error"]) == (
+        False,
+        "48001 api unauthorized",
+    )
