@@ -27,7 +27,7 @@ from app.inquiries.models import (
 )
 from app.media.models import Media
 from app.people.models import Person, Role
-from app.publications.models import Publication, PublicationCursor
+from app.publications.models import Publication
 from app.push.models import PushRegistration
 from app.ratings.models import Callback, Rating
 from app.referrals.models import Referral, ReferralEntry
@@ -70,7 +70,6 @@ __all__ = [
     "Platform",
     "PlatformToken",
     "Publication",
-    "PublicationCursor",
     "PushRegistration",
     "Rating",
     "Referral",

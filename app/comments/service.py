@@ -18,6 +18,7 @@ from app.publications.models import Publication
 from app.webhooks import service as intake
 
 PAGE = 49  # comment/list: fewer than 50 a call
+OVERLAP = 5
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ async def take(
             )
             new += 1
     publication = await session.get_one(Publication, article.publication_id, with_for_update=True)
-    publication.comments_seen = max(publication.comments_seen, article.seen + len(comments))
+    publication.comments_seen = article.seen + len(comments)
     publication.comments_polled_at = now
     await session.flush()
     return new

@@ -36,7 +36,9 @@ async def poll(http: httpx.AsyncClient, article: service.Article, *, now: dateti
     async with sessionmaker().begin() as session:
         account = await session.get_one(Account, article.account_id)
         credentials = Credentials(account.id, account.wechat_app_id, account.wechat_app_secret)
-    new, seen = 0, article.seen
+    # A little overlap: a comment deleted meanwhile shifts the later ones back; the inbox's
+    # dedupe key keeps what is read twice from counting twice.
+    new, seen = 0, max(0, article.seen - service.OVERLAP)
     try:
         while True:
             async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:

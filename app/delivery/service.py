@@ -554,13 +554,21 @@ async def window(
     """Derived from the facts each time: the citizen's latest message on the account (over all
     their inquiries there) and what was sent to them since."""
     config = settings()
-    last = await session.scalar(
+    in_inquiries = await session.scalar(
         select(func.max(Inquiry.last_message_at)).where(
             Inquiry.account_id == account_id,
             Inquiry.citizen_id == citizen_id,
             Inquiry.channel == Channel.private_message,  # a comment opens no window
         )
     )
+    # Intake keeps the citizen's latest private message here too: "查询" and rating digits,
+    # which join no inquiry, open the window as much as any message.
+    follower = await session.scalar(
+        select(Follower.last_message_at).where(
+            Follower.account_id == account_id, Follower.citizen_id == citizen_id
+        )
+    )
+    last = max((t for t in (in_inquiries, follower) if t is not None), default=None)
     if last is None:
         return Window(None, None, 0)
     if platform is Platform.wechat:
@@ -849,6 +857,12 @@ async def unfollowed(
             .order_by(Delivery.id)
         )
     )
+    # Inquiries first, by id (as every writer of several inquiries locks them), then each
+    # delivery after its inquiry.
+    for inquiry_id in sorted(
+        set(await session.scalars(select(Delivery.inquiry_id).where(Delivery.id.in_(waiting))))
+    ):
+        await lock(session, await session.get_one(Inquiry, inquiry_id))
     failed = 0
     for delivery_id in waiting:
         row = await _locked(session, delivery_id)

@@ -183,7 +183,15 @@ async def recover_deliveries(timestamp: int) -> None:
         await service.recover(session, now=datetime.fromtimestamp(timestamp, UTC))
 
 
-@app.task(name="citizen_unfollowed", queue="routing")
+@app.task(name="citizen_wrote", queue="routing")
+async def citizen_wrote(account_id: int, citizen_id: str) -> None:
+    """Queued by intake for "查询" and rating digits (messages that join no inquiry): the window
+    to the citizen is open again, and what waited for it goes out."""
+    async with sessionmaker().begin() as session:
+        await service.wake(session, account_id=account_id, citizen_id=citizen_id)
+
+
+@app.task(name="citizen_unfollowed", queue="routing", retry=RetryStrategy(max_attempts=5))
 async def citizen_unfollowed(account_id: int, citizen_id: str) -> None:
     """Queued by intake on an unfollow: what waits for the citizen there fails, visibly."""
     async with sessionmaker().begin() as session:

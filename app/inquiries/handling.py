@@ -245,6 +245,12 @@ async def merge(
         raise MergeRefused(
             f"{survivor.reference} is {survivor.status}: merge into an inquiry still open."
         )
+    if survivor.channel is not inquiry.channel:
+        # A private answer must never be posted under a public comment, nor the reverse.
+        raise MergeRefused(
+            f"{inquiry.reference} is a {inquiry.channel} and {survivor.reference} a "
+            f"{survivor.channel}: their answers go different ways, never merged."
+        )
     await _check_mergeable(session, inquiry, survivor)
     status = inquiry.status
     await withdraw_pending(

@@ -97,7 +97,11 @@ async def detail(session: AsyncSession, inquiry: Inquiry, *, now: datetime) -> I
     )
     previous = (
         await session.scalar(
-            select(Inquiry.reference).where(Inquiry.id == inquiry.previous_inquiry_id)
+            # Only one the same department holds: another's reference is not this one's to see.
+            select(Inquiry.reference).where(
+                Inquiry.id == inquiry.previous_inquiry_id,
+                Inquiry.department_id == inquiry.department_id,
+            )
         )
         if inquiry.previous_inquiry_id is not None
         else None

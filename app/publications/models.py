@@ -41,12 +41,3 @@ class Publication(Timestamped, Base):
     msg_data_id: Mapped[str | None] = mapped_column(String(64))
     comments_seen: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     comments_polled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class PublicationCursor(Base):
-    """How far the publication job has read the platforms' events in the inbox."""
-
-    __tablename__ = "publication_cursor"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    inbox_event_id: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

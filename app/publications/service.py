@@ -1,8 +1,8 @@
 """What the accounts publish (issue 16), for the 15-day rule and the 1-hour repost rule and for
 the comments that hang on articles. WeChat tells us by events on the webhook (PUBLISHJOBFINISH
-after a 发布, MASSSENDJOBFINISH after a mass send), read here from the inbox, and a daily pull of
-published articles (freepublish/batchget) catches what the back office publishes without them.
-An account no source works for is flagged: unknown is not zero."""
+after a 发布, MASSSENDJOBFINISH after a mass send), each recorded by a job intake queues with
+it; a daily pull of published articles (freepublish/batchget) catches what the back office
+publishes without them. An account no source works for is flagged: unknown is not zero."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,13 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
 from app.deadlines.calendar import CHINA
-from app.publications.models import Publication, PublicationCursor
+from app.publications.models import Publication
 from app.webhooks.models import InboxEvent
 
 EVENTS = ("PUBLISHJOBFINISH", "MASSSENDJOBFINISH")
-# Intake commits within its 5 s budget: an event this old has committed, so the cursor never
-# passes one still in flight.
-SETTLED = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -103,36 +100,15 @@ async def record(session: AsyncSession, account_id: int, items: list[Item]) -> i
     return new
 
 
-async def read_events(session: AsyncSession, *, now: datetime, batch: int = 500) -> int:
-    """The completion events intake stored since the cursor, into publications."""
-    cursor = await session.scalar(
-        select(PublicationCursor).where(PublicationCursor.id == 1).with_for_update()
+async def record_event(session: AsyncSession, inbox_event_id: int) -> int:
+    """A completion event intake stored (and queued this job for): its articles. Returns how
+    many were new (a job run again records nothing twice)."""
+    event = await session.get_one(InboxEvent, inbox_event_id)
+    if event.event_type not in EVENTS:
+        return 0
+    return await record(
+        session, event.account_id, from_event(event.event_type, event.payload, event.sent_at)
     )
-    if cursor is None:
-        cursor = PublicationCursor(id=1, inbox_event_id=0)
-        session.add(cursor)
-        await session.flush()
-    rows = (
-        await session.execute(
-            select(
-                InboxEvent.id,
-                InboxEvent.account_id,
-                InboxEvent.event_type,
-                InboxEvent.payload,
-                InboxEvent.sent_at,
-            )
-            .where(InboxEvent.id > cursor.inbox_event_id, InboxEvent.received_at < now - SETTLED)
-            .order_by(InboxEvent.id)
-            .limit(batch)
-        )
-    ).all()
-    recorded = 0
-    for event_id, account_id, event_type, payload, sent_at in rows:
-        if event_type in EVENTS:
-            recorded += await record(session, account_id, from_event(event_type, payload, sent_at))
-        cursor.inbox_event_id = event_id
-    await session.flush()
-    return recorded
 
 
 def entries(answer: dict[str, object], key: str) -> list[dict[str, Any]]:
@@ -184,6 +160,15 @@ async def record_summary(session: AsyncSession, account_id: int, items: list[Ite
     recorded yet is recorded from here. Returns how many were new."""
     unmatched = []
     for item in items:
+        seen = await session.scalar(
+            select(Publication.id).where(
+                Publication.account_id == account_id,
+                Publication.msg_data_id == item.msg_data_id,
+                Publication.item_index == item.item_index,
+            )
+        )
+        if seen is not None:
+            continue  # learnt already (the same day read again, or matched before)
         known = await session.scalar(
             select(Publication)
             .where(

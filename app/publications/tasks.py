@@ -18,11 +18,11 @@ PAGE = 20  # freepublish/batchget takes at most 20
 TOKEN_SECONDS = 20.0
 
 
-@app.periodic(cron="* * * * *")
-@app.task(name="read_publication_events", queue="routing", queueing_lock="read_publications")
-async def read_publication_events(timestamp: int) -> None:
+@app.task(name="record_publication", queue="routing")
+async def record_publication(inbox_event_id: int) -> None:
+    """Queued by intake with a publish or mass-send completion event."""
     async with sessionmaker().begin() as session:
-        await service.read_events(session, now=datetime.fromtimestamp(timestamp, UTC))
+        await service.record_event(session, inbox_event_id)
 
 
 @app.periodic(cron="30 18 * * *")  # 02:30 in Beijing
@@ -72,8 +72,8 @@ async def pull(account_id: int, *, now: datetime) -> str | None:
                 total = int(str(answer.get("total_count", 0)))
                 if offset >= total or any(item.published_at < since for item in items):
                     break
-            # The comments' ids: yesterday's and today's sent articles, from the data API.
-            for day in (now - timedelta(days=1), now):
+            # The comments' ids: yesterday's sent articles, from the data API (it has no today).
+            for day in (now - timedelta(days=1),):
                 async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:
                     access = await outbox.token(session, http, credentials, now=now, force=False)
                 summary = await wechat.article_summary(

@@ -38,6 +38,8 @@ class Rating(Base):
     inbox_event_id: Mapped[int | None] = mapped_column(
         ForeignKey("inbox_event.id", ondelete="RESTRICT")
     )
+    # When the department was told (and a call-back opened): once, however often the job runs.
+    noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def bad(self) -> bool:

@@ -25,9 +25,9 @@ async def received(session: AsyncSession, rating_id: int, *, now: datetime) -> C
     call-back task, once. Returns the call-back opened, if any."""
     rating = await session.get_one(Rating, rating_id)
     inquiry = await lock(session, await session.get_one(Inquiry, rating.inquiry_id))
-    already = await session.scalar(select(Callback).where(Callback.rating_id == rating.id))
-    if already is not None:
+    if rating.noticed_at is not None:
         return None  # the job ran before (a retry)
+    rating.noticed_at = now
     record(
         session,
         inquiry,
@@ -43,7 +43,8 @@ async def received(session: AsyncSession, rating_id: int, *, now: datetime) -> C
     if not rating.bad:
         await session.flush()
         return None
-    due, _ = due_in_working_days(now, settings().callback_working_days, await store.load(session))
+    calendar = await store.load(session)
+    due, _ = due_in_working_days(rating.rated_at, settings().callback_working_days, calendar)
     callback = Callback(
         inquiry_id=inquiry.id,
         rating_id=rating.id,

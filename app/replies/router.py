@@ -52,6 +52,7 @@ class FutureAnswer(problems.Problem):
         inquiries.TransitionNotAllowed,
         service.ReplyRefused,
         service.AnswerPending,
+        service.OneReplyPerComment,
     ),
 )
 async def reply(

@@ -34,6 +34,14 @@ ANSWER_PRIORITY = 2  # after urgent advice (0) and referrals (1)
 VARIABLES = ("reference", "due_date", "department")
 
 
+class OneReplyPerComment(Conflict):
+    title = "A comment takes one reply"
+    slug = "one-reply-per-comment"
+    example_detail = (
+        "WX20261124-000123 is a public comment, which takes one reply: send the answer."
+    )
+
+
 class ReplyRefused(Problem):
     status = 422
     title = "Reply refused"
@@ -196,6 +204,10 @@ async def submit(
         check_action_for_answer(inquiry)
     await check(session, inquiry, department, text)
     public = inquiry.channel is Channel.comment
+    if public and purpose is not ReplyPurpose.answer:
+        raise OneReplyPerComment(
+            f"{inquiry.reference} is a public comment, which takes one reply: send the answer."
+        )
     if (
         public
         and purpose is ReplyPurpose.answer

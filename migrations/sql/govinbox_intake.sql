@@ -45,6 +45,7 @@ DECLARE
     v_rating bigint;
     v_replied boolean;
     v_media bigint;
+    v_status text;
 BEGIN
     INSERT INTO inbox_event AS e (account_id, platform, dedupe_key, sender_id, msg_type,
                                   event_type, sent_at, payload, received_at)
@@ -67,7 +68,8 @@ BEGIN
     VALUES (p_account_id, p_sender_id,
             CASE WHEN p_event_type = 'subscribe' THEN p_sent_at END,
             CASE WHEN p_event_type = 'unsubscribe' THEN p_sent_at END,
-            CASE WHEN p_content IS NOT NULL THEN p_sent_at END)
+            -- What opens the platform's window to the citizen: a private message of theirs.
+            CASE WHEN p_content IS NOT NULL AND p_channel = 'private_message' THEN p_sent_at END)
     ON CONFLICT (account_id, citizen_id) DO UPDATE SET
         subscribed_at = GREATEST(f.subscribed_at, EXCLUDED.subscribed_at),
         unsubscribed_at = GREATEST(f.unsubscribed_at, EXCLUDED.unsubscribed_at),
@@ -83,6 +85,14 @@ BEGIN
     ON CONFLICT (account_id, citizen_id, template_id) DO UPDATE SET
         accepted = EXCLUDED.accepted, decided_at = EXCLUDED.decided_at
      WHERE g.decided_at <= EXCLUDED.decided_at;
+
+    IF p_event_type IN ('PUBLISHJOBFINISH', 'MASSSENDJOBFINISH') THEN
+        -- What the account published: recorded by a job from this stored event.
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            'routing', 'record_publication', 0, NULL, NULL,
+            jsonb_build_object('inbox_event_id', v_event_id), NULL
+        )::procrastinate_job_to_defer_v1]);
+    END IF;
 
     IF p_event_type = 'unsubscribe' THEN
         -- The citizen can no longer be reached on this account: what waits for them fails,
@@ -103,8 +113,8 @@ BEGIN
     -- never opens or joins an inquiry: "查询 <reference>", and digits while a rating prompt of
     -- theirs is outstanding. Full-width digits and letters count as their ASCII forms.
     IF p_channel = 'private_message' AND p_msg_type = 'text' THEN
-        v_text := upper(translate(p_content, '０１２３４５６７８９ＷＸＢｗｘｂ－',
-                                  '0123456789WXBwxb-'));
+        v_text := upper(translate(p_content, '０１２３４５６７８９ＷＸＢｗｘｂ－　',
+                                  '0123456789WXBwxb- '));
         v_asked := substring(v_text FROM '^\s*查询\s*[:：]?\s*(W[XB][0-9]{8}-[0-9]{6,12})\s*$');
         IF v_asked IS NOT NULL THEN
             -- Only the citizen's own inquiry on this account: another's says nothing more
@@ -122,15 +132,19 @@ BEGIN
         ELSE
             v_digits := substring(v_text FROM '^\s*([12]?)\s*([1-5])\s*$');
             IF v_digits IS NOT NULL THEN
-                SELECT i.id INTO v_rated
+                -- Only the citizen's latest prompt counts, and only once: digits after it was
+                -- answered are a message, never a rating of an older inquiry.
+                SELECT i.id, i.reference INTO v_rated, v_asked
                   FROM inquiry i
                  WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id
                    AND i.rating_prompted_at > p_now - p_rating_window
-                   AND NOT EXISTS (SELECT 1 FROM rating r
-                                    WHERE r.inquiry_id = i.id
-                                      AND r.rated_at >= i.rating_prompted_at)
                  ORDER BY i.rating_prompted_at DESC
                  LIMIT 1;
+                IF v_rated IS NOT NULL AND EXISTS (
+                       SELECT 1 FROM rating r JOIN inquiry i ON i.id = r.inquiry_id
+                        WHERE r.inquiry_id = v_rated AND r.rated_at >= i.rating_prompted_at) THEN
+                    v_rated := NULL;
+                END IF;
                 IF v_rated IS NOT NULL THEN
                     INSERT INTO rating (inquiry_id, solved, satisfaction, rated_at, inbox_event_id)
                     SELECT v_rated,
@@ -142,11 +156,17 @@ BEGIN
                         'routing', 'rating_received', 0, NULL, NULL,
                         jsonb_build_object('rating_id', v_rating), NULL
                     )::procrastinate_job_to_defer_v1]);
-                    v_ack := '感谢您的评价！';
+                    v_ack := '感谢您对编号' || v_asked || '的答复作出评价！';
                 END IF;
             END IF;
         END IF;
         IF v_ack IS NOT NULL THEN
+            -- A message all the same: the platform's window to the citizen opens again, and what
+            -- waited for it goes out.
+            PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+                'routing', 'citizen_wrote', 0, NULL, NULL,
+                jsonb_build_object('account_id', p_account_id, 'citizen_id', p_sender_id), NULL
+            )::procrastinate_job_to_defer_v1]);
             UPDATE inbox_event SET ack_text = v_ack, reply_timestamp = p_reply_timestamp,
                    reply_nonce = p_reply_nonce
              WHERE id = v_event_id;
@@ -160,11 +180,14 @@ BEGIN
     -- makes two messages of one citizen take turns here. The partial unique index on open
     -- inquiries is the invariant behind it.
     IF p_channel = 'private_message' THEN
-        SELECT i.id, i.reference, i.last_message_at INTO v_inquiry_id, v_reference, v_last
+        SELECT i.id, i.reference, i.last_message_at, i.status
+          INTO v_inquiry_id, v_reference, v_last, v_status
           FROM inquiry i
          WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id AND i.accepts_messages
            FOR NO KEY UPDATE;
-        IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window
+        -- After the answer (`replied`) the conversation stays open however long the answer
+        -- took: the citizen's next message is a follow-up, until the inquiry is closed.
+        IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window AND v_status <> 'replied'
            AND NOT EXISTS (SELECT 1 FROM deadline_pause p
                              JOIN inquiry q ON q.id = p.inquiry_id
                             WHERE p.inquiry_id = v_inquiry_id

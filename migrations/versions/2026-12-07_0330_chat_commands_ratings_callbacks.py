@@ -320,28 +320,26 @@ BEGIN
 END
 $fn$;
 """
-PREVIOUS_SIGNATURE = (
+PREVIOUS_FUNCTION = (
     "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
     " timestamptz, interval, interval, text, text, text, jsonb)"
 )
-# 0027's wrapper for the signature before that one: its release has passed.
-OLDEST_SIGNATURE = (
-    "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
-    " timestamptz, interval, interval, text, text, text)"
-)
-NEW_SIGNATURE = (
+NEW_FUNCTION = (
     "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
     " timestamptz, interval, interval, text, text, text, jsonb, interval)"
 )
-# Instances still running the previous release call its signature until they are replaced: for
-# this release it stays, with the default rating window. A later migration drops it.
-PREVIOUS_SIGNATURE_WRAPPER = """
+# The landed release (migration 0026 and before) calls the 17-argument signature: during a
+# rolling deploy its instances keep working, through this wrapper, until they are replaced.
+LANDED_SIGNATURE = (
+    "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
+    " timestamptz, interval, interval, text, text, text)"
+)
+LANDED_SIGNATURE_WRAPPER = """
 CREATE FUNCTION govinbox_intake(
     p_account_id integer, p_platform text, p_dedupe_key text, p_sender_id text,
     p_msg_type text, p_event_type text, p_sent_at timestamptz, p_payload text, p_content text,
     p_platform_msg_id text, p_channel text, p_now timestamptz, p_open_window interval,
-    p_quiet interval, p_ack_template text, p_reply_timestamp text, p_reply_nonce text,
-    p_grants jsonb
+    p_quiet interval, p_ack_template text, p_reply_timestamp text, p_reply_nonce text
 ) RETURNS TABLE (
     inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
     ack_text text, reply_timestamp text, reply_nonce text
@@ -350,8 +348,7 @@ LANGUAGE sql AS $fn$
     SELECT * FROM govinbox_intake(p_account_id, p_platform, p_dedupe_key, p_sender_id,
                                   p_msg_type, p_event_type, p_sent_at, p_payload, p_content,
                                   p_platform_msg_id, p_channel, p_now, p_open_window, p_quiet,
-                                  p_ack_template, p_reply_timestamp, p_reply_nonce, p_grants,
-                                  interval '7 days')
+                                  p_ack_template, p_reply_timestamp, p_reply_nonce, NULL, interval '7 days')
 $fn$
 """
 
@@ -377,6 +374,7 @@ def upgrade() -> None:
         sa.Column("satisfaction", sa.SmallInteger(), nullable=False),
         sa.Column("rated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("inbox_event_id", sa.BigInteger(), nullable=True),
+        sa.Column("noticed_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "satisfaction BETWEEN 1 AND 5", name=op.f("ck_rating_satisfaction_1_to_5")
         ),
@@ -460,16 +458,16 @@ def upgrade() -> None:
     )
 
     op.execute(CITIZEN_STATUS_FUNCTION)
-    op.execute(f"DROP FUNCTION {OLDEST_SIGNATURE}")
-    op.execute(f"DROP FUNCTION {PREVIOUS_SIGNATURE}")
+    op.execute(f"DROP FUNCTION {LANDED_SIGNATURE}")  # 0027's wrapper of it
+    op.execute(f"DROP FUNCTION {PREVIOUS_FUNCTION}")
     op.execute(INTAKE_FUNCTION)
-    op.execute(PREVIOUS_SIGNATURE_WRAPPER)
+    op.execute(LANDED_SIGNATURE_WRAPPER)
 
 
 def downgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    op.execute(f"DROP FUNCTION {PREVIOUS_SIGNATURE}")  # the wrapper
-    op.execute(f"DROP FUNCTION {NEW_SIGNATURE}")
+    op.execute(f"DROP FUNCTION {LANDED_SIGNATURE}")  # the wrapper
+    op.execute(f"DROP FUNCTION {NEW_FUNCTION}")
     function, wrapper = _functions_of_0027()
     op.execute(function)
     op.execute(wrapper)

@@ -19,7 +19,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # A copy of migrations/sql/govinbox_intake.sql as this revision made it. New: the argument
-# p_media_id; a media row and its fetch_media job for a picture, voice or video.
+# p_media_id, a media row and its fetch_media job for a picture, voice or video; a job per
+# publication event; 查询 and rating digits reopen the window (citizen_wrote); only the latest
+# rating prompt counts; a `replied` inquiry's conversation stays open; a comment never moves the
+# follower's last message.
 INTAKE_FUNCTION = r"""
 CREATE FUNCTION govinbox_intake(
     p_account_id integer,
@@ -68,6 +71,7 @@ DECLARE
     v_rating bigint;
     v_replied boolean;
     v_media bigint;
+    v_status text;
 BEGIN
     INSERT INTO inbox_event AS e (account_id, platform, dedupe_key, sender_id, msg_type,
                                   event_type, sent_at, payload, received_at)
@@ -90,7 +94,8 @@ BEGIN
     VALUES (p_account_id, p_sender_id,
             CASE WHEN p_event_type = 'subscribe' THEN p_sent_at END,
             CASE WHEN p_event_type = 'unsubscribe' THEN p_sent_at END,
-            CASE WHEN p_content IS NOT NULL THEN p_sent_at END)
+            -- What opens the platform's window to the citizen: a private message of theirs.
+            CASE WHEN p_content IS NOT NULL AND p_channel = 'private_message' THEN p_sent_at END)
     ON CONFLICT (account_id, citizen_id) DO UPDATE SET
         subscribed_at = GREATEST(f.subscribed_at, EXCLUDED.subscribed_at),
         unsubscribed_at = GREATEST(f.unsubscribed_at, EXCLUDED.unsubscribed_at),
@@ -106,6 +111,14 @@ BEGIN
     ON CONFLICT (account_id, citizen_id, template_id) DO UPDATE SET
         accepted = EXCLUDED.accepted, decided_at = EXCLUDED.decided_at
      WHERE g.decided_at <= EXCLUDED.decided_at;
+
+    IF p_event_type IN ('PUBLISHJOBFINISH', 'MASSSENDJOBFINISH') THEN
+        -- What the account published: recorded by a job from this stored event.
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            'routing', 'record_publication', 0, NULL, NULL,
+            jsonb_build_object('inbox_event_id', v_event_id), NULL
+        )::procrastinate_job_to_defer_v1]);
+    END IF;
 
     IF p_event_type = 'unsubscribe' THEN
         -- The citizen can no longer be reached on this account: what waits for them fails,
@@ -126,8 +139,8 @@ BEGIN
     -- never opens or joins an inquiry: "查询 <reference>", and digits while a rating prompt of
     -- theirs is outstanding. Full-width digits and letters count as their ASCII forms.
     IF p_channel = 'private_message' AND p_msg_type = 'text' THEN
-        v_text := upper(translate(p_content, '０１２３４５６７８９ＷＸＢｗｘｂ－',
-                                  '0123456789WXBwxb-'));
+        v_text := upper(translate(p_content, '０１２３４５６７８９ＷＸＢｗｘｂ－　',
+                                  '0123456789WXBwxb- '));
         v_asked := substring(v_text FROM '^\s*查询\s*[:：]?\s*(W[XB][0-9]{8}-[0-9]{6,12})\s*$');
         IF v_asked IS NOT NULL THEN
             -- Only the citizen's own inquiry on this account: another's says nothing more
@@ -145,15 +158,19 @@ BEGIN
         ELSE
             v_digits := substring(v_text FROM '^\s*([12]?)\s*([1-5])\s*$');
             IF v_digits IS NOT NULL THEN
-                SELECT i.id INTO v_rated
+                -- Only the citizen's latest prompt counts, and only once: digits after it was
+                -- answered are a message, never a rating of an older inquiry.
+                SELECT i.id, i.reference INTO v_rated, v_asked
                   FROM inquiry i
                  WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id
                    AND i.rating_prompted_at > p_now - p_rating_window
-                   AND NOT EXISTS (SELECT 1 FROM rating r
-                                    WHERE r.inquiry_id = i.id
-                                      AND r.rated_at >= i.rating_prompted_at)
                  ORDER BY i.rating_prompted_at DESC
                  LIMIT 1;
+                IF v_rated IS NOT NULL AND EXISTS (
+                       SELECT 1 FROM rating r JOIN inquiry i ON i.id = r.inquiry_id
+                        WHERE r.inquiry_id = v_rated AND r.rated_at >= i.rating_prompted_at) THEN
+                    v_rated := NULL;
+                END IF;
                 IF v_rated IS NOT NULL THEN
                     INSERT INTO rating (inquiry_id, solved, satisfaction, rated_at, inbox_event_id)
                     SELECT v_rated,
@@ -165,11 +182,17 @@ BEGIN
                         'routing', 'rating_received', 0, NULL, NULL,
                         jsonb_build_object('rating_id', v_rating), NULL
                     )::procrastinate_job_to_defer_v1]);
-                    v_ack := '感谢您的评价！';
+                    v_ack := '感谢您对编号' || v_asked || '的答复作出评价！';
                 END IF;
             END IF;
         END IF;
         IF v_ack IS NOT NULL THEN
+            -- A message all the same: the platform's window to the citizen opens again, and what
+            -- waited for it goes out.
+            PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+                'routing', 'citizen_wrote', 0, NULL, NULL,
+                jsonb_build_object('account_id', p_account_id, 'citizen_id', p_sender_id), NULL
+            )::procrastinate_job_to_defer_v1]);
             UPDATE inbox_event SET ack_text = v_ack, reply_timestamp = p_reply_timestamp,
                    reply_nonce = p_reply_nonce
              WHERE id = v_event_id;
@@ -183,11 +206,14 @@ BEGIN
     -- makes two messages of one citizen take turns here. The partial unique index on open
     -- inquiries is the invariant behind it.
     IF p_channel = 'private_message' THEN
-        SELECT i.id, i.reference, i.last_message_at INTO v_inquiry_id, v_reference, v_last
+        SELECT i.id, i.reference, i.last_message_at, i.status
+          INTO v_inquiry_id, v_reference, v_last, v_status
           FROM inquiry i
          WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id AND i.accepts_messages
            FOR NO KEY UPDATE;
-        IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window
+        -- After the answer (`replied`) the conversation stays open however long the answer
+        -- took: the citizen's next message is a follow-up, until the inquiry is closed.
+        IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window AND v_status <> 'replied'
            AND NOT EXISTS (SELECT 1 FROM deadline_pause p
                              JOIN inquiry q ON q.id = p.inquiry_id
                             WHERE p.inquiry_id = v_inquiry_id
@@ -322,27 +348,26 @@ BEGIN
 END
 $fn$;
 """
-PREVIOUS_SIGNATURE = (
+PREVIOUS_FUNCTION = (
     "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
     " timestamptz, interval, interval, text, text, text, jsonb, interval)"
 )
-# 0029's wrapper for the signature before that one: its release has passed.
-OLDEST_SIGNATURE = (
-    "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
-    " timestamptz, interval, interval, text, text, text, jsonb)"
-)
-NEW_SIGNATURE = (
+NEW_FUNCTION = (
     "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
     " timestamptz, interval, interval, text, text, text, jsonb, interval, text)"
 )
-# The previous release's signature stays for this release (no media id: nothing fetched).
-PREVIOUS_SIGNATURE_WRAPPER = """
+# The landed release (migration 0026 and before) calls the 17-argument signature: during a
+# rolling deploy its instances keep working, through this wrapper, until they are replaced.
+LANDED_SIGNATURE = (
+    "govinbox_intake(integer, text, text, text, text, text, timestamptz, text, text, text, text,"
+    " timestamptz, interval, interval, text, text, text)"
+)
+LANDED_SIGNATURE_WRAPPER = """
 CREATE FUNCTION govinbox_intake(
     p_account_id integer, p_platform text, p_dedupe_key text, p_sender_id text,
     p_msg_type text, p_event_type text, p_sent_at timestamptz, p_payload text, p_content text,
     p_platform_msg_id text, p_channel text, p_now timestamptz, p_open_window interval,
-    p_quiet interval, p_ack_template text, p_reply_timestamp text, p_reply_nonce text,
-    p_grants jsonb, p_rating_window interval
+    p_quiet interval, p_ack_template text, p_reply_timestamp text, p_reply_nonce text
 ) RETURNS TABLE (
     inbox_event_id bigint, duplicate boolean, inquiry_id bigint, reference text, opened boolean,
     ack_text text, reply_timestamp text, reply_nonce text
@@ -351,8 +376,7 @@ LANGUAGE sql AS $fn$
     SELECT * FROM govinbox_intake(p_account_id, p_platform, p_dedupe_key, p_sender_id,
                                   p_msg_type, p_event_type, p_sent_at, p_payload, p_content,
                                   p_platform_msg_id, p_channel, p_now, p_open_window, p_quiet,
-                                  p_ack_template, p_reply_timestamp, p_reply_nonce, p_grants,
-                                  p_rating_window, NULL)
+                                  p_ack_template, p_reply_timestamp, p_reply_nonce, NULL, interval '7 days', NULL)
 $fn$
 """
 
@@ -364,7 +388,7 @@ def _functions_of_0029() -> tuple[str, str]:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return str(module.INTAKE_FUNCTION), str(module.PREVIOUS_SIGNATURE_WRAPPER)
+    return str(module.INTAKE_FUNCTION), str(module.LANDED_SIGNATURE_WRAPPER)
 
 
 def upgrade() -> None:
@@ -417,16 +441,16 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_media_inquiry_id"), "media", ["inquiry_id"], unique=False)
 
-    op.execute(f"DROP FUNCTION {OLDEST_SIGNATURE}")
-    op.execute(f"DROP FUNCTION {PREVIOUS_SIGNATURE}")
+    op.execute(f"DROP FUNCTION {LANDED_SIGNATURE}")  # 0029's wrapper of it
+    op.execute(f"DROP FUNCTION {PREVIOUS_FUNCTION}")
     op.execute(INTAKE_FUNCTION)
-    op.execute(PREVIOUS_SIGNATURE_WRAPPER)
+    op.execute(LANDED_SIGNATURE_WRAPPER)
 
 
 def downgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    op.execute(f"DROP FUNCTION {PREVIOUS_SIGNATURE}")  # the wrapper
-    op.execute(f"DROP FUNCTION {NEW_SIGNATURE}")
+    op.execute(f"DROP FUNCTION {LANDED_SIGNATURE}")  # the wrapper
+    op.execute(f"DROP FUNCTION {NEW_FUNCTION}")
     function, wrapper = _functions_of_0029()
     op.execute(function)
     op.execute(wrapper)

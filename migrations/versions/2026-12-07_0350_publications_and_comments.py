@@ -21,12 +21,6 @@ def upgrade() -> None:
     # Fail fast instead of queueing behind live traffic for a lock.
     op.execute("SET LOCAL lock_timeout = '5s'")
     op.create_table(
-        "publication_cursor",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("inbox_event_id", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_publication_cursor")),
-    )
-    op.create_table(
         "publication",
         sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
@@ -110,4 +104,3 @@ def downgrade() -> None:
     op.drop_column("account", "comments_enabled")
     op.drop_table("comment")
     op.drop_table("publication")
-    op.drop_table("publication_cursor")

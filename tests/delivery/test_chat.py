@@ -60,6 +60,18 @@ async def _deliver_all(maker: async_sessionmaker[AsyncSession]) -> None:
             await tasks.deliver(row.id)
 
 
+async def _an_answer_waits_for_the_window(
+    city: City, maker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The citizen's window has closed: the answer is `awaiting_window`."""
+    client, key, reference = city
+    await _close_window(maker, OPENID)
+    await _answer(client, key, reference)
+    await _deliver_all(maker)
+    [waiting] = await _deliveries(maker)
+    assert waiting.status is DeliveryStatus.awaiting_window
+
+
 async def test_a_status_query_answers_its_own_citizen_at_once_and_nobody_else(
     fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
 ) -> None:
@@ -93,7 +105,7 @@ async def test_ratings_on_two_axes_and_a_bad_one_opens_a_callback(
     answer_sent, prompt_sent = fake.sends
     assert "请对编号" in prompt_sent["text"]["content"]
     assert "查询码" not in prompt_sent["text"]["content"]  # the answer carried it already
-    assert await _says(client, clock, "24") == "感谢您的评价！"
+    assert await _says(client, clock, "24") == f"感谢您对编号{reference}的答复作出评价！"
     async with committing_maker() as session:
         rating = (await session.scalars(select(Rating))).one()
     assert (rating.solved, rating.satisfaction) == (False, 4)
@@ -130,7 +142,7 @@ async def test_ratings_on_two_axes_and_a_bad_one_opens_a_callback(
     assert again.status_code == 409
     await _deliver_all(committing_maker)
     assert "请对编号" in fake.sends[-1]["text"]["content"]
-    assert await _says(client, clock, "11") == "感谢您的评价！"
+    assert await _says(client, clock, "11") == f"感谢您对编号{reference}的答复作出评价！"
     async with committing_maker() as session:
         latest = (await session.scalars(select(Rating).order_by(Rating.id.desc()))).first()
     assert latest is not None
@@ -176,7 +188,9 @@ async def test_a_single_digit_the_window_and_the_one_reminder(
     assert len(prompts) == 2
     assert "还未收到您的评价" in prompts[-1]
     # A single digit is satisfaction alone.
-    assert await _says(client, clock, "３") == "感谢您的评价！"  # full-width too
+    assert (
+        await _says(client, clock, "３") == f"感谢您对编号{reference}的答复作出评价！"
+    )  # full-width
     async with committing_maker() as session:
         rating = (await session.scalars(select(Rating))).one()
     assert (rating.solved, rating.satisfaction) == (None, 3)
@@ -188,6 +202,10 @@ async def test_after_the_close_a_new_message_is_a_new_inquiry_and_a_possible_rep
     client, key, reference = city
     await _answer(client, key, reference)
     await _deliver_all(committing_maker)
+    # The answer took longer than the conversation window (CONVERSATION_WINDOW_DAYS, 7).
+    async with committing_maker.begin() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+        inquiry.last_message_at = datetime.now(UTC) - timedelta(days=10)
     # While `replied`, a message joins as a follow-up, flagged.
     assert await _says(client, clock, "谢谢，另外断缴期间的医保怎么办？") == ""
     view = (await client.get(f"{P}/{reference}", headers=key)).json()
@@ -211,11 +229,7 @@ async def test_an_unfollow_fails_what_waits_visibly_and_nothing_more_is_sent(
     fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
 ) -> None:
     client, key, reference = city
-    await _close_window(committing_maker, OPENID)
-    await _answer(client, key, reference)
-    await _deliver_all(committing_maker)
-    [waiting] = await _deliveries(committing_maker)
-    assert waiting.status is DeliveryStatus.awaiting_window
+    await _an_answer_waits_for_the_window(city, committing_maker)
     clock.now += timedelta(seconds=1)
     unfollow = message_xml(
         "event", sender=OPENID, create_time=int(clock.now.timestamp()), Event="unsubscribe"
@@ -237,3 +251,35 @@ async def test_an_unfollow_fails_what_waits_visibly_and_nothing_more_is_sent(
         row = await session.get_one(Delivery, failed.id)
     assert (row.status, row.error_code) == (DeliveryStatus.failed, "unfollowed")
     assert fake.requests == 0
+
+
+async def test_a_status_query_reopens_the_window_and_what_waited_goes_out(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """ "查询" joins no inquiry, yet it is a message: the window opens again."""
+    client, _key, reference = city
+    await _an_answer_waits_for_the_window(city, committing_maker)
+    assert "已答复" in await _says(client, clock, f"查询 {reference}")
+    async with committing_maker() as session:
+        account_id = (await session.scalars(select(Inquiry.account_id))).one()
+    await tasks.citizen_wrote(account_id, OPENID)  # the job intake queued with the message
+    await _deliver_all(committing_maker)
+    assert [s["touser"] for s in fake.sends] == [OPENID]
+    answered, _prompt = await _deliveries(committing_maker, prompts=True)
+    assert answered.status is DeliveryStatus.delivered
+
+
+async def test_a_prompt_counts_once_and_digits_may_be_spaced(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """A digit after the rating is a message: a prompt is answered once (intake looks at the
+    citizen's latest prompt only, never an older inquiry's)."""
+    client, key, reference = city
+    await _answer(client, key, reference)
+    await _deliver_all(committing_maker)
+    await _deliver_all(committing_maker)
+    assert await _says(client, clock, "1 2") == f"感谢您对编号{reference}的答复作出评价！"
+    assert await _says(client, clock, "5") == ""  # a message, not a second rating
+    async with committing_maker() as session:
+        rating = (await session.scalars(select(Rating))).one()
+    assert (rating.solved, rating.satisfaction) == (True, 2)

@@ -60,7 +60,7 @@ async def _count(maker: async_sessionmaker[AsyncSession]) -> int:
 async def test_comments_are_polled_page_by_page_and_answered_once(
     fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
 ) -> None:
-    client, _, _ = city
+    client, _, private_reference = city
     now = datetime.now(UTC)
     enabled = await client.patch(
         "/api/v1/admin/accounts/hefei-wechat",
@@ -83,7 +83,10 @@ async def test_comments_are_polled_page_by_page_and_answered_once(
             "title": "社保补缴指南",
         }
     ]
-    await publication_tasks.pull_publications(int(now.timestamp()))
+    # The data API reports yesterday's sends: the pull the day after learns the id; pulled
+    # again, nothing is recorded twice.
+    await publication_tasks.pull_publications(int((now + timedelta(days=1)).timestamp()))
+    await publication_tasks.pull_publications(int((now + timedelta(days=1)).timestamp()))
     async with committing_maker() as session:
         article = (await session.scalars(select(Publication))).one()
     assert (article.platform_id, article.msg_data_id) == ("ART_1", MSG_DATA_ID)
@@ -95,10 +98,11 @@ async def test_comments_are_polled_page_by_page_and_answered_once(
         (49, 49, 0),
     ]
     assert await _count(committing_maker) == 60
-    # The next poll starts at the cursor: only what is new, never twice.
+    # The next poll starts at the cursor, a few back (a deleted comment shifts the later ones):
+    # only what is new becomes an inquiry, never twice.
     fake.comments[(MSG_DATA_ID, 0)].append(_comment(61, now + timedelta(minutes=5)))
     await comment_tasks.poll_comments(int(now.timestamp()) + 600)
-    assert fake.comment_calls[-1]["begin"] == 60
+    assert fake.comment_calls[-1]["begin"] == 60 - 5
     assert await _count(committing_maker) == 61
     async with committing_maker() as session:
         inquiries = list(
@@ -140,6 +144,22 @@ async def test_comments_are_polled_page_by_page_and_answered_once(
         async with committing_maker() as session:
             return await session.get_one(Delivery, row.id)
 
+    # A comment takes one reply: no interim one; and a comment never merges with a private
+    # message, whose answer must never be posted publicly.
+    interim = await client.post(
+        f"{P}/{first.reference}/replies",
+        json={"purpose": "interim", "text": "您好，您反映的问题正在核实。"},
+        headers=auth(keys["responder"]),
+    )
+    assert interim.status_code == 409
+    assert interim.json()["type"] == "/problems/one-reply-per-comment"
+    merged = await client.post(
+        f"{P}/{first.reference}/merge",
+        json={"into": private_reference, "reason": "同一事项"},
+        headers=auth(keys["responder"]),
+    )
+    assert merged.status_code == 409, merged.text
+    assert merged.json()["type"] == "/problems/merge-refused"
     sent = await answered(first, "您好，补缴请到市民中心3号窗口办理，咨询电话12333。")
     assert (sent.status, sent.error_code) == (DeliveryStatus.delivered, None)
     assert fake.comment_replies == {

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.accounts.models import Account
+from app.accounts.models import Account, Follower
 from app.answers import service as answers
 from app.delivery import service, tasks
 from app.delivery.models import Delivery, DeliveryStatus, PlatformToken, Via
@@ -337,9 +337,13 @@ async def test_an_uncertain_delivery_is_confirmed_by_the_department(
 
 async def _close_window(maker: async_sessionmaker[AsyncSession], citizen: str) -> None:
     """The citizen's last message was three days ago: the 48 h window has closed."""
+    long_ago = datetime.now(UTC) - timedelta(days=3)
     async with maker.begin() as session:
         for inquiry in await session.scalars(select(Inquiry).where(Inquiry.citizen_id == citizen)):
-            inquiry.last_message_at = datetime.now(UTC) - timedelta(days=3)
+            inquiry.last_message_at = long_ago
+        await session.execute(
+            update(Follower).where(Follower.citizen_id == citizen).values(last_message_at=long_ago)
+        )
 
 
 async def _citizen_writes(

@@ -192,8 +192,6 @@ async def test_the_worker_runs_the_queued_jobs(
         assert statuses.pop("remind_ratings", "succeeded") == "succeeded"  # hourly
         assert statuses.pop("poll_comments", "succeeded") == "succeeded"  # every 10 min
         assert statuses.pop("pull_publications", "succeeded") == "succeeded"  # daily
-        # Every minute, like the deliveries' recovery sweep.
-        assert statuses.pop("read_publication_events") == "succeeded"
         assert statuses.pop("send_holding_replies", "succeeded") == "succeeded"  # every 5 min
         # The worker also deferred its periodic sweep on start.
         assert statuses == {
