@@ -3,7 +3,7 @@
 from app.accounts.models import Account, AccountType, Follower, Platform, account_operator
 from app.answers.models import AnswerAttempt
 from app.api_keys.models import ApiKey
-from app.comments.models import Comment
+from app.comments.models import Comment, CommentFeed
 from app.db import Base
 from app.deadlines.models import (
     CalendarDay,
@@ -47,6 +47,7 @@ __all__ = [
     "Callback",
     "Channel",
     "Comment",
+    "CommentFeed",
     "DeadlineAlert",
     "DeadlineExtension",
     "DeadlinePause",

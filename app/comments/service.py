@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
-from app.comments.models import Comment
+from app.comments.models import Comment, CommentFeed
 from app.inquiries.models import Channel
 from app.publications.models import Publication
 from app.webhooks import service as intake
@@ -111,14 +111,97 @@ async def take(
 
 
 async def target(session: AsyncSession, inquiry_id: int) -> tuple[str, int, str] | None:
-    """Where a reply to a comment inquiry goes: (msg_data_id, index, user_comment_id)."""
+    """Where a reply to a comment inquiry goes: WeChat (msg_data_id, index, user_comment_id);
+    Weibo (the post's id, 0, the comment's id)."""
     row = (
         await session.execute(
-            select(Publication.msg_data_id, Publication.item_index, Comment.platform_comment_id)
-            .join(Comment, Comment.publication_id == Publication.id)
+            select(
+                Publication.msg_data_id,
+                Publication.item_index,
+                Comment.platform_post_id,
+                Comment.platform_comment_id,
+            )
+            .select_from(Comment)
+            .outerjoin(Publication, Publication.id == Comment.publication_id)
             .where(Comment.inquiry_id == inquiry_id)
         )
     ).first()
-    if row is None or row[0] is None:
+    if row is None:
         return None
-    return str(row[0]), int(row[1]) - 1, str(row[2])
+    msg_data_id, index, post_id, comment_id = row
+    if post_id is not None:
+        return str(post_id), 0, str(comment_id)
+    if msg_data_id is None:
+        return None
+    return str(msg_data_id), int(index) - 1, str(comment_id)
+
+
+WEIBO_TIME = "%a %b %d %H:%M:%S %z %Y"  # Weibo's created_at (protocol brief §5)
+
+
+async def take_weibo(
+    session: AsyncSession,
+    account_id: int,
+    feed: str,
+    comments: list[dict[str, Any]],
+    *,
+    now: datetime,
+) -> int:
+    """Comments from a Weibo feed (on the account's posts, or @mentioning it), each an inquiry
+    once (dedupe on the comment's id, whichever feed brought it); the feed's since_id moves to
+    the newest. Returns how many were new."""
+    connection = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert connection is not None
+    account = await session.get_one(Account, account_id)
+    webhook_account = await intake.account(connection, account.platform, account.code, seconds=5)
+    new, newest = 0, 0
+    for comment in comments:
+        comment_id = str(comment.get("idstr") or comment.get("id") or "")
+        user = comment.get("user") if isinstance(comment.get("user"), dict) else {}
+        status = comment.get("status") if isinstance(comment.get("status"), dict) else {}
+        sender = str((user or {}).get("idstr") or (user or {}).get("id") or "")
+        post_id = str((status or {}).get("idstr") or (status or {}).get("id") or "")
+        if not (comment_id.isdigit() and sender.isdigit() and post_id.isdigit()):
+            continue
+        newest = max(newest, int(comment_id))
+        try:
+            at = datetime.strptime(str(comment.get("created_at", "")), WEIBO_TIME)
+        except ValueError:
+            at = now
+        stored = await intake.store(
+            connection,
+            webhook_account,
+            intake.Delivery(
+                dedupe_key=f"weibo-comment:{comment_id}",
+                sender_id=sender,
+                msg_type="comment" if feed == "to_me" else "mention",
+                event_type=None,
+                sent_at=at,
+                payload=repr(comment)[:4000],
+                content=str(comment.get("text", "")),
+                platform_msg_id=comment_id,
+                channel=Channel.comment,
+            ),
+            now=now,
+            open_window=timedelta(days=7),
+            quiet=timedelta(seconds=0),
+            seconds=5,
+        )
+        if stored.opened and stored.inquiry_id is not None:
+            session.add(
+                Comment(
+                    publication_id=None,
+                    platform_post_id=post_id,
+                    inquiry_id=stored.inquiry_id,
+                    platform_comment_id=comment_id,
+                    commented_at=at,
+                )
+            )
+            new += 1
+    cursor = await session.get(CommentFeed, (account_id, feed), with_for_update=True)
+    if cursor is None:
+        cursor = CommentFeed(account_id=account_id, feed=feed, since_id=0)
+        session.add(cursor)
+    cursor.since_id = max(cursor.since_id or 0, newest)
+    await session.flush()
+    return new

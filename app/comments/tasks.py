@@ -5,12 +5,14 @@ import logging
 from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy import select
 
-from app.accounts.models import Account
+from app.accounts.models import Account, Platform
 from app.comments import service
+from app.comments.models import CommentFeed
 from app.db import sessionmaker
 from app.delivery import service as outbox
-from app.delivery import wechat
+from app.delivery import wechat, weibo
 from app.publications.service import Credentials, entries
 from app.settings import settings
 from app.worker import app
@@ -25,9 +27,60 @@ async def poll_comments(timestamp: int) -> None:
     now = datetime.fromtimestamp(timestamp, UTC)
     async with sessionmaker().begin() as session:
         articles = await service.articles(session, now=now, days=settings().comments_poll_days)
+        weibo = [
+            (a.id, str(a.weibo_access_token))
+            for a in await session.scalars(
+                select(Account).where(
+                    Account.active,
+                    Account.platform == Platform.weibo,
+                    Account.comments_enabled,
+                    Account.weibo_access_token.is_not(None),
+                )
+            )
+        ]
     async with httpx.AsyncClient() as http:
         for article in articles:
             await poll(http, article, now=now)
+        for account_id, token in weibo:
+            for feed in WEIBO_FEEDS:
+                await poll_weibo(http, account_id, token, feed, now=now)
+
+
+WEIBO_FEEDS = ("to_me", "mentions")  # comments on the account's posts; comments @mentioning it
+WEIBO_PAGE = 50
+WEIBO_PAGES = 20
+
+
+async def poll_weibo(
+    http: httpx.AsyncClient, account_id: int, token: str, feed: str, *, now: datetime
+) -> int:
+    """One Weibo feed's comments newer than its since_id, page by page (newest first), taken in
+    one transaction: the since_id moves only once every page is in."""
+    async with sessionmaker().begin() as session:
+        cursor = await session.get(CommentFeed, (account_id, feed))
+        since = cursor.since_id if cursor is not None else 0
+    found: list[dict[str, object]] = []
+    try:
+        for page in range(1, WEIBO_PAGES + 1):
+            batch = await weibo.comments(
+                http,
+                settings().weibo_api_base,
+                access_token=token,
+                feed=feed,
+                since_id=since,
+                page=page,
+                count=WEIBO_PAGE,
+            )
+            found += batch
+            if len(batch) < WEIBO_PAGE:
+                break
+    except (weibo.WeiboError, wechat.Unsent, wechat.Unknown) as exc:
+        logger.warning(
+            "weibo comment poll failed", extra={"account_id": account_id, "error": str(exc)}
+        )
+        return 0
+    async with sessionmaker().begin() as session:
+        return await service.take_weibo(session, account_id, feed, found, now=now)
 
 
 async def poll(http: httpx.AsyncClient, article: service.Article, *, now: datetime) -> int:

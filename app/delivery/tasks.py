@@ -42,9 +42,7 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
             job,
             DeliveryStatus.failed,
             "unsupported",
-            f"{job.platform} {job.channel} replies are not sent by this version"
-            if job.platform is Platform.weibo
-            else "the comment is not known on a recorded article",
+            "the comment is not known (not on a recorded article, or not from a read feed)",
         )
         return
     if job.platform is Platform.weibo:
@@ -218,13 +216,24 @@ async def _deliver_weibo(job: service.Job, *, last_attempt: bool) -> None:
         return
     async with httpx.AsyncClient() as http:
         try:
-            await weibo.reply_text(
-                http,
-                settings().weibo_api_base,
-                access_token=job.weibo_token,
-                receiver_id=job.citizen_id,
-                content=job.text,
-            )
+            if job.comment is not None:  # a public reply under the post
+                post_id, _, comment_id = job.comment
+                await weibo.comment_reply(
+                    http,
+                    settings().weibo_api_base,
+                    access_token=job.weibo_token,
+                    comment_id=comment_id,
+                    post_id=post_id,
+                    content=job.text,
+                )
+            else:
+                await weibo.reply_text(
+                    http,
+                    settings().weibo_api_base,
+                    access_token=job.weibo_token,
+                    receiver_id=job.citizen_id,
+                    content=job.text,
+                )
         except weibo.WeiboError as exc:
             if exc.busy:
                 await _later(job, str(exc.code), exc.message, last_attempt=last_attempt)

@@ -64,7 +64,8 @@ def upgrade() -> None:
     op.create_table(
         "comment",
         sa.Column("id", sa.BigInteger(), nullable=False),
-        sa.Column("publication_id", sa.BigInteger(), nullable=False),
+        sa.Column("publication_id", sa.BigInteger(), nullable=True),
+        sa.Column("platform_post_id", sa.String(length=64), nullable=True),
         sa.Column("inquiry_id", sa.BigInteger(), nullable=False),
         sa.Column("platform_comment_id", sa.String(length=64), nullable=False),
         sa.Column("commented_at", sa.DateTime(timezone=True), nullable=False),
@@ -85,6 +86,19 @@ def upgrade() -> None:
             name=op.f("uq_comment_publication_id_platform_comment_id"),
         ),
     )
+    op.create_table(
+        "comment_feed",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("feed", sa.String(length=16), nullable=False),
+        sa.Column("since_id", sa.BigInteger(), server_default="0", nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["account.id"],
+            name=op.f("fk_comment_feed_account_id"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("account_id", "feed", name=op.f("pk_comment_feed")),
+    )
     op.add_column(
         "account",
         sa.Column(
@@ -102,5 +116,6 @@ def downgrade() -> None:
     op.drop_column("account", "publications_error")
     op.drop_column("account", "publications_checked_at")
     op.drop_column("account", "comments_enabled")
+    op.drop_table("comment_feed")
     op.drop_table("comment")
     op.drop_table("publication")

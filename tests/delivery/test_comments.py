@@ -20,9 +20,12 @@ from app.inquiries.models import Channel, Inquiry
 from app.publications import tasks as publication_tasks
 from app.publications.models import Publication
 from app.routing import service as routing
-from tests.conftest import ADMIN_TOKEN, Clock
-from tests.fakes.wechat_api import FakeWeChat
-from tests.inquiries.test_work import auth
+from app.settings import settings
+from tests import factories
+from tests.conftest import ADMIN_TOKEN, Clock, make_client
+from tests.fakes.wechat_api import FakeWeChat, serve
+from tests.fakes.weibo_api import FakeWeibo
+from tests.inquiries.test_work import _city, auth
 from tests.inquiries.test_workbench import _people
 
 pytestmark = pytest.mark.committing
@@ -172,3 +175,83 @@ async def test_comments_are_polled_page_by_page_and_answered_once(
     assert fake.comment_replies[(MSG_DATA_ID, 0, "2")] == "已在后台回复"
     async with committing_maker() as session:
         assert await session.scalar(select(func.count()).select_from(Comment)) == 61
+
+
+def _weibo_comment(number: int, post: int, at: datetime) -> dict[str, object]:
+    """A comment as Weibo's comments API shapes it."""
+    return {
+        "id": 5000 + number,
+        "idstr": str(5000 + number),
+        "created_at": at.astimezone(CHINA).strftime("%a %b %d %H:%M:%S %z %Y"),
+        "text": f"第{number}条评论：社保断缴了怎么补缴？",
+        "user": {"id": 3000 + number, "idstr": str(3000 + number)},
+        "status": {"id": post, "idstr": str(post)},
+    }
+
+
+async def test_weibo_comments_and_mentions_are_read_into_inquiries_and_answered_publicly(
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tasks, "sessionmaker", lambda: committing_maker)
+    now = datetime.now(UTC)
+    with serve(FakeWeibo()) as fake_weibo:
+        monkeypatch.setattr(settings(), "weibo_api_base", fake_weibo.url)
+        async with committing_maker.begin() as session:
+            office, hrss, _ = await _city(session)
+            account = await factories.weibo_account(
+                session, office, uid="2489518277", app_secret="w" * 32
+            )
+            account.weibo_access_token = fake_weibo.token
+            account.comments_enabled = True
+            _, _, keys = await _people(session, hrss)
+        # 60 comments on the account's posts (two pages of 50) and 2 that @mention it.
+        fake_weibo.feeds["to_me"] = [_weibo_comment(n, 4800000001, now) for n in range(1, 61)]
+        fake_weibo.feeds["mentions"] = [_weibo_comment(n, 4800000002, now) for n in (61, 62)]
+        await comment_tasks.poll_comments(int(now.timestamp()))
+        assert await _count(committing_maker) == 62
+        assert [call[1]["page"] for call in fake_weibo.comment_calls if call[0] == "to_me"] == [
+            "1",
+            "2",
+        ]
+        # Read again from each feed's since_id: nothing twice; a new one only.
+        fake_weibo.feeds["to_me"].append(_weibo_comment(63, 4800000001, now))
+        await comment_tasks.poll_comments(int(now.timestamp()) + 600)
+        assert fake_weibo.comment_calls[-2][1]["since_id"] == "5060"
+        assert await _count(committing_maker) == 63
+        async with committing_maker.begin() as session:
+            first = await session.scalar(
+                select(Inquiry)
+                .where(Inquiry.channel == Channel.comment)
+                .order_by(Inquiry.id)
+                .limit(1)
+            )
+            assert first is not None
+            assert await routing.route(
+                session, inquiry_id=first.id, now=first.received_at, keywords=[]
+            )
+        async with make_client(committing_maker, clock) as client:
+            submitted = await client.post(
+                f"{P}/{first.reference}/replies",
+                json={"purpose": "answer", "text": "您好，补缴请咨询12333。"},
+                headers=auth(keys["responder"]),
+            )
+            assert submitted.status_code == 201, submitted.text
+            approved = await client.post(
+                f"{P}/{first.reference}/replies/{submitted.json()['id']}/review",
+                json={"approve": True, "note": "同意"},
+                headers=auth(keys["reviewer"]),
+            )
+            assert approved.status_code == 200, approved.text
+        async with committing_maker() as session:
+            row = await session.scalar(select(Delivery).where(Delivery.inquiry_id == first.id))
+        assert row is not None
+        await tasks.deliver(row.id)
+        async with committing_maker() as session:
+            sent = await session.get_one(Delivery, row.id)
+        assert sent.status is DeliveryStatus.delivered
+        [reply] = fake_weibo.comment_replies
+        # The comment the inquiry came from, under its post; a public reply: no query code.
+        assert (reply["id"], reply["comment"]) == ("4800000001", "您好，补缴请咨询12333。")
+        assert reply["cid"] in {str(5000 + n) for n in range(1, 61)}

@@ -23,6 +23,10 @@ class FakeWeibo:
     requests: int = 0
     # What the next replies answer: (HTTP status, error_code), or None for a success.
     script: list[tuple[int, int] | None] = field(default_factory=list)
+    # comments/to_me and comments/mentions: the comments each feed holds (Weibo's shape).
+    feeds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    comment_calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    comment_replies: list[dict[str, str]] = field(default_factory=list)
 
     async def reply(self, request: Request) -> JSONResponse:
         self.requests += 1
@@ -47,5 +51,36 @@ class FakeWeibo:
             {"error": message, "error_code": code, "request": PATH}, status_code=status
         )
 
+    async def comments(self, request: Request) -> JSONResponse:
+        """comments/{to_me,mentions}/biz.json: newer than since_id, newest first, by page."""
+        query = request.query_params
+        if query.get("access_token") != self.token:
+            return self._error(403, 21332, "invalid_access_token")
+        feed = request.path_params["feed"]
+        self.comment_calls.append((feed, dict(query)))
+        newer = sorted(
+            (c for c in self.feeds.get(feed, []) if int(c["id"]) > int(query.get("since_id", 0))),
+            key=lambda c: -int(c["id"]),
+        )
+        count, page = int(query.get("count", 50)), int(query.get("page", 1))
+        return JSONResponse(
+            {"comments": newer[(page - 1) * count : page * count], "total_number": len(newer)}
+        )
+
+    async def comment_reply(self, request: Request) -> JSONResponse:
+        """comments/reply/biz.json: the reply as a comment of the account."""
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("access_token") != self.token:
+            return self._error(403, 21332, "invalid_access_token")
+        self.requests += 1
+        self.comment_replies.append(form)
+        return JSONResponse({"id": 9000 + len(self.comment_replies), "text": form.get("comment")})
+
     def app(self) -> Starlette:
-        return Starlette(routes=[Route(PATH, self.reply, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route(PATH, self.reply, methods=["POST"]),
+                Route("/2/comments/reply/biz.json", self.comment_reply, methods=["POST"]),
+                Route("/2/comments/{feed:str}/biz.json", self.comments, methods=["GET"]),
+            ]
+        )

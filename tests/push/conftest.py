@@ -17,11 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency, worker
 from app.accounts.models import Account
+from app.answers import tasks as answer_tasks
+from app.comments import tasks as comment_tasks
 from app.deadlines import tasks as deadline_tasks
 from app.delivery import tasks as delivery_tasks
 from app.inquiries.models import Inquiry
+from app.media import tasks as media_tasks
+from app.publications import tasks as publication_tasks
 from app.push import service as push
 from app.push import tasks as push_tasks
+from app.ratings import tasks as rating_tasks
 from app.routing import service as routing
 from app.routing import tasks as routing_tasks
 from app.routing.schemas import RoutingRuleCreate
@@ -212,7 +217,18 @@ async def work(
     """The worker runs what is due now (the deliveries queued), then stops. Its minute sweep
     (`sweep_push`, queued when it starts) finds nothing unless `minute_sweep`, so a test decides
     when notifications are queued."""
-    for tasks in (routing_tasks, deadline_tasks, push_tasks, delivery_tasks, idempotency):
+    for tasks in (
+        routing_tasks,
+        deadline_tasks,
+        push_tasks,
+        delivery_tasks,
+        idempotency,
+        answer_tasks,
+        rating_tasks,
+        media_tasks,
+        publication_tasks,
+        comment_tasks,
+    ):
         monkeypatch.setattr(tasks, "sessionmaker", lambda: maker)
 
     async def nothing(session: AsyncSession) -> int:

@@ -270,6 +270,9 @@ async def test_the_workers_minute_sweep_queues_and_delivers(
     async with worker.opened(url):  # as the periodic deferrer queues it every minute
         await push_tasks.sweep_push.defer_async(timestamp=int(now.timestamp()))
     await work(committing_maker, monkeypatch, minute_sweep=True)
+    # The delivery the sweep queued while the queue looked empty is left to the next run (a
+    # worker without wait stops at once): it failed once in four fresh-clone runs without this.
+    await work(committing_maker, monkeypatch)
     [notification] = receiver.to("/hrss")
     assert notification.signed_with(secret)
     assert notification.json()["changes"] == [{"reference": inquiry.reference, "kinds": ["routed"]}]
