@@ -74,40 +74,76 @@ async def take(
         if not comment_id.isdigit() or not openid:
             continue
         at = datetime.fromtimestamp(int(str(comment.get("create_time", 0))), UTC)
-        stored = await intake.store(
+        new += await _store(
+            session,
             connection,
             account,
-            intake.Delivery(
-                dedupe_key=f"comment:{article.msg_data_id}:{article.index}:{comment_id}",
-                sender_id=openid,
-                msg_type="comment",
-                event_type=None,
-                sent_at=at,
-                payload=repr(comment)[:4000],
-                content=str(comment.get("content", "")),
-                platform_msg_id=comment_id,
-                channel=Channel.comment,
-            ),
+            comment,
+            dedupe_key=f"comment:{article.msg_data_id}:{article.index}:{comment_id}",
+            sender=openid,
+            kind="comment",
+            content=str(comment.get("content", "")),
+            at=at,
             now=now,
-            open_window=timedelta(days=7),
-            quiet=timedelta(seconds=0),
-            seconds=5,
+            publication_id=article.publication_id,
+            post_id=None,
         )
-        if stored.opened and stored.inquiry_id is not None:
-            session.add(
-                Comment(
-                    publication_id=article.publication_id,
-                    inquiry_id=stored.inquiry_id,
-                    platform_comment_id=comment_id,
-                    commented_at=at,
-                )
-            )
-            new += 1
     publication = await session.get_one(Publication, article.publication_id, with_for_update=True)
     publication.comments_seen = article.seen + len(comments)
     publication.comments_polled_at = now
     await session.flush()
     return new
+
+
+async def _store(
+    session: AsyncSession,
+    connection: intake.Connection,
+    account: intake.WebhookAccount,
+    comment: dict[str, Any],
+    *,
+    dedupe_key: str,
+    sender: str,
+    kind: str,
+    content: str,
+    at: datetime,
+    now: datetime,
+    publication_id: int | None,
+    post_id: str | None,
+) -> int:
+    """One comment through intake (channel `comment`: a new inquiry, never threaded; the dedupe
+    key makes it once), and where its reply goes. 1 if it was new."""
+    comment_id = dedupe_key.rpartition(":")[2]
+    stored = await intake.store(
+        connection,
+        account,
+        intake.Delivery(
+            dedupe_key=dedupe_key,
+            sender_id=sender,
+            msg_type=kind,
+            event_type=None,
+            sent_at=at,
+            payload=repr(comment)[:4000],
+            content=content,
+            platform_msg_id=comment_id,
+            channel=Channel.comment,
+        ),
+        now=now,
+        open_window=timedelta(days=7),
+        quiet=timedelta(seconds=0),
+        seconds=5,
+    )
+    if not (stored.opened and stored.inquiry_id is not None):
+        return 0
+    session.add(
+        Comment(
+            publication_id=publication_id,
+            platform_post_id=post_id,
+            inquiry_id=stored.inquiry_id,
+            platform_comment_id=comment_id,
+            commented_at=at,
+        )
+    )
+    return 1
 
 
 async def target(session: AsyncSession, inquiry_id: int) -> tuple[str, int, str] | None:
@@ -168,36 +204,20 @@ async def take_weibo(
             at = datetime.strptime(str(comment.get("created_at", "")), WEIBO_TIME)
         except ValueError:
             at = now
-        stored = await intake.store(
+        new += await _store(
+            session,
             connection,
             webhook_account,
-            intake.Delivery(
-                dedupe_key=f"weibo-comment:{comment_id}",
-                sender_id=sender,
-                msg_type="comment" if feed == "to_me" else "mention",
-                event_type=None,
-                sent_at=at,
-                payload=repr(comment)[:4000],
-                content=str(comment.get("text", "")),
-                platform_msg_id=comment_id,
-                channel=Channel.comment,
-            ),
+            comment,
+            dedupe_key=f"weibo-comment:{comment_id}",
+            sender=sender,
+            kind="comment" if feed == "to_me" else "mention",
+            content=str(comment.get("text", "")),
+            at=at,
             now=now,
-            open_window=timedelta(days=7),
-            quiet=timedelta(seconds=0),
-            seconds=5,
+            publication_id=None,
+            post_id=post_id,
         )
-        if stored.opened and stored.inquiry_id is not None:
-            session.add(
-                Comment(
-                    publication_id=None,
-                    platform_post_id=post_id,
-                    inquiry_id=stored.inquiry_id,
-                    platform_comment_id=comment_id,
-                    commented_at=at,
-                )
-            )
-            new += 1
     cursor = await session.get(CommentFeed, (account_id, feed), with_for_update=True)
     if cursor is None:
         cursor = CommentFeed(account_id=account_id, feed=feed, since_id=0)

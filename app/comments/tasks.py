@@ -48,32 +48,36 @@ async def poll_comments(timestamp: int) -> None:
 
 WEIBO_FEEDS = ("to_me", "mentions")  # comments on the account's posts; comments @mentioning it
 WEIBO_PAGE = 50
-WEIBO_PAGES = 20
+WEIBO_PAGES = 100  # 5,000 comments a feed in one poll
 
 
 async def poll_weibo(
     http: httpx.AsyncClient, account_id: int, token: str, feed: str, *, now: datetime
 ) -> int:
-    """One Weibo feed's comments newer than its since_id, page by page (newest first), taken in
-    one transaction: the since_id moves only once every page is in."""
+    """One Weibo feed's comments newer than its since_id, newest first, each page below the
+    oldest id seen (max_id: a comment deleted meanwhile shifts nothing), taken in one
+    transaction: the since_id moves only once every page is in."""
     async with sessionmaker().begin() as session:
         cursor = await session.get(CommentFeed, (account_id, feed))
         since = cursor.since_id if cursor is not None else 0
     found: list[dict[str, object]] = []
+    below: int | None = None
     try:
-        for page in range(1, WEIBO_PAGES + 1):
+        for _ in range(WEIBO_PAGES):
             batch = await weibo.comments(
                 http,
                 settings().weibo_api_base,
                 access_token=token,
                 feed=feed,
                 since_id=since,
-                page=page,
+                max_id=below,
                 count=WEIBO_PAGE,
             )
             found += batch
-            if len(batch) < WEIBO_PAGE:
+            ids = [int(str(c.get("id"))) for c in batch if str(c.get("id", "")).isdigit()]
+            if len(batch) < WEIBO_PAGE or not ids:
                 break
+            below = min(ids) - 1
     except (weibo.WeiboError, wechat.Unsent, wechat.Unknown) as exc:
         logger.warning(
             "weibo comment poll failed", extra={"account_id": account_id, "error": str(exc)}

@@ -857,11 +857,22 @@ async def unfollowed(
             .order_by(Delivery.id)
         )
     )
-    # Inquiries first, by id (as every writer of several inquiries locks them), then each
-    # delivery after its inquiry.
-    for inquiry_id in sorted(
-        set(await session.scalars(select(Delivery.inquiry_id).where(Delivery.id.in_(waiting))))
-    ):
+    # Every inquiry either loop touches, first, by id (as every writer of several inquiries
+    # locks them), then each delivery after its inquiry.
+    touched = set(
+        await session.scalars(select(Delivery.inquiry_id).where(Delivery.id.in_(waiting)))
+    ) | set(
+        await session.scalars(
+            select(Inquiry.id).where(
+                Inquiry.account_id == account_id,
+                Inquiry.citizen_id == citizen_id,
+                Inquiry.status.in_(
+                    [InquiryStatus.new, InquiryStatus.assigned, InquiryStatus.replied]
+                ),
+            )
+        )
+    )
+    for inquiry_id in sorted(touched):
         await lock(session, await session.get_one(Inquiry, inquiry_id))
     failed = 0
     for delivery_id in waiting:

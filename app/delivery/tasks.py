@@ -109,10 +109,10 @@ async def _send(http: httpx.AsyncClient, base: str, access: str, job: service.Jo
             http, base, access_token=access, openid=job.citizen_id, content=job.text
         )
         return
-    send = wechat.send_subscribe if job.via is Via.subscribe else wechat.send_template
-    await send(
+    await wechat.send_notification(
         http,
         base,
+        job.via.value,
         access_token=access,
         openid=job.citizen_id,
         template_id=job.template_id or "",
@@ -235,7 +235,10 @@ async def _deliver_weibo(job: service.Job, *, last_attempt: bool) -> None:
                     content=job.text,
                 )
         except weibo.WeiboError as exc:
-            if exc.busy:
+            if exc.busy and job.comment is not None:
+                # A public reply may have been posted: never twice (the department checks).
+                await _settle(job, DeliveryStatus.uncertain, str(exc.code), exc.message)
+            elif exc.busy:
                 await _later(job, str(exc.code), exc.message, last_attempt=last_attempt)
             else:
                 await _settle(job, DeliveryStatus.failed, str(exc.code), exc.message)

@@ -186,9 +186,18 @@ async def article_summary(
     )
 
 
-async def send_subscribe(
+# A notification's path and the key its link goes under: subscription notification (订阅通知)
+# and template message (模板消息, as wechatpy's `message.send_template` sends it).
+NOTIFICATIONS = {
+    "subscribe": ("message/subscribe/bizsend", "page"),
+    "template": ("message/template/send", "url"),
+}
+
+
+async def send_notification(
     http: httpx.AsyncClient,
     base: str,
+    kind: str,
     *,
     access_token: str,
     openid: str,
@@ -196,38 +205,16 @@ async def send_subscribe(
     link: str,
     data: dict[str, str],
 ) -> None:
-    """POST /cgi-bin/message/subscribe/bizsend: a subscription notification (订阅通知)."""
+    """POST /cgi-bin/message/subscribe/bizsend or /cgi-bin/message/template/send: "your
+    answer is ready", with the answer page's link."""
+    path, link_key = NOTIFICATIONS[kind]
     await _post(
         http,
-        f"{base}/cgi-bin/message/subscribe/bizsend?access_token={access_token}",
+        f"{base}/cgi-bin/{path}?access_token={access_token}",
         {
             "touser": openid,
             "template_id": template_id,
-            "page": link,
-            "data": {key: {"value": value} for key, value in data.items()},
-        },
-    )
-
-
-async def send_template(
-    http: httpx.AsyncClient,
-    base: str,
-    *,
-    access_token: str,
-    openid: str,
-    template_id: str,
-    link: str,
-    data: dict[str, str],
-) -> None:
-    """POST /cgi-bin/message/template/send: a template message (模板消息), as wechatpy's
-    `message.send_template` sends it."""
-    await _post(
-        http,
-        f"{base}/cgi-bin/message/template/send?access_token={access_token}",
-        {
-            "touser": openid,
-            "template_id": template_id,
-            "url": link,
+            link_key: link,
             "data": {key: {"value": value} for key, value in data.items()},
         },
     )

@@ -44,20 +44,21 @@ async def comments(
     access_token: str,
     feed: str,
     since_id: int,
-    page: int,
+    max_id: int | None,
     count: int,
 ) -> list[dict[str, object]]:
-    """GET /2/comments/{to_me|mentions}/biz.json: comments newer than since_id, newest first."""
+    """GET /2/comments/{to_me|mentions}/biz.json: comments newer than since_id (and at most
+    max_id), newest first."""
+    params: dict[str, str | int] = {
+        "access_token": access_token,
+        "since_id": since_id,
+        "count": count,
+    }
+    if max_id is not None:
+        params["max_id"] = max_id
     try:
         response = await http.get(
-            f"{base}/2/comments/{feed}/biz.json",
-            params={
-                "access_token": access_token,
-                "since_id": since_id,
-                "page": page,
-                "count": count,
-            },
-            timeout=TIMEOUT,
+            f"{base}/2/comments/{feed}/biz.json", params=params, timeout=TIMEOUT
         )
     except httpx.TransportError as exc:
         raise Unsent(f"{type(exc).__name__}: {exc}") from exc
@@ -114,18 +115,4 @@ async def reply_text(
         raise Unsent(f"{type(exc).__name__}: {exc}") from exc
     except httpx.TransportError as exc:
         raise Unknown(f"{type(exc).__name__}: {exc}") from exc
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    if isinstance(answer, dict) and "error_code" in answer:
-        raise WeiboError(
-            int(str(answer["error_code"])),
-            str(answer.get("error", "")),
-            busy=response.status_code >= 500,
-        )
-    if response.status_code >= 500 or not isinstance(answer, dict):
-        # A gateway's 502/504, or an answer that is not Weibo's: it may have been sent.
-        raise Unknown(f"HTTP {response.status_code}, no answer from Weibo")
-    if response.status_code >= 400:
-        raise WeiboError(response.status_code, "HTTP error", busy=False)
+    await _answer(response)

@@ -185,9 +185,13 @@ BEGIN
           FROM inquiry i
          WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id AND i.accepts_messages
            FOR NO KEY UPDATE;
-        -- After the answer (`replied`) the conversation stays open however long the answer
-        -- took: the citizen's next message is a follow-up, until the inquiry is closed.
-        IF v_inquiry_id IS NOT NULL AND v_last < p_now - p_open_window AND v_status <> 'replied'
+        -- After the answer (`replied`) the window counts from the answer, however long it took:
+        -- the citizen's next message within it is a follow-up.
+        IF v_inquiry_id IS NOT NULL
+           AND GREATEST(v_last, CASE WHEN v_status = 'replied' THEN
+                   (SELECT max(r.created_at) FROM reply r
+                     WHERE r.inquiry_id = v_inquiry_id AND r.purpose = 'answer') END)
+               < p_now - p_open_window
            AND NOT EXISTS (SELECT 1 FROM deadline_pause p
                              JOIN inquiry q ON q.id = p.inquiry_id
                             WHERE p.inquiry_id = v_inquiry_id

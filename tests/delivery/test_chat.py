@@ -283,3 +283,25 @@ async def test_a_prompt_counts_once_and_digits_may_be_spaced(
     async with committing_maker() as session:
         rating = (await session.scalars(select(Rating))).one()
     assert (rating.solved, rating.satisfaction) == (True, 2)
+
+
+async def test_long_after_the_answer_a_message_opens_a_new_inquiry(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """The conversation window counts from the answer: an inquiry left `replied` does not take
+    in what the citizen writes months later."""
+    client, key, reference = city
+    await _answer(client, key, reference)
+    await _deliver_all(committing_maker)
+    long_ago = datetime.now(UTC) - timedelta(days=30)
+    async with committing_maker.begin() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+        inquiry.last_message_at = long_ago
+        for reply in await session.scalars(select(Reply)):
+            reply.created_at = long_ago
+    assert await _says(client, clock, "另外想问一下公积金提取的事") == ""
+    async with committing_maker() as session:
+        inquiries = list(await session.scalars(select(Inquiry).order_by(Inquiry.id)))
+    assert len(inquiries) == 2
+    assert inquiries[0].follow_up_at is None
+    assert inquiries[1].possible_repeat is False  # the first was answered, never closed

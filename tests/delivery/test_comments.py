@@ -211,9 +211,12 @@ async def test_weibo_comments_and_mentions_are_read_into_inquiries_and_answered_
         fake_weibo.feeds["mentions"] = [_weibo_comment(n, 4800000002, now) for n in (61, 62)]
         await comment_tasks.poll_comments(int(now.timestamp()))
         assert await _count(committing_maker) == 62
-        assert [call[1]["page"] for call in fake_weibo.comment_calls if call[0] == "to_me"] == [
-            "1",
-            "2",
+        # Two pages: the second below the oldest of the first (max_id).
+        assert [
+            call[1].get("max_id") for call in fake_weibo.comment_calls if call[0] == "to_me"
+        ] == [
+            None,
+            "5010",
         ]
         # Read again from each feed's since_id: nothing twice; a new one only.
         fake_weibo.feeds["to_me"].append(_weibo_comment(63, 4800000001, now))

@@ -52,20 +52,24 @@ class FakeWeibo:
         )
 
     async def comments(self, request: Request) -> JSONResponse:
-        """comments/{to_me,mentions}/biz.json: newer than since_id, newest first, by page."""
+        """comments/{to_me,mentions}/biz.json: newer than since_id, at most max_id, newest
+        first."""
         query = request.query_params
         if query.get("access_token") != self.token:
             return self._error(403, 21332, "invalid_access_token")
         feed = request.path_params["feed"]
         self.comment_calls.append((feed, dict(query)))
+        since, below = int(query.get("since_id", 0)), int(query.get("max_id", 0)) or None
         newer = sorted(
-            (c for c in self.feeds.get(feed, []) if int(c["id"]) > int(query.get("since_id", 0))),
+            (
+                c
+                for c in self.feeds.get(feed, [])
+                if int(c["id"]) > since and (below is None or int(c["id"]) <= below)
+            ),
             key=lambda c: -int(c["id"]),
         )
-        count, page = int(query.get("count", 50)), int(query.get("page", 1))
-        return JSONResponse(
-            {"comments": newer[(page - 1) * count : page * count], "total_number": len(newer)}
-        )
+        count = int(query.get("count", 50))
+        return JSONResponse({"comments": newer[:count], "total_number": len(newer)})
 
     async def comment_reply(self, request: Request) -> JSONResponse:
         """comments/reply/biz.json: the reply as a comment of the account."""
