@@ -2,10 +2,11 @@
 media 3 days), by a durable job with retries, into the file store; served to the department
 holding (or reading) the inquiry; a fetch that finally failed is shown as such."""
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account
@@ -102,3 +103,37 @@ async def get(session: AsyncSession, inquiry: Inquiry, media_id: int) -> Media:
             media_status=row.status.value,
         )
     return row
+
+
+ORPHAN_GRACE = timedelta(minutes=10)
+_DEFER = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('routing', :task, 0, NULL, NULL,"
+    " CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1])"
+)
+# Pending media whose fetch job is gone (it failed for good, or a worker of an older release did
+# not know it): inside the platform's 3 days, a new one.
+_ORPHANS = text(
+    """
+    SELECT m.id FROM media m
+     WHERE m.status = 'pending' AND m.updated_at < :before AND m.created_at > :alive
+       AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j
+                        WHERE j.task_name = :task AND j.status IN ('todo', 'doing')
+                          AND j.args ->> 'media_id' = m.id::text)
+     ORDER BY m.id
+     LIMIT 500
+    """
+)
+
+
+async def recover(session: AsyncSession, *, now: datetime, task: str) -> int:
+    """A new fetch job for each pending media row that has none; returns how many. Past the
+    3 days the next run of the job marks it expired, visibly."""
+    orphans = list(
+        await session.scalars(
+            _ORPHANS, {"before": now - ORPHAN_GRACE, "alive": now - LIFETIME, "task": task}
+        )
+    )
+    for media_id in orphans:
+        await session.execute(_DEFER, {"task": task, "args": json.dumps({"media_id": media_id})})
+        await session.execute(update(Media).where(Media.id == media_id).values(updated_at=now))
+    return len(orphans)

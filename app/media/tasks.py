@@ -24,6 +24,14 @@ class TryAgain(Exception):
     """Busy, unreachable or an answer cut short: the job runs again after its backoff."""
 
 
+@app.periodic(cron="*/10 * * * *")
+@app.task(name="recover_media", queue="routing", queueing_lock="recover_media")
+async def recover_media(timestamp: int) -> None:
+    """Every ten minutes: pending media whose fetch job is gone get a new one."""
+    async with sessionmaker().begin() as session:
+        await service.recover(session, now=datetime.fromtimestamp(timestamp, UTC), task=TASK)
+
+
 @app.task(name=TASK, queue="routing", retry=RETRY, pass_context=True)
 async def fetch_media(context: JobContext, media_id: int) -> None:
     await fetch(media_id, last_attempt=context.job.attempts + 1 >= ATTEMPTS)

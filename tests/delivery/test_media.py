@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.departments.models import Department
@@ -115,3 +115,35 @@ async def test_a_fetch_that_failed_is_shown_as_failed_never_a_broken_link(
     assert fake.media_requests == asked
     expired = (await _media(committing_maker))[-1]
     assert (expired.status, expired.error_code) == (MediaStatus.failed, "expired")
+
+
+async def test_a_pending_picture_whose_job_is_gone_gets_a_new_one(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """Nothing waits for ever unseen: a fetch job that failed for good (or that a worker of an
+    older release did not know) is queued again while the platform still keeps the file."""
+    client, _, _ = city
+    fake.media_files["MEDIA_2"] = (JPEG, "image/jpeg")
+    await _sends_picture(client, clock, "MEDIA_2")
+    [row] = await _media(committing_maker)
+
+    async def jobs() -> list[str]:
+        async with committing_maker() as session:
+            found = await session.scalars(
+                text("SELECT status FROM procrastinate_jobs WHERE task_name = 'fetch_media'")
+            )
+            return sorted(found)
+
+    assert await jobs() == ["todo"]  # intake queued it
+    now = datetime.now(UTC)
+    async with committing_maker.begin() as session:
+        await session.execute(text("UPDATE procrastinate_jobs SET status = 'failed'"))
+        pending = await session.get_one(Media, row.id)
+        pending.updated_at = now - timedelta(minutes=11)
+    await media_tasks.recover_media(int(now.timestamp()))
+    assert await jobs() == ["failed", "todo"]
+    await media_tasks.recover_media(int(now.timestamp()) + 600)
+    assert await jobs() == ["failed", "todo"]  # it has one now
+    await media_tasks.fetch(row.id)
+    [stored] = await _media(committing_maker)
+    assert stored.status is MediaStatus.stored
