@@ -279,6 +279,8 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     # Templates: each key reads and adds its own department's; only the owner has "walk".
     ("GET", "/api/v1/templates"): Case("list"),
+    # Issue 16: each department's own call-backs.
+    ("GET", "/api/v1/callbacks"): Case("list"),
     ("POST", "/api/v1/templates"): Case(
         "act", each=dict.fromkeys(("owner", "other", "office", "parent"), CREATED)
     ),

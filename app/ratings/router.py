@@ -1,4 +1,6 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from app import problems
 from app.auth import CurrentPrincipal, acting
@@ -7,7 +9,8 @@ from app.db import SessionDep
 from app.idempotency import Idempotent, IdempotentRoute
 from app.inquiries import service as inquiries
 from app.ratings import service
-from app.ratings.schemas import CallbackOutcome, CallbackView
+from app.ratings.models import CallbackStatus
+from app.ratings.schemas import CallbackItem, CallbackOutcome, CallbackView
 from app.roles import Action, RoleRequired
 from app.schemas import IfMatch
 
@@ -17,6 +20,25 @@ router = APIRouter(
     route_class=IdempotentRoute,
     dependencies=[Idempotent],
 )
+
+
+@router.get(
+    "/api/v1/callbacks",
+    summary="The department's call-backs (回访)",
+)
+async def callbacks(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    now: NowDep,
+    status: Annotated[CallbackStatus, Query(description="open or done.")] = CallbackStatus.open,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[CallbackItem]:
+    """Call-backs owed after bad ratings of this department's answers, the earliest due first,
+    each saying whether it is overdue."""
+    found = await service.listing(
+        session, principal.department.id, status=status, now=now, limit=limit
+    )
+    return [CallbackItem.model_validate(item) for item in found]
 
 
 @router.post(

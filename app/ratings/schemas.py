@@ -23,6 +23,20 @@ class CallbackView(Schema):
     done_by: str | None
 
 
+class CallbackItem(Schema):
+    """A call-back in the department's list: what it is about and when it is due."""
+
+    id: int
+    reference: str = Field(description="The inquiry whose answer was rated badly.")
+    status: str
+    due_at: datetime
+    overdue: StrictBool = Field(description="Open past its due time.")
+    solved: bool | None
+    satisfaction: int
+    rated_at: datetime
+    done_at: datetime | None
+
+
 class CallbackOutcome(Schema):
     reached: StrictBool = Field(
         description="The citizen was reached. Then they are asked to rate again."

@@ -128,6 +128,34 @@ async def record_outcome(
     return callback
 
 
+async def listing(
+    session: AsyncSession, department_id: int, *, status: CallbackStatus, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """The department's call-backs of one status, the earliest due first."""
+    rows = await session.execute(
+        select(Callback, Inquiry.reference, Rating)
+        .join(Inquiry, Inquiry.id == Callback.inquiry_id)
+        .join(Rating, Rating.id == Callback.rating_id)
+        .where(Callback.department_id == department_id, Callback.status == status)
+        .order_by(Callback.due_at, Callback.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "id": callback.id,
+            "reference": reference,
+            "status": callback.status.value,
+            "due_at": callback.due_at,
+            "overdue": callback.status is CallbackStatus.open and callback.due_at < now,
+            "solved": rating.solved,
+            "satisfaction": rating.satisfaction,
+            "rated_at": rating.rated_at,
+            "done_at": callback.done_at,
+        }
+        for callback, reference, rating in rows
+    ]
+
+
 # Prompts three days old (RATING_REMINDER_DAYS) still unanswered, not yet reminded, and still
 # inside the rating window.
 _UNRATED = text(

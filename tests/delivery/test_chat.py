@@ -12,15 +12,18 @@ from wechatpy import parse_message
 
 from app.delivery import tasks
 from app.delivery.models import Delivery, DeliveryStatus
+from app.departments.models import Department
 from app.inquiries.models import Inquiry, InquiryEvent, InquiryMessage
 from app.ratings import service as ratings
 from app.ratings import tasks as rating_tasks
 from app.ratings.models import Callback, Rating
 from app.replies.models import Reply, ReplyPurpose
+from tests import factories
 from tests.conftest import Clock
 from tests.delivery.conftest import OPENID
 from tests.delivery.test_outbox import WEBHOOK, _answer, _close_window, _deliveries
 from tests.fakes.wechat_api import FakeWeChat
+from tests.inquiries.test_work import auth
 from tests.webhooks.peers import WeChat, message_xml, text_xml
 
 pytestmark = pytest.mark.committing
@@ -119,6 +122,16 @@ async def test_ratings_on_two_axes_and_a_bad_one_opens_a_callback(
     async with committing_maker() as session:
         actions = list(await session.scalars(select(InquiryEvent.action)))
     assert {"rated", "callback_opened"} <= set(actions)
+    # The department's list of call-backs has it; another department's has nothing of it.
+    listed = (await client.get("/api/v1/callbacks", headers=key)).json()
+    assert [(c["id"], c["reference"], c["overdue"]) for c in listed] == [
+        (callback["id"], reference, False)
+    ]
+    async with committing_maker.begin() as session:
+        urban = await session.scalar(select(Department).where(Department.code == "hefei-urban"))
+        assert urban is not None
+        other = auth(await factories.api_key(session, urban))
+    assert (await client.get("/api/v1/callbacks", headers=other)).json() == []
     # Due in 5 working days (CALLBACK_WORKING_DAYS): at least a week of calendar days away.
     due = datetime.fromisoformat(callback["due_at"])
     assert timedelta(days=5) <= due - datetime.now(UTC) <= timedelta(days=12)
