@@ -116,19 +116,13 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
         return None
     if row.via is not Via.message:
         # A notification is not bound to the customer-service window.
-        row.status, row.sending_at, row.attempts = DeliveryStatus.sending, now, row.attempts + 1
-        await session.flush()
-        return Job(
-            row.id,
-            account.id,
-            account.platform,
-            recipient.channel,
-            account.wechat_app_id,
-            account.wechat_app_secret,
-            None,
-            row.citizen_id,
+        return await _sending(
+            session,
+            row,
+            account,
+            recipient,
             reply.text,
-            row.attempts,
+            now=now,
             via=row.via,
             template_id=(
                 account.subscribe_template_id if row.via is Via.subscribe else account.template_id
@@ -172,6 +166,20 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
         reply.purpose is ReplyPurpose.holding or not await _code_given(session, row)
     ):
         outbound += code_line(recipient.reference, recipient.query_code)
+    return await _sending(session, row, account, recipient, outbound, now=now, comment=comment)
+
+
+async def _sending(
+    session: AsyncSession,
+    row: Delivery,
+    account: Account,
+    recipient: Inquiry,
+    text: str,
+    *,
+    now: datetime,
+    **path: Any,
+) -> Job:
+    """The row marked `sending` (one more attempt), and what its job needs to send `text`."""
     row.status, row.sending_at, row.attempts = DeliveryStatus.sending, now, row.attempts + 1
     await session.flush()
     return Job(
@@ -183,9 +191,9 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
         account.wechat_app_secret,
         account.weibo_access_token,
         row.citizen_id,
-        outbound,
+        text,
         row.attempts,
-        comment=comment,
+        **path,
     )
 
 
