@@ -176,6 +176,14 @@ class Settings(BaseSettings):
         default="https://c.api.weibo.com",
         description="Weibo's API base URL for fan-service replies (tests point it at a fake).",
     )
+    weibo_open_api_base: str = Field(
+        default="https://api.weibo.com",
+        description="Weibo's open API base URL, for the account's timeline (publications).",
+    )
+    weibo_upload_api_base: str = Field(
+        default="https://upload.api.weibo.com",
+        description="Weibo's upload API base URL, for the media fans send (mss/msget).",
+    )
     wechat_window_hours: float = Field(
         default=48,
         gt=0,

@@ -30,6 +30,8 @@ os.environ.setdefault("LOG_LEVEL", "INFO")
 # No test reaches the real platforms: delivery tests point this at their own fake.
 os.environ["WECHAT_API_BASE"] = "http://127.0.0.1:9"
 os.environ["WEIBO_API_BASE"] = "http://127.0.0.1:9"
+os.environ["WEIBO_OPEN_API_BASE"] = "http://127.0.0.1:9"
+os.environ["WEIBO_UPLOAD_API_BASE"] = "http://127.0.0.1:9"
 
 # The environment above must be set before the app's settings are first read.
 from app import db, embedded

@@ -1,5 +1,6 @@
-"""Weibo's fan-service reply API, as docs/platforms.md describes it (protocol brief §5, §8.7):
-`POST /2/messages/reply/biz.json`, form-encoded, the text as URL-encoded JSON in `data`."""
+"""Weibo's APIs, as docs/platforms.md describes them (protocol brief §5, §8.7): the fan-service
+reply (`POST /2/messages/reply/biz.json`, form-encoded, the text as URL-encoded JSON in `data`),
+comments, a fan's media (`mss/msget`) and the account's timeline."""
 
 import json
 
@@ -116,3 +117,58 @@ async def reply_text(
     except httpx.TransportError as exc:
         raise Unknown(f"{type(exc).__name__}: {exc}") from exc
     await _answer(response)
+
+
+async def get_media(
+    http: httpx.AsyncClient, base: str, *, access_token: str, fid: str, max_bytes: int
+) -> tuple[bytes, str]:
+    """GET /2/mss/msget: a picture or voice a fan sent (its `tovfid`), and its type; an error
+    comes in Weibo's JSON shape."""
+    try:
+        response = await http.get(
+            f"{base}/2/mss/msget",
+            params={"access_token": access_token, "fid": fid},
+            timeout=TIMEOUT,
+        )
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise Unknown(f"{type(exc).__name__}: {exc}") from exc
+    content_type = response.headers.get("content-type", "application/octet-stream")
+    if response.status_code != 200 or content_type.startswith(("application/json", "text/")):
+        await _answer(response)  # Weibo's error, or an HTTP error status
+        raise Unknown(f"HTTP {response.status_code}, {content_type} where a file was expected")
+    if len(response.content) > max_bytes:
+        raise WeiboError(0, f"larger than MEDIA_MAX_BYTES ({max_bytes})", busy=False)
+    return response.content, content_type.split(";")[0].strip()
+
+
+async def user_timeline(
+    http: httpx.AsyncClient,
+    base: str,
+    *,
+    access_token: str,
+    uid: str,
+    since_id: int,
+    page: int,
+    count: int,
+) -> list[dict[str, object]]:
+    """GET /2/statuses/user_timeline.json: the account's own posts newer than since_id, newest
+    first, `count` a page."""
+    try:
+        response = await http.get(
+            f"{base}/2/statuses/user_timeline.json",
+            params={
+                "access_token": access_token,
+                "uid": uid,
+                "since_id": since_id,
+                "page": page,
+                "count": count,
+                "trim_user": 1,
+            },
+            timeout=TIMEOUT,
+        )
+    except httpx.TransportError as exc:
+        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
+    found = (await _answer(response)).get("statuses")
+    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []

@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.models import Account
+from app.accounts.models import Account, Platform
 from app.inquiries.models import Inquiry
 from app.media.models import Media, MediaStatus
 from app.problems import Conflict, NotFound
 
-LIFETIME = timedelta(days=3)  # WeChat's temporary media (protocol brief §8.6)
+# WeChat's temporary media (protocol brief §8.6); Weibo names none, so the same is assumed.
+LIFETIME = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Fetch:
     secret: str | None
     platform_media_id: str
     attempt: int
+    platform: Platform = Platform.wechat
+    weibo_token: str | None = None  # a Weibo account's fan-service token
 
 
 async def claim(session: AsyncSession, media_id: int, *, now: datetime) -> Fetch | None:
@@ -49,6 +52,8 @@ async def claim(session: AsyncSession, media_id: int, *, now: datetime) -> Fetch
         account.wechat_app_secret,
         row.platform_media_id,
         row.attempts,
+        account.platform,
+        account.weibo_access_token,
     )
 
 

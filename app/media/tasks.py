@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 import httpx
 from procrastinate import JobContext, RetryStrategy
 
+from app.accounts.models import Platform
 from app.db import sessionmaker
 from app.delivery import service as outbox
-from app.delivery import wechat
+from app.delivery import wechat, weibo
 from app.media import service, store
 from app.media.models import Media, MediaStatus
 from app.settings import settings
@@ -42,32 +43,28 @@ async def fetch(media_id: int, *, last_attempt: bool = False) -> None:
         job = await service.claim(session, media_id, now=datetime.now(UTC))
     if job is None:
         return
-    if not (job.app_id and job.secret):
+    if job.platform is Platform.weibo and not job.weibo_token:
+        await _settle(job, MediaStatus.failed, code="unconfigured", error="no fan-service token")
+        return
+    if job.platform is Platform.wechat and not (job.app_id and job.secret):
         await _settle(job, MediaStatus.failed, code="unconfigured", error="no AppSecret")
         return
-    base = settings().wechat_api_base
     async with httpx.AsyncClient() as http:
         try:
-            for force in (False, True):
-                async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:
-                    access = await outbox.token(
-                        session, http, job, now=datetime.now(UTC), force=force
-                    )
-                try:
-                    content, content_type = await wechat.get_media(
-                        http,
-                        base,
-                        access_token=access,
-                        media_id=job.platform_media_id,
-                        max_bytes=settings().media_max_bytes,
-                    )
-                    break
-                except wechat.WeChatError as exc:
-                    if exc.code in wechat.TOKEN and not force:
-                        continue
-                    raise
-        except wechat.WeChatError as exc:
-            if exc.code in wechat.BUSY and not last_attempt:
+            if job.platform is Platform.weibo:
+                assert job.weibo_token is not None
+                content, content_type = await weibo.get_media(
+                    http,
+                    settings().weibo_upload_api_base,
+                    access_token=job.weibo_token,
+                    fid=job.platform_media_id,
+                    max_bytes=settings().media_max_bytes,
+                )
+            else:
+                content, content_type = await _wechat(http, job)
+        except (wechat.WeChatError, weibo.WeiboError) as exc:
+            busy = exc.busy if isinstance(exc, weibo.WeiboError) else exc.code in wechat.BUSY
+            if busy and not last_attempt:
                 raise TryAgain(f"{exc.code} {exc.message}") from exc
             await _settle(job, MediaStatus.failed, code=str(exc.code), error=exc.message)
             return
@@ -79,6 +76,25 @@ async def fetch(media_id: int, *, last_attempt: bool = False) -> None:
             return
     key = await asyncio.to_thread(store.put, content)
     await _settle(job, MediaStatus.stored, content_type=content_type, size=len(content), key=key)
+
+
+async def _wechat(http: httpx.AsyncClient, job: service.Fetch) -> tuple[bytes, str]:
+    """media/get, with the cached token; a token WeChat calls invalid is renewed once."""
+    for force in (False, True):
+        async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:
+            access = await outbox.token(session, http, job, now=datetime.now(UTC), force=force)
+        try:
+            return await wechat.get_media(
+                http,
+                settings().wechat_api_base,
+                access_token=access,
+                media_id=job.platform_media_id,
+                max_bytes=settings().media_max_bytes,
+            )
+        except wechat.WeChatError as exc:
+            if exc.code not in wechat.TOKEN or force:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _settle(job: service.Fetch, status: MediaStatus, **fields: object) -> None:

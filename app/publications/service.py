@@ -2,7 +2,9 @@
 the comments that hang on articles. WeChat tells us by events on the webhook (PUBLISHJOBFINISH
 after a 发布, MASSSENDJOBFINISH after a mass send), each recorded by a job intake queues with
 it; a daily pull of published articles (freepublish/batchget) catches what the back office
-publishes without them. An account no source works for is flagged: unknown is not zero."""
+publishes without them. A Weibo account's posts come from its timeline
+(statuses/user_timeline), which says what is original and what reposts which post. An account
+no source works for is flagged: unknown is not zero."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from defusedxml import ElementTree as SafeElementTree
-from sqlalchemy import select, text
+from sqlalchemy import BigInteger, cast, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +35,8 @@ class Item:
     title: str = ""
     url: str = ""
     msg_data_id: str | None = None
+    original: bool | None = None  # None: the source does not say (WeChat's)
+    repost_of: str | None = None  # the reposted post's URL ("" when Weibo no longer shows it)
 
 
 def from_event(event_type: str, xml: str, sent_at: datetime) -> list[Item]:
@@ -84,6 +88,8 @@ async def record(session: AsyncSession, account_id: int, items: list[Item]) -> i
             url=item.url,
             published_at=item.published_at,
             msg_data_id=item.msg_data_id,
+            original=item.original,
+            repost_of=item.repost_of,
         )
         result = await session.execute(
             statement.on_conflict_do_update(
@@ -93,6 +99,8 @@ async def record(session: AsyncSession, account_id: int, items: list[Item]) -> i
                     "url": text("COALESCE(NULLIF(publication.url, ''), excluded.url)"),
                     "msg_data_id": text("COALESCE(publication.msg_data_id, excluded.msg_data_id)"),
                     "published_at": text("LEAST(publication.published_at, excluded.published_at)"),
+                    "original": text("COALESCE(excluded.original, publication.original)"),
+                    "repost_of": text("COALESCE(excluded.repost_of, publication.repost_of)"),
                 },
             ).returning(text("(xmax = 0) AS inserted"))
         )
@@ -192,6 +200,56 @@ async def record_summary(session: AsyncSession, account_id: int, items: list[Ite
     return await record(session, account_id, unmatched)
 
 
+WEIBO_CREATED_AT = "%a %b %d %H:%M:%S %z %Y"  # "Tue Nov 24 10:00:00 +0800 2026"
+WEIBO_TITLE = 60  # a post has no title: its first characters stand for one
+
+
+def weibo_post_url(post_id: str) -> str:
+    """A Weibo post's address by its numeric id (the same form for the account's own posts and
+    the posts they repost, so a repost can be matched with its original)."""
+    return f"https://m.weibo.cn/status/{post_id}"
+
+
+def _weibo_id(status: dict[str, Any]) -> str:
+    found = str(status.get("idstr") or status.get("id") or "")
+    return found if found.isdigit() else ""
+
+
+def from_timeline(statuses: list[dict[str, Any]]) -> Iterator[Item]:
+    """statuses/user_timeline's posts: each original or a repost (`retweeted_status`) of the
+    post it names; one whose id or time is unreadable is left out."""
+    for status in statuses:
+        post = _weibo_id(status)
+        try:
+            published = datetime.strptime(str(status.get("created_at", "")), WEIBO_CREATED_AT)
+        except ValueError:
+            continue
+        if not post:
+            continue
+        reposted = status.get("retweeted_status")
+        of = _weibo_id(reposted) if isinstance(reposted, dict) else None
+        yield Item(
+            "weibo_timeline",
+            post,
+            1,
+            published.astimezone(UTC),
+            title=" ".join(str(status.get("text", "")).split())[:WEIBO_TITLE],
+            url=weibo_post_url(post),
+            original=not isinstance(reposted, dict),
+            repost_of=None if of is None else (weibo_post_url(of) if of else ""),
+        )
+
+
+async def weibo_since(session: AsyncSession, account_id: int) -> int:
+    """The newest post of the account's timeline recorded: the next pull reads after it."""
+    newest = await session.scalar(
+        select(func.max(cast(Publication.platform_id, BigInteger))).where(
+            Publication.account_id == account_id, Publication.source == "weibo_timeline"
+        )
+    )
+    return int(newest or 0)
+
+
 @dataclass(frozen=True)
 class Credentials:
     account_id: int
@@ -200,7 +258,7 @@ class Credentials:
 
 
 async def accounts(session: AsyncSession) -> list[Account]:
-    """Every active account: WeChat ones are pulled; the others are flagged unknown."""
+    """Every active account: each is pulled from the source its platform has."""
     return list(await session.scalars(select(Account).where(Account.active).order_by(Account.id)))
 
 

@@ -1,4 +1,5 @@
-"""Publications: the completion events read from the inbox every minute, and the daily pull."""
+"""Publications: the completion events intake queues a job for, and the daily pull (WeChat's
+published articles, a Weibo account's timeline)."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,7 @@ from app.accounts.models import Account, Platform
 from app.db import sessionmaker
 from app.deadlines.calendar import CHINA
 from app.delivery import service as outbox
-from app.delivery import wechat
+from app.delivery import wechat, weibo
 from app.publications import service
 from app.settings import settings
 from app.worker import app
@@ -28,8 +29,8 @@ async def record_publication(inbox_event_id: int) -> None:
 @app.periodic(cron="30 18 * * *")  # 02:30 in Beijing
 @app.task(name="pull_publications", queue="routing", queueing_lock="pull_publications")
 async def pull_publications(timestamp: int) -> None:
-    """Each WeChat account's published articles of the last PUBLICATIONS_PULL_DAYS; an account
-    no source works for (a Weibo account: its timeline is not read; no AppSecret; the platform
+    """Each WeChat account's published articles and each Weibo account's timeline, of the last
+    PUBLICATIONS_PULL_DAYS; an account no source works for (no AppSecret or token; the platform
     refuses) is flagged with why."""
     now = datetime.fromtimestamp(timestamp, UTC)
     async with sessionmaker().begin() as session:
@@ -38,7 +39,7 @@ async def pull_publications(timestamp: int) -> None:
         error = (
             await pull(account_id, now=now)
             if platform is Platform.wechat
-            else "Weibo: the account's timeline is not read by this version"
+            else await pull_weibo(account_id, now=now)
         )
         async with sessionmaker().begin() as session:
             account = await session.get_one(Account, account_id, with_for_update=True)
@@ -88,3 +89,45 @@ async def pull(account_id: int, *, now: datetime) -> str | None:
             return f"{exc.code} {exc.message}"
         except (wechat.Unsent, wechat.Unknown, TimeoutError) as exc:
             return f"unreachable: {exc}"
+
+
+WEIBO_PAGE = 100  # statuses/user_timeline's most
+WEIBO_PAGES = 50
+
+
+async def pull_weibo(account_id: int, *, now: datetime) -> str | None:
+    """A Weibo account's posts after the newest recorded (within PUBLICATIONS_PULL_DAYS), page
+    by page, recorded in one transaction once every page is in: the next pull reads after the
+    newest recorded, so a pull cut short records nothing rather than leave a gap. None, or why
+    its publications are unknown."""
+    async with sessionmaker().begin() as session:
+        account = await session.get_one(Account, account_id)
+        token, uid = account.weibo_access_token, account.weibo_uid
+        since = await service.weibo_since(session, account_id)
+    if not (token and uid):
+        return "no Weibo token or uid: the account's timeline cannot be read"
+    oldest = now - timedelta(days=settings().publications_pull_days)
+    found: list[service.Item] = []
+    async with httpx.AsyncClient() as http:
+        try:
+            for page in range(1, WEIBO_PAGES + 1):
+                statuses = await weibo.user_timeline(
+                    http,
+                    settings().weibo_open_api_base,
+                    access_token=token,
+                    uid=uid,
+                    since_id=since,
+                    page=page,
+                    count=WEIBO_PAGE,
+                )
+                items = list(service.from_timeline(statuses))
+                found += items
+                if len(statuses) < WEIBO_PAGE or any(i.published_at < oldest for i in items):
+                    break
+        except weibo.WeiboError as exc:
+            return f"{exc.code} {exc.message}"
+        except (wechat.Unsent, wechat.Unknown) as exc:
+            return f"unreachable: {exc}"
+    async with sessionmaker().begin() as session:
+        await service.record(session, account_id, found)
+    return None

@@ -71,6 +71,9 @@ def _content(kind: str, text: str, data: Mapping[str, Any]) -> str | None:
 
 
 _UID = re.compile(r"[0-9]{1,20}")
+# A picture or voice's file id: `tovfid` is the account's copy (what its token downloads through
+# mss/msget), `vfid` the sender's; a number, sent as a number or a string.
+_MEDIA = frozenset({"image", "voice"})
 _NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 _SUBTYPE = re.compile(r"[A-Za-z0-9_]{0,64}")
 
@@ -136,6 +139,10 @@ def read(
     sent_at = _sent_at(created, now=now, window=window)
     subtype = str(data.get("subtype", "")) if kind == "event" else None
     content = _content(kind, text, data)
+    raw_fid = data.get("tovfid", data.get("vfid")) if kind in _MEDIA else None
+    media_id = _uid(raw_fid)
+    if raw_fid is not None and not _UID.fullmatch(media_id):
+        raise Rejected(400, "bad_json", "tovfid or vfid is not a file id")
     if (subtype is not None and not _SUBTYPE.fullmatch(subtype)) or not _storable(content or ""):
         raise Rejected(400, "bad_json", "a field holds characters that cannot be stored")
     # Weibo sends no message id; it recommends sender_id + created_at, and two messages can share a
@@ -151,6 +158,7 @@ def read(
         sent_at=sent_at,
         payload=payload,
         content=content,
+        media_id=media_id or None,
     )
 
 

@@ -18,6 +18,7 @@ from app.settings import settings
 from tests import factories
 from tests.conftest import Clock, make_client
 from tests.fakes.wechat_api import FakeWeChat, serve
+from tests.fakes.weibo_api import FakeWeibo
 from tests.inquiries.test_work import _city, auth
 
 OPENID = "o_citizen_1"
@@ -27,6 +28,15 @@ OPENID = "o_citizen_1"
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeChat]:
     with serve(FakeWeChat()) as running:
         monkeypatch.setattr(settings(), "wechat_api_base", running.url)
+        yield running
+
+
+@pytest.fixture
+def fake_weibo(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeibo]:
+    """The fake Weibo, standing for every Weibo host the service calls."""
+    with serve(FakeWeibo()) as running:
+        for base in ("weibo_api_base", "weibo_open_api_base", "weibo_upload_api_base"):
+            monkeypatch.setattr(settings(), base, running.url)
         yield running
 
 

@@ -10,17 +10,19 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.deadlines.calendar import CHINA
 from app.departments.models import Department
 from app.media import tasks as media_tasks
 from app.media.models import Media, MediaStatus
 from app.settings import settings
 from tests import factories
-from tests.conftest import Clock
+from tests.conftest import Clock, make_client
 from tests.delivery.conftest import OPENID
-from tests.delivery.test_outbox import WEBHOOK
+from tests.delivery.test_outbox import WEBHOOK, _weibo_fan_wrote
 from tests.fakes.wechat_api import FakeWeChat
+from tests.fakes.weibo_api import FakeWeibo
 from tests.inquiries.test_work import auth
-from tests.webhooks.peers import WeChat, message_xml
+from tests.webhooks.peers import WeChat, Weibo, message_xml, weibo_text
 
 pytestmark = pytest.mark.committing
 P = "/api/v1/inquiries"
@@ -147,3 +149,39 @@ async def test_a_pending_picture_whose_job_is_gone_gets_a_new_one(
     await media_tasks.fetch(row.id)
     [stored] = await _media(committing_maker)
     assert stored.status is MediaStatus.stored
+
+
+async def test_a_weibo_fans_picture_and_voice_are_fetched_through_mss_msget(
+    fake_weibo: FakeWeibo, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """A Weibo push names the file by `tovfid` (the account's copy); the job downloads it with
+    the fan-service token, and the department reads it like a WeChat picture. A fid Weibo no
+    longer has is failed with Weibo's word, never a broken link."""
+    clock.now = datetime.now(UTC).replace(microsecond=0)
+    account, inquiry, key = await _weibo_fan_wrote(committing_maker, fake_weibo, clock.now)
+    fake_weibo.media_files["821804469"] = (JPEG, "image/jpeg")
+    peer = Weibo(f"/webhooks/weibo/{account.code}", clock, secret="w" * 32)
+    async with make_client(committing_maker, clock) as client:
+        for kind, data in (
+            ("image", {"vfid": 821804459, "tovfid": 821804469}),
+            ("voice", {"vfid": 821804471, "tovfid": "821804472"}),  # gone from Weibo
+        ):
+            clock.now += timedelta(seconds=1)
+            created = clock.now.astimezone(CHINA).strftime("%a %b %d %H:%M:%S %z %Y")
+            push = weibo_text("", kind=kind, data=data, sender="1902538057", created_at=created)
+            answer = await peer.post(client, push | {"receiver_id": int(account.weibo_uid or 0)})
+            assert answer.status_code == 200, answer.text
+        picture, voice = await _media(committing_maker)
+        assert (picture.kind, picture.platform_media_id, picture.seq) == ("image", "821804469", 2)
+        assert (voice.kind, voice.platform_media_id) == ("voice", "821804472")
+        for row in (picture, voice):
+            await media_tasks.fetch(row.id)
+        stored, failed = await _media(committing_maker)
+        assert (stored.status, stored.content_type) == (MediaStatus.stored, "image/jpeg")
+        assert (failed.status, failed.error_code) == (MediaStatus.failed, "20101")
+        assert fake_weibo.media_requests == 2
+        view = (await client.get(f"{P}/{inquiry.reference}", headers=key)).json()
+        shown = {m["kind"]: m for m in view["media"]}
+        served = await client.get(shown["image"]["href"], headers=key)
+        assert (served.status_code, served.content) == (200, JPEG)
+        assert (shown["voice"]["status"], shown["voice"]["href"]) == ("failed", None)

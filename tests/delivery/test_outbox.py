@@ -1,7 +1,6 @@
 """Replies reach the citizen (issue 15, first part): the outbox and WeChat's customer-service
 API, over real HTTP against a fake platform on loopback (tests/fakes/wechat_api.py)."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -24,7 +23,7 @@ from app.settings import settings
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Clock, make_client
 from tests.delivery.conftest import OPENID, arrive
-from tests.fakes.wechat_api import FakeWeChat, serve
+from tests.fakes.wechat_api import FakeWeChat
 from tests.fakes.weibo_api import FakeWeibo
 from tests.inquiries.test_work import _city, auth
 from tests.webhooks.peers import ORIGINAL_ID, WeChat, text_xml
@@ -486,13 +485,6 @@ async def _weibo_fan_wrote(
         key = auth(await factories.api_key(session, hrss))
         await session.commit()
     return account, inquiry, key
-
-
-@pytest.fixture
-def fake_weibo(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeibo]:
-    with serve(FakeWeibo()) as running:
-        monkeypatch.setattr(settings(), "weibo_api_base", running.url)
-        yield running
 
 
 @pytest.mark.parametrize(

@@ -9,14 +9,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.deadlines.calendar import CHINA
 from app.departments.models import Department
 from app.publications import tasks as publication_tasks
 from app.publications.models import Publication
 from app.webhooks.models import InboxEvent
 from tests import factories
-from tests.conftest import ADMIN_TOKEN, Clock
+from tests.conftest import ADMIN_TOKEN, Clock, make_client
 from tests.delivery.test_outbox import WEBHOOK
 from tests.fakes.wechat_api import FakeWeChat
+from tests.fakes.weibo_api import FakeWeibo
+from tests.inquiries.test_work import _city
 from tests.webhooks.peers import ORIGINAL_ID, WeChat
 
 pytestmark = pytest.mark.committing
@@ -137,3 +140,86 @@ async def test_the_daily_pull_fills_in_and_an_account_without_a_source_is_unknow
         False,
         "48001 api unauthorized",
     )
+
+
+def _post(number: int, at: datetime, **more: object) -> dict[str, object]:
+    return {
+        "id": number,
+        "idstr": str(number),
+        "created_at": at.astimezone(CHINA).strftime("%a %b %d %H:%M:%S %z %Y"),
+        "text": f"第{number}条  微博\n正文",
+        **more,
+    }
+
+
+async def test_a_weibo_accounts_timeline_is_pulled_with_what_each_post_reposts(
+    fake_weibo: FakeWeibo, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """statuses/user_timeline, 100 a page, after the newest post recorded: each post with its
+    time, its text for a title, its address, and whether it is original or reposts which post
+    (the 1-hour repost rule needs that). A refusal makes the account's publications unknown."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    provincial = 4_900_000_000_000_001
+    fake_weibo.statuses = [
+        _post(5_000_000_000_000_000 + n, now - timedelta(hours=n)) for n in range(3, 130)
+    ]
+    fake_weibo.statuses += [
+        _post(
+            5_000_000_000_000_002,
+            now - timedelta(hours=2),
+            retweeted_status=_post(provincial, now - timedelta(hours=2, minutes=30)),
+        ),
+        _post(
+            5_000_000_000_000_001,
+            now - timedelta(hours=1),
+            retweeted_status={"deleted": "1", "text": "抱歉，此微博已被作者删除。"},
+        ),
+    ]
+    async with committing_maker.begin() as session:
+        office, _, _ = await _city(session)
+        account = await factories.weibo_account(
+            session, office, uid="2489518277", app_secret="w" * 32
+        )
+        account.weibo_access_token = fake_weibo.token
+    await publication_tasks.pull_publications(int(now.timestamp()))
+    assert [(c["page"], c["since_id"], c["count"]) for c in fake_weibo.timeline_calls] == [
+        ("1", "0", "100"),
+        ("2", "0", "100"),
+    ]
+    assert all(c["uid"] == "2489518277" for c in fake_weibo.timeline_calls)
+    rows = {p.platform_id: p for p in await _publications(committing_maker)}
+    assert len(rows) == 129
+    first = rows["5000000000000003"]
+    assert (first.source, first.original, first.repost_of, first.item_index) == (
+        "weibo_timeline",
+        True,
+        None,
+        1,
+    )
+    assert (first.title, first.url) == (
+        "第5000000000000003条 微博 正文",
+        "https://m.weibo.cn/status/5000000000000003",
+    )
+    assert first.published_at == now - timedelta(hours=3)
+    repost = rows["5000000000000002"]
+    assert (repost.original, repost.repost_of) == (
+        False,
+        f"https://m.weibo.cn/status/{provincial}",
+    )
+    gone = rows["5000000000000001"]
+    assert (gone.original, gone.repost_of) == (False, "")  # a repost; what of, Weibo no longer says
+    async with make_client(committing_maker, clock) as client:
+        shown = (await client.get("/api/v1/admin/accounts/hefei-weibo", headers=ADMIN)).json()
+        assert (shown["publications_known"], shown["publications_error"]) == (True, None)
+        # The next pull reads after the newest recorded, and records what is new.
+        fake_weibo.timeline_calls.clear()
+        fake_weibo.statuses.append(_post(5_000_000_000_000_500, now + timedelta(minutes=5)))
+        await publication_tasks.pull_publications(int(now.timestamp()) + 86400)
+        assert [c["since_id"] for c in fake_weibo.timeline_calls] == ["5000000000000129"]
+        assert len(await _publications(committing_maker)) == 130
+        # Weibo refuses the timeline (the app lacks the permission): unknown, with Weibo's word.
+        fake_weibo.timeline_refusal = (403, 10014)
+        await publication_tasks.pull_publications(int(now.timestamp()) + 2 * 86400)
+        shown = (await client.get("/api/v1/admin/accounts/hefei-weibo", headers=ADMIN)).json()
+        assert shown["publications_known"] is False
+        assert shown["publications_error"].startswith("10014 ")

@@ -1,6 +1,8 @@
-"""A fake Weibo fan-service API on loopback, a real HTTP server, built from docs/platforms.md:
-`POST /2/messages/reply/biz.json` (form-encoded; the text as JSON in `data`), with Weibo's error
-shape `{"error", "error_code", "request"}`."""
+"""A fake Weibo API on loopback, a real HTTP server, built from docs/platforms.md:
+`POST /2/messages/reply/biz.json` (form-encoded; the text as JSON in `data`), the comment feeds
+and replies, a fan's media (`/2/mss/msget`) and the account's timeline
+(`/2/statuses/user_timeline.json`), with Weibo's error shape `{"error", "error_code",
+"request"}`. One server stands for every Weibo host (c.api, api, upload.api)."""
 
 import json
 from dataclasses import dataclass, field
@@ -9,7 +11,7 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 PATH = "/2/messages/reply/biz.json"
@@ -27,6 +29,14 @@ class FakeWeibo:
     feeds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     comment_calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     comment_replies: list[dict[str, str]] = field(default_factory=list)
+    # mss/msget: the files fans sent, by fid (bytes, content type); any other fid is refused.
+    media_files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    media_requests: int = 0
+    # statuses/user_timeline: the account's posts (Weibo's shape), and the calls made.
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    timeline_calls: list[dict[str, str]] = field(default_factory=list)
+    # An error the timeline answers instead (HTTP status, error_code), e.g. no permission.
+    timeline_refusal: tuple[int, int] | None = None
 
     async def reply(self, request: Request) -> JSONResponse:
         self.requests += 1
@@ -80,9 +90,42 @@ class FakeWeibo:
         self.comment_replies.append(form)
         return JSONResponse({"id": 9000 + len(self.comment_replies), "text": form.get("comment")})
 
+    async def media(self, request: Request) -> Response:
+        """mss/msget: the file with its type; an unknown (or expired) fid is Weibo's error."""
+        query = request.query_params
+        if query.get("access_token") != self.token:
+            return self._error(403, 21332, "invalid_access_token")
+        self.media_requests += 1
+        found = self.media_files.get(query.get("fid", ""))
+        if found is None:
+            return self._error(400, 20101, "target weibo does not exist")
+        content, content_type = found
+        return Response(content, media_type=content_type)
+
+    async def timeline(self, request: Request) -> JSONResponse:
+        """statuses/user_timeline: the account's posts newer than since_id, newest first, `count`
+        a page from `page` (from 1)."""
+        query = request.query_params
+        if query.get("access_token") != self.token:
+            return self._error(403, 21332, "invalid_access_token")
+        self.timeline_calls.append(dict(query))
+        if self.timeline_refusal is not None:
+            status, code = self.timeline_refusal
+            return self._error(status, code, "permission denied, need a high level appkey")
+        since = int(query.get("since_id", 0))
+        newer = sorted(
+            (s for s in self.statuses if int(s["id"]) > since), key=lambda s: -int(s["id"])
+        )
+        count, page = int(query.get("count", 20)), int(query.get("page", 1))
+        return JSONResponse(
+            {"statuses": newer[(page - 1) * count : page * count], "total_number": len(newer)}
+        )
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/2/mss/msget", self.media, methods=["GET"]),
+                Route("/2/statuses/user_timeline.json", self.timeline, methods=["GET"]),
                 Route(PATH, self.reply, methods=["POST"]),
                 Route("/2/comments/reply/biz.json", self.comment_reply, methods=["POST"]),
                 Route("/2/comments/{feed:str}/biz.json", self.comments, methods=["GET"]),
