@@ -278,6 +278,18 @@ class Settings(BaseSettings):
     media_max_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest media file kept."
     )
+    media_s3_bucket: str = Field(
+        default="",
+        description="An S3-compatible bucket for media instead of MEDIA_DIR (credentials from "
+        "boto3's chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION).",
+    )
+    media_s3_endpoint_url: str = Field(
+        default="",
+        description="The object store's URL when it is not AWS (MinIO, a cloud's OSS/COS/OBS).",
+    )
+    media_s3_prefix: str = Field(
+        default="media/", description="Where in the bucket media files are kept."
+    )
     delivery_sending_timeout_seconds: float = Field(
         default=120,
         gt=0,

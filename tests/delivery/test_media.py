@@ -2,11 +2,17 @@
 HTTP) by a durable job, kept in the file store, served to who may read the inquiry; a fetch
 that finally failed is shown as such."""
 
+import asyncio
+import hashlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import boto3
 import httpx
 import pytest
+from moto.server import ThreadedMotoServer
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -185,3 +191,58 @@ async def test_a_weibo_fans_picture_and_voice_are_fetched_through_mss_msget(
         served = await client.get(shown["image"]["href"], headers=key)
         assert (served.status_code, served.content) == (200, JPEG)
         assert (shown["voice"]["status"], shown["voice"]["href"]) == ("failed", None)
+
+
+@pytest.fixture
+def object_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An S3 server on loopback (moto's, a real HTTP peer) with an empty bucket, and the service
+    pointed at it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "govinbox-test"),
+        ("AWS_SECRET_ACCESS_KEY", "govinbox-test-secret"),
+        ("AWS_DEFAULT_REGION", "cn-north-1"),
+    ):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(settings(), "media_s3_bucket", "govinbox-media")
+    monkeypatch.setattr(settings(), "media_s3_endpoint_url", endpoint)
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(
+        Bucket="govinbox-media", CreateBucketConfiguration={"LocationConstraint": "cn-north-1"}
+    )
+    try:
+        yield client
+    finally:
+        server.stop()
+
+
+async def test_with_an_object_store_media_are_kept_in_the_bucket(
+    fake: FakeWeChat,
+    city: City,
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    object_store: Any,
+) -> None:
+    """Scaled out, the instances share an S3-compatible bucket: the fetch puts the file there
+    (once, however often the same bytes come), the API serves it from there, and the folder
+    stays empty."""
+    client, key, reference = city
+    fake.media_files["MEDIA_1"] = (JPEG, "image/jpeg")
+    fake.media_files["MEDIA_2"] = (JPEG, "image/jpeg")  # the same picture sent twice
+    await _sends_picture(client, clock, "MEDIA_1")
+    await _sends_picture(client, clock, "MEDIA_2")
+    for row in await _media(committing_maker):
+        await media_tasks.fetch(row.id)
+    first, second = await _media(committing_maker)
+    assert first.status is second.status is MediaStatus.stored
+    assert first.storage_key == second.storage_key == hashlib.sha256(JPEG).hexdigest()
+    listed = object_store.list_objects_v2(Bucket="govinbox-media")["Contents"]
+    assert [o["Key"] for o in listed] == [f"media/{first.storage_key[:2]}/{first.storage_key}"]
+    assert not await asyncio.to_thread(Path(settings().media_dir).exists)
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    for shown in view["media"]:
+        served = await client.get(shown["href"], headers=key)
+        assert (served.status_code, served.content) == (200, JPEG)
