@@ -134,6 +134,7 @@ class EventAction(enum.StrEnum):
     citizen_unfollowed = "citizen_unfollowed"  # nothing more can be sent on that account
     rated = "rated"  # the citizen rated the answer
     callback_opened = "callback_opened"  # a bad rating: the department calls back (回访)
+    callback_overdue = "callback_overdue"  # its due passed with no outcome recorded
     callback_done = "callback_done"
 
 

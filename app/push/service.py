@@ -47,6 +47,7 @@ NOTIFIED_KINDS: tuple[str, ...] = tuple(
         EventAction.followed_up,
         EventAction.citizen_unfollowed,
         EventAction.callback_opened,
+        EventAction.callback_overdue,
         ESCALATED_TO_YOU,
         LEFT_VIEW,
     )

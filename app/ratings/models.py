@@ -83,5 +83,7 @@ class Callback(Timestamped, Base):
     reached: Mapped[bool | None] = mapped_column(Boolean)  # the citizen was reached
     outcome: Mapped[str] = mapped_column(Text, server_default="")
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its passing the due without an outcome was told (an event: feed and push), once.
+    overdue_noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_by: Mapped[str | None] = mapped_column(String(200))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))

@@ -199,3 +199,50 @@ async def remind(session: AsyncSession, *, now: datetime) -> int:
         await outbox.prompt_rating(session, inquiry, now=now, reminder=True)
         reminded += 1
     return reminded
+
+
+async def overdue(session: AsyncSession, *, now: datetime) -> int:
+    """Open call-backs past their due with no outcome: a `callback_overdue` event on the
+    inquiry (the department's feed and push; the supervising office reads it there), once each.
+    Returns how many."""
+    ids = list(
+        await session.scalars(
+            select(Callback.inquiry_id)
+            .where(
+                Callback.status == CallbackStatus.open,
+                Callback.due_at < now,
+                Callback.overdue_noticed_at.is_(None),
+            )
+            .order_by(Callback.inquiry_id)
+            .distinct()
+            .limit(500)
+        )
+    )
+    told = 0
+    for inquiry_id in ids:
+        inquiry = await lock(session, await session.get_one(Inquiry, inquiry_id))
+        late = await session.scalars(
+            select(Callback)
+            .where(
+                Callback.inquiry_id == inquiry.id,
+                Callback.status == CallbackStatus.open,
+                Callback.due_at < now,
+                Callback.overdue_noticed_at.is_(None),
+            )
+            .order_by(Callback.id)
+            .with_for_update()
+        )
+        for callback in late:
+            callback.overdue_noticed_at = now
+            record(
+                session,
+                inquiry,
+                actor=ACTOR,
+                action=EventAction.callback_overdue,
+                reason=f"the call-back was due {callback.due_at.isoformat()}: call the citizen "
+                "back and record the outcome",
+                details={"callback_id": callback.id, "due_at": callback.due_at.isoformat()},
+            )
+            told += 1
+    await session.flush()
+    return told

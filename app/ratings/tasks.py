@@ -1,4 +1,4 @@
-"""Jobs of ratings: a rating intake recorded, and the one reminder."""
+"""Jobs of ratings: a rating intake recorded, the one reminder, and overdue call-backs."""
 
 from datetime import UTC, datetime
 
@@ -21,3 +21,11 @@ async def remind_ratings(timestamp: int) -> None:
     """Hourly: one reminder for prompts left unanswered RATING_REMINDER_DAYS."""
     async with sessionmaker().begin() as session:
         await service.remind(session, now=datetime.fromtimestamp(timestamp, UTC))
+
+
+@app.periodic(cron="*/10 * * * *")
+@app.task(name="callbacks_overdue", queue="routing", queueing_lock="callbacks_overdue")
+async def callbacks_overdue(timestamp: int) -> None:
+    """Every ten minutes: call-backs past their due are told to the department, once."""
+    async with sessionmaker().begin() as session:
+        await service.overdue(session, now=datetime.fromtimestamp(timestamp, UTC))

@@ -135,6 +135,20 @@ async def test_ratings_on_two_axes_and_a_bad_one_opens_a_callback(
     # Due in 5 working days (CALLBACK_WORKING_DAYS): at least a week of calendar days away.
     due = datetime.fromisoformat(callback["due_at"])
     assert timedelta(days=5) <= due - datetime.now(UTC) <= timedelta(days=12)
+    # Past its due with no outcome, the department is told once (the feed, and push).
+    feed = (await client.get(f"{P}/changes", headers=key)).json()
+    await rating_tasks.callbacks_overdue(int(due.timestamp()) - 60)  # not yet
+    late = int(due.timestamp()) + 60
+    await rating_tasks.callbacks_overdue(late)
+    await rating_tasks.callbacks_overdue(late + 600)  # told once
+    changes = await client.get(f"{P}/changes?after={feed['next']}", headers=key)
+    assert [c["kind"] for c in changes.json()["items"]] == ["callback_overdue"]
+    async with committing_maker() as session:
+        [overdue] = await session.scalars(
+            select(InquiryEvent).where(InquiryEvent.action == "callback_overdue")
+        )
+    assert overdue.details["callback_id"] == callback["id"]
+    assert overdue.actor == ratings.ACTOR
     # The prompt is used: more digits are an ordinary message now, a follow-up.
     assert await _says(client, clock, "11") == ""
     view = (await client.get(f"{P}/{reference}", headers=key)).json()

@@ -192,6 +192,7 @@ async def test_the_worker_runs_the_queued_jobs(
         assert statuses.pop("remind_ratings", "succeeded") == "succeeded"  # hourly
         assert statuses.pop("poll_comments", "succeeded") == "succeeded"  # every 10 min
         assert statuses.pop("recover_media", "succeeded") == "succeeded"  # every 10 min
+        assert statuses.pop("callbacks_overdue", "succeeded") == "succeeded"  # every 10 min
         assert statuses.pop("pull_publications", "succeeded") == "succeeded"  # daily
         assert statuses.pop("send_holding_replies", "succeeded") == "succeeded"  # every 5 min
         # The worker also deferred its periodic sweep on start.
