@@ -137,22 +137,28 @@ async def _flag_if_urgent(
         inquiry.urgent = True
         # When the words arrived: the platform's send time, kept between receipt and now.
         inquiry.urgent_at = max(inquiry.received_at, min(message.sent_at, now))
-        advice = Reply(
-            inquiry_id=inquiry.id,
-            text=URGENT_ADVICE,
-            purpose=ReplyPurpose.urgent_advice,
-            priority=URGENT_PRIORITY,
-            author=ROUTER,
-        )
-        session.add(advice)
-        await session.flush()
-        await outbox.enqueue(session, advice)
+        reason = f"life-and-safety words in message {message.seq}: {'、'.join(found)}"
+        if inquiry.channel is Channel.comment:
+            # A comment takes one public reply: it is kept for the department's answer, due
+            # within the urgent hours, which gives the advice itself.
+            reason += "; a public comment: no automatic advice, the answer is its one reply"
+        else:
+            advice = Reply(
+                inquiry_id=inquiry.id,
+                text=URGENT_ADVICE,
+                purpose=ReplyPurpose.urgent_advice,
+                priority=URGENT_PRIORITY,
+                author=ROUTER,
+            )
+            session.add(advice)
+            await session.flush()
+            await outbox.enqueue(session, advice)
         record(
             session,
             inquiry,
             actor=ROUTER,
             action=EventAction.flagged_urgent,
-            reason=f"life-and-safety words in message {message.seq}: {'、'.join(found)}",
+            reason=reason,
             details={"seq": message.seq, "keywords": found},
         )
         return True

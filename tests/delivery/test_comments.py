@@ -19,6 +19,7 @@ from app.departments.models import Department
 from app.inquiries.models import Channel, Inquiry
 from app.publications import tasks as publication_tasks
 from app.publications.models import Publication
+from app.replies.models import Reply
 from app.routing import service as routing
 from app.settings import settings
 from tests import factories
@@ -175,6 +176,24 @@ async def test_comments_are_polled_page_by_page_and_answered_once(
     assert fake.comment_replies[(MSG_DATA_ID, 0, "2")] == "已在后台回复"
     async with committing_maker() as session:
         assert await session.scalar(select(func.count()).select_from(Comment)) == 61
+    # Life-and-safety words on a comment flag it urgent (its short due applies) but post no
+    # automatic advice: the comment's one reply is kept for the department's answer.
+    third = inquiries[2]
+    async with committing_maker.begin() as session:
+        assert await routing.route(
+            session, inquiry_id=third.id, now=third.received_at, keywords=["断缴"]
+        )
+    async with committing_maker() as session:
+        flagged = await session.get_one(Inquiry, third.id)
+        assert flagged.urgent
+        replies = await session.scalar(
+            select(func.count()).select_from(Reply).where(Reply.inquiry_id == third.id)
+        )
+        assert replies == 0
+    answer = "您好，如遇紧急情况请拨打110；补缴请到市民中心3号窗口办理。"
+    urgent = await answered(third, answer)
+    assert (urgent.status, urgent.error_code) == (DeliveryStatus.delivered, None)
+    assert fake.comment_replies[(MSG_DATA_ID, 0, "3")] == answer
 
 
 def _weibo_comment(number: int, post: int, at: datetime) -> dict[str, object]:
