@@ -290,6 +290,12 @@ class Settings(BaseSettings):
     media_s3_prefix: str = Field(
         default="media/", description="Where in the bucket media files are kept."
     )
+    media_s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto",
+        description="How the bucket is named in requests: `virtual` (bucket.host) where the "
+        "store requires it (e.g. Aliyun OSS), `path` (host/bucket) for MinIO; `auto` lets boto3 "
+        "choose.",
+    )
     delivery_sending_timeout_seconds: float = Field(
         default=120,
         gt=0,

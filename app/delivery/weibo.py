@@ -8,6 +8,10 @@ import httpx
 
 from app.delivery.wechat import TIMEOUT, Unknown, Unsent
 
+# Weibo's token errors (its error-code page): 21301 auth failed, 21314–21319 and 21327 a
+# token used, revoked, expired or refused, 21332 an invalid token. The admin sets a new one.
+TOKEN = frozenset({21301, 21314, 21315, 21316, 21317, 21318, 21319, 21327, 21332})
+
 
 class WeiboError(Exception):
     """Weibo answered with an error (`error_code`, `error`), or an HTTP error status."""
@@ -150,23 +154,23 @@ async def user_timeline(
     access_token: str,
     uid: str,
     since_id: int,
-    page: int,
+    max_id: int | None,
     count: int,
 ) -> list[dict[str, object]]:
-    """GET /2/statuses/user_timeline.json: the account's own posts newer than since_id, newest
-    first, `count` a page."""
+    """GET /2/statuses/user_timeline.json: the account's own posts newer than since_id (and at
+    most max_id), newest first, `count` a page."""
+    params: dict[str, str | int] = {
+        "access_token": access_token,
+        "uid": uid,
+        "since_id": since_id,
+        "count": count,
+        "trim_user": 1,
+    }
+    if max_id is not None:
+        params["max_id"] = max_id
     try:
         response = await http.get(
-            f"{base}/2/statuses/user_timeline.json",
-            params={
-                "access_token": access_token,
-                "uid": uid,
-                "since_id": since_id,
-                "page": page,
-                "count": count,
-                "trim_user": 1,
-            },
-            timeout=TIMEOUT,
+            f"{base}/2/statuses/user_timeline.json", params=params, timeout=TIMEOUT
         )
     except httpx.TransportError as exc:
         raise Unsent(f"{type(exc).__name__}: {exc}") from exc

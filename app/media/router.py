@@ -29,8 +29,16 @@ async def media_file(
     inquiry = await inquiries.get_readable(session, principal.department, reference=reference)
     found = await service.get(session, inquiry, media_id)
     assert found.storage_key is not None
+    try:
+        content = await asyncio.to_thread(store.get, found.storage_key)
+    except store.Missing as exc:
+        raise service.MediaUnavailable(
+            f"Media {found.id} of {inquiry.reference} is not in the file store (was the store "
+            "changed without copying its files?).",
+            media_status=found.status.value,
+        ) from exc
     return Response(
-        await asyncio.to_thread(store.get, found.storage_key),
+        content,
         media_type=found.content_type or "application/octet-stream",
         headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
     )

@@ -40,7 +40,8 @@ async def claim(session: AsyncSession, media_id: int, *, now: datetime) -> Fetch
         return None
     inquiry = await session.get_one(Inquiry, row.inquiry_id)
     if now - row.created_at > LIFETIME:
-        settle(row, MediaStatus.failed, code="expired", error="past the platform's 3 days")
+        last = f" (last: {row.error_code} {row.error})" if row.error_code else ""
+        settle(row, MediaStatus.failed, code="expired", error=f"past the platform's 3 days{last}")
         return None
     account = await session.get_one(Account, inquiry.account_id)
     row.attempts += 1

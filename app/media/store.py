@@ -10,9 +10,9 @@ copy of the same picture is stored once.
 Both are blocking: callers run them in a thread.
 """
 
-import functools
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from app.settings import settings
+
+
+class Missing(Exception):
+    """The store has no file under a key a media row names (e.g. moved to another store)."""
 
 
 def _check(key: str) -> str:
@@ -41,9 +45,13 @@ def put(content: bytes) -> str:
 
 
 def get(key: str) -> bytes:
+    """The file kept under `key`; Missing if the store has none."""
     if settings().media_s3_bucket:
         return _s3_get(_check(key))
-    return _folder_path(key).read_bytes()
+    try:
+        return _folder_path(key).read_bytes()
+    except FileNotFoundError as exc:
+        raise Missing(key) from exc
 
 
 def _folder_path(key: str) -> Path:
@@ -60,37 +68,53 @@ def _folder_put(key: str, content: bytes) -> None:
     partial.replace(path)  # a rename: atomic on one file system
 
 
-@functools.cache
-def _client(endpoint_url: str | None) -> Any:
-    """One client per endpoint (boto3's clients are thread-safe), with bounded time and retries."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        config=Config(
-            connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}
-        ),
-    )
+_clients: dict[tuple[str | None, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(endpoint_url: str | None, addressing: str) -> Any:
+    """One client per endpoint, made once under a lock from a session of its own (boto3's
+    default session is not thread-safe; its clients are), with bounded time and retries.
+    Checksums only where the API requires them: the streaming checksum boto3 sends by default
+    is refused by several S3-compatible stores."""
+    with _clients_lock:
+        found = _clients.get((endpoint_url, addressing))
+        if found is None:
+            found = boto3.session.Session().client(
+                "s3",
+                endpoint_url=endpoint_url,
+                config=Config(
+                    connect_timeout=5,
+                    read_timeout=30,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
+                    s3={"addressing_style": addressing},
+                ),
+            )
+            _clients[(endpoint_url, addressing)] = found
+        return found
 
 
 def _object(key: str) -> tuple[Any, str, str]:
     config = settings()
-    client = _client(config.media_s3_endpoint_url or None)
+    client = _client(config.media_s3_endpoint_url or None, config.media_s3_addressing_style)
     return client, config.media_s3_bucket, f"{config.media_s3_prefix}{key[:2]}/{key}"
 
 
 def _s3_put(key: str, content: bytes) -> None:
+    # No HEAD first (it needs the list permission to tell "absent" from "forbidden"): the key
+    # is the bytes' hash, so writing the same object again changes nothing. A PUT is atomic.
     client, bucket, name = _object(_check(key))
-    try:
-        client.head_object(Bucket=bucket, Key=name)
-        return  # the same bytes are there already
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise
-    # A PUT is atomic: the object appears whole. The store checks the bytes against their SHA-256.
-    client.put_object(Bucket=bucket, Key=name, Body=content, ChecksumAlgorithm="SHA256")
+    client.put_object(Bucket=bucket, Key=name, Body=content)
 
 
 def _s3_get(key: str) -> bytes:
     client, bucket, name = _object(key)
-    body: bytes = client.get_object(Bucket=bucket, Key=name)["Body"].read()
+    try:
+        body: bytes = client.get_object(Bucket=bucket, Key=name)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise Missing(key) from exc
+        raise
     return body

@@ -62,9 +62,18 @@ async def fetch(media_id: int, *, last_attempt: bool = False) -> None:
                 )
             else:
                 content, content_type = await _wechat(http, job)
-        except (wechat.WeChatError, weibo.WeiboError) as exc:
-            busy = exc.busy if isinstance(exc, weibo.WeiboError) else exc.code in wechat.BUSY
-            if busy and not last_attempt:
+        except weibo.WeiboError as exc:
+            if exc.code in weibo.TOKEN:
+                # The admin sets a new token: the row stays pending, saying why, and is fetched
+                # again (recover_media) within the 3 days.
+                await _note(job, code=str(exc.code), error=exc.message)
+                raise TryAgain(f"{exc.code} {exc.message}") from exc
+            if exc.busy and not last_attempt:
+                raise TryAgain(f"{exc.code} {exc.message}") from exc
+            await _settle(job, MediaStatus.failed, code=str(exc.code), error=exc.message)
+            return
+        except wechat.WeChatError as exc:
+            if exc.code in wechat.BUSY and not last_attempt:
                 raise TryAgain(f"{exc.code} {exc.message}") from exc
             await _settle(job, MediaStatus.failed, code=str(exc.code), error=exc.message)
             return
@@ -74,7 +83,15 @@ async def fetch(media_id: int, *, last_attempt: bool = False) -> None:
                 raise TryAgain(f"{type(exc).__name__}: {exc}") from exc
             await _settle(job, MediaStatus.failed, code="unreachable", error=str(exc))
             return
-    key = await asyncio.to_thread(store.put, content)
+    try:
+        key = await asyncio.to_thread(store.put, content)
+    except Exception as exc:  # the store's own errors (a folder, or boto3's): not the platform's
+        error = f"{type(exc).__name__}: {exc}"
+        if not last_attempt:
+            await _note(job, code="store", error=error)
+            raise TryAgain(error) from exc
+        await _settle(job, MediaStatus.failed, code="store", error=error)
+        return
     await _settle(job, MediaStatus.stored, content_type=content_type, size=len(content), key=key)
 
 
@@ -102,3 +119,11 @@ async def _settle(job: service.Fetch, status: MediaStatus, **fields: object) -> 
         row = await session.get_one(Media, job.media_id, with_for_update=True)
         if row.status is MediaStatus.pending:
             service.settle(row, status, now=datetime.now(UTC), **fields)  # type: ignore[arg-type]
+
+
+async def _note(job: service.Fetch, *, code: str, error: str) -> None:
+    """Why the last attempt failed, on a row left pending (shown, and kept if it expires)."""
+    async with sessionmaker().begin() as session:
+        row = await session.get_one(Media, job.media_id, with_for_update=True)
+        if row.status is MediaStatus.pending:
+            row.error_code, row.error = code, error[:500]

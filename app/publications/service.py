@@ -210,7 +210,7 @@ def weibo_post_url(post_id: str) -> str:
     return f"https://m.weibo.cn/status/{post_id}"
 
 
-def _weibo_id(status: dict[str, Any]) -> str:
+def weibo_id(status: dict[str, Any]) -> str:
     found = str(status.get("idstr") or status.get("id") or "")
     return found if found.isdigit() else ""
 
@@ -219,7 +219,7 @@ def from_timeline(statuses: list[dict[str, Any]]) -> Iterator[Item]:
     """statuses/user_timeline's posts: each original or a repost (`retweeted_status`) of the
     post it names; one whose id or time is unreadable is left out."""
     for status in statuses:
-        post = _weibo_id(status)
+        post = weibo_id(status)
         try:
             published = datetime.strptime(str(status.get("created_at", "")), WEIBO_CREATED_AT)
         except ValueError:
@@ -227,7 +227,7 @@ def from_timeline(statuses: list[dict[str, Any]]) -> Iterator[Item]:
         if not post:
             continue
         reposted = status.get("retweeted_status")
-        of = _weibo_id(reposted) if isinstance(reposted, dict) else None
+        of = weibo_id(reposted) if isinstance(reposted, dict) else None
         yield Item(
             "weibo_timeline",
             post,

@@ -96,10 +96,12 @@ WEIBO_PAGES = 50
 
 
 async def pull_weibo(account_id: int, *, now: datetime) -> str | None:
-    """A Weibo account's posts after the newest recorded (within PUBLICATIONS_PULL_DAYS), page
-    by page, recorded in one transaction once every page is in: the next pull reads after the
-    newest recorded, so a pull cut short records nothing rather than leave a gap. None, or why
-    its publications are unknown."""
+    """A Weibo account's posts after the newest recorded, back to PUBLICATIONS_PULL_DAYS, each
+    page below the oldest id seen (`max_id`: a post deleted meanwhile shifts nothing), until a
+    page comes back empty (Weibo may leave a page short where it hides a post: that is no end).
+    All of it is recorded in one transaction once every page is in, because the next pull reads
+    after the newest recorded: a pull cut short records nothing rather than leave a gap. None,
+    or why its publications are unknown."""
     async with sessionmaker().begin() as session:
         account = await session.get_one(Account, account_id)
         token, uid = account.weibo_access_token, account.weibo_uid
@@ -108,22 +110,27 @@ async def pull_weibo(account_id: int, *, now: datetime) -> str | None:
         return "no Weibo token or uid: the account's timeline cannot be read"
     oldest = now - timedelta(days=settings().publications_pull_days)
     found: list[service.Item] = []
+    below: int | None = None
     async with httpx.AsyncClient() as http:
         try:
-            for page in range(1, WEIBO_PAGES + 1):
+            for _ in range(WEIBO_PAGES):
                 statuses = await weibo.user_timeline(
                     http,
                     settings().weibo_open_api_base,
                     access_token=token,
                     uid=uid,
                     since_id=since,
-                    page=page,
+                    max_id=below,
                     count=WEIBO_PAGE,
                 )
                 items = list(service.from_timeline(statuses))
                 found += items
-                if len(statuses) < WEIBO_PAGE or any(i.published_at < oldest for i in items):
+                ids = [int(post) for post in map(service.weibo_id, statuses) if post]
+                if not ids or any(i.published_at < oldest for i in items):
                     break
+                below = min(ids) - 1
+            else:
+                return f"more than {WEIBO_PAGES * WEIBO_PAGE} posts since the last pull"
         except weibo.WeiboError as exc:
             return f"{exc.code} {exc.message}"
         except (wechat.Unsent, wechat.Unknown) as exc:

@@ -139,10 +139,10 @@ def read(
     sent_at = _sent_at(created, now=now, window=window)
     subtype = str(data.get("subtype", "")) if kind == "event" else None
     content = _content(kind, text, data)
-    raw_fid = data.get("tovfid", data.get("vfid")) if kind in _MEDIA else None
-    media_id = _uid(raw_fid)
-    if raw_fid is not None and not _UID.fullmatch(media_id):
-        raise Rejected(400, "bad_json", "tovfid or vfid is not a file id")
+    # A fid that is not a number is left out: the message is kept, without its file.
+    media_id = _uid(data.get("tovfid") or data.get("vfid")) if kind in _MEDIA else ""
+    if not _UID.fullmatch(media_id):
+        media_id = ""
     if (subtype is not None and not _SUBTYPE.fullmatch(subtype)) or not _storable(content or ""):
         raise Rejected(400, "bad_json", "a field holds characters that cannot be stored")
     # Weibo sends no message id; it recommends sender_id + created_at, and two messages can share a

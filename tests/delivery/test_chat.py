@@ -14,6 +14,7 @@ from app.delivery import tasks
 from app.delivery.models import Delivery, DeliveryStatus
 from app.departments.models import Department
 from app.inquiries.models import Inquiry, InquiryEvent, InquiryMessage
+from app.push import service as push
 from app.ratings import service as ratings
 from app.ratings import tasks as rating_tasks
 from app.ratings.models import Callback, Rating
@@ -23,7 +24,7 @@ from tests.conftest import Clock
 from tests.delivery.conftest import OPENID
 from tests.delivery.test_outbox import WEBHOOK, _answer, _close_window, _deliveries
 from tests.fakes.wechat_api import FakeWeChat
-from tests.inquiries.test_work import auth
+from tests.inquiries.test_work import auth, feed
 from tests.webhooks.peers import WeChat, message_xml, text_xml
 
 pytestmark = pytest.mark.committing
@@ -135,14 +136,16 @@ async def test_ratings_on_two_axes_and_a_bad_one_opens_a_callback(
     # Due in 5 working days (CALLBACK_WORKING_DAYS): at least a week of calendar days away.
     due = datetime.fromisoformat(callback["due_at"])
     assert timedelta(days=5) <= due - datetime.now(UTC) <= timedelta(days=12)
-    # Past its due with no outcome, the department is told once (the feed, and push).
-    feed = (await client.get(f"{P}/changes", headers=key)).json()
+    # Past its due with no outcome, the department is told once: its feed, and push (which
+    # notifies the kinds in NOTIFIED_KINDS; tests/push drives that path).
+    assert "callback_overdue" in push.NOTIFIED_KINDS
+    start = (await feed(client, f"{P}/changes", key, expect="callback_opened"))["next"]
     await rating_tasks.callbacks_overdue(int(due.timestamp()) - 60)  # not yet
     late = int(due.timestamp()) + 60
     await rating_tasks.callbacks_overdue(late)
     await rating_tasks.callbacks_overdue(late + 600)  # told once
-    changes = await client.get(f"{P}/changes?after={feed['next']}", headers=key)
-    assert [c["kind"] for c in changes.json()["items"]] == ["callback_overdue"]
+    changes = await feed(client, f"{P}/changes?after={start}", key, expect="callback_overdue")
+    assert [c["kind"] for c in changes["items"]] == ["callback_overdue"]
     async with committing_maker() as session:
         [overdue] = await session.scalars(
             select(InquiryEvent).where(InquiryEvent.action == "callback_overdue")

@@ -13,11 +13,13 @@ import boto3
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.accounts.models import Account
 from app.deadlines.calendar import CHINA
 from app.departments.models import Department
+from app.inquiries.models import InquiryMessage
 from app.media import tasks as media_tasks
 from app.media.models import Media, MediaStatus
 from app.settings import settings
@@ -171,26 +173,87 @@ async def test_a_weibo_fans_picture_and_voice_are_fetched_through_mss_msget(
         for kind, data in (
             ("image", {"vfid": 821804459, "tovfid": 821804469}),
             ("voice", {"vfid": 821804471, "tovfid": "821804472"}),  # gone from Weibo
+            ("image", {"vfid": 821804473, "tovfid": None}),  # the sender's copy, then
+            ("image", {"tovfid": "not-a-fid"}),  # kept as a message, without a file
         ):
             clock.now += timedelta(seconds=1)
             created = clock.now.astimezone(CHINA).strftime("%a %b %d %H:%M:%S %z %Y")
             push = weibo_text("", kind=kind, data=data, sender="1902538057", created_at=created)
             answer = await peer.post(client, push | {"receiver_id": int(account.weibo_uid or 0)})
             assert answer.status_code == 200, answer.text
-        picture, voice = await _media(committing_maker)
+        picture, voice, sender_copy = await _media(committing_maker)
         assert (picture.kind, picture.platform_media_id, picture.seq) == ("image", "821804469", 2)
         assert (voice.kind, voice.platform_media_id) == ("voice", "821804472")
+        assert sender_copy.platform_media_id == "821804473"
+        async with committing_maker() as session:
+            messages = await session.scalar(
+                select(func.count())
+                .select_from(InquiryMessage)
+                .where(InquiryMessage.inquiry_id == inquiry.id)
+            )
+        assert messages == 5  # the first message and four pushes: none lost
         for row in (picture, voice):
             await media_tasks.fetch(row.id)
-        stored, failed = await _media(committing_maker)
+        stored, failed, _ = await _media(committing_maker)
         assert (stored.status, stored.content_type) == (MediaStatus.stored, "image/jpeg")
         assert (failed.status, failed.error_code) == (MediaStatus.failed, "20101")
         assert fake_weibo.media_requests == 2
         view = (await client.get(f"{P}/{inquiry.reference}", headers=key)).json()
-        shown = {m["kind"]: m for m in view["media"]}
+        shown = {m["kind"]: m for m in view["media"] if m["id"] != sender_copy.id}
         served = await client.get(shown["image"]["href"], headers=key)
         assert (served.status_code, served.content) == (200, JPEG)
         assert (shown["voice"]["status"], shown["voice"]["href"]) == ("failed", None)
+        # A token Weibo refuses (the admin must set a new one): pending, saying why, never
+        # failed for good; with the new token the next run fetches it.
+        fake_weibo.media_files["821804473"] = (JPEG, "image/jpeg")
+        fake_weibo.token = "a-new-token"
+        with pytest.raises(media_tasks.TryAgain):
+            await media_tasks.fetch(sender_copy.id)
+        waiting = (await _media(committing_maker))[-1]
+        assert (waiting.status, waiting.error_code) == (MediaStatus.pending, "21332")
+        async with committing_maker.begin() as session:
+            (await session.get_one(Account, account.id)).weibo_access_token = "a-new-token"
+        await media_tasks.fetch(sender_copy.id)
+        assert (await _media(committing_maker))[-1].status is MediaStatus.stored
+
+
+async def test_the_file_stores_failures_are_its_own_and_a_missing_file_is_said(
+    fake: FakeWeChat,
+    city: City,
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A store that cannot write keeps the row pending with the store's word (tried again), and
+    fails it as the store's fault on the last attempt, never as the platform's; a stored file
+    gone from the store is a 409 that says so, never a 500."""
+    client, key, reference = city
+    fake.media_files["MEDIA_1"] = (JPEG, "image/jpeg")
+    fake.media_files["MEDIA_2"] = (JPEG + b"2", "image/jpeg")
+    await _sends_picture(client, clock, "MEDIA_1")
+    await _sends_picture(client, clock, "MEDIA_2")
+    first, second = await _media(committing_maker)
+    blocked = tmp_path / "not-a-folder"
+    await asyncio.to_thread(blocked.write_bytes, b"")
+    monkeypatch.setattr(settings(), "media_dir", blocked)
+    with pytest.raises(media_tasks.TryAgain):
+        await media_tasks.fetch(first.id)
+    [row, _] = await _media(committing_maker)
+    assert (row.status, row.error_code) == (MediaStatus.pending, "store")
+    await media_tasks.fetch(second.id, last_attempt=True)
+    [_, row] = await _media(committing_maker)
+    assert (row.status, row.error_code) == (MediaStatus.failed, "store")
+    monkeypatch.setattr(settings(), "media_dir", tmp_path / "media")
+    await media_tasks.fetch(first.id)
+    [stored, _] = await _media(committing_maker)
+    assert stored.status is MediaStatus.stored
+    assert stored.storage_key is not None
+    moved = tmp_path / "media" / stored.storage_key[:2] / stored.storage_key
+    await asyncio.to_thread(moved.unlink)
+    missing = await client.get(f"{P}/{reference}/media/{stored.id}", headers=key)
+    assert missing.status_code == 409
+    assert "not in the file store" in missing.json()["detail"]
 
 
 @pytest.fixture

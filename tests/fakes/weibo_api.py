@@ -35,6 +35,7 @@ class FakeWeibo:
     # statuses/user_timeline: the account's posts (Weibo's shape), and the calls made.
     statuses: list[dict[str, Any]] = field(default_factory=list)
     timeline_calls: list[dict[str, str]] = field(default_factory=list)
+    hidden: set[int] = field(default_factory=set)
     # An error the timeline answers instead (HTTP status, error_code), e.g. no permission.
     timeline_refusal: tuple[int, int] | None = None
 
@@ -103,8 +104,9 @@ class FakeWeibo:
         return Response(content, media_type=content_type)
 
     async def timeline(self, request: Request) -> JSONResponse:
-        """statuses/user_timeline: the account's posts newer than since_id, newest first, `count`
-        a page from `page` (from 1)."""
+        """statuses/user_timeline: the account's posts newer than since_id and at most max_id,
+        newest first, `count` a page; a post in `hidden` takes its place in the page but is left
+        out of the answer, so the page comes back short (as Weibo does with posts it hides)."""
         query = request.query_params
         if query.get("access_token") != self.token:
             return self._error(403, 21332, "invalid_access_token")
@@ -112,14 +114,18 @@ class FakeWeibo:
         if self.timeline_refusal is not None:
             status, code = self.timeline_refusal
             return self._error(status, code, "permission denied, need a high level appkey")
-        since = int(query.get("since_id", 0))
+        since, below = int(query.get("since_id", 0)), int(query.get("max_id", 0)) or None
         newer = sorted(
-            (s for s in self.statuses if int(s["id"]) > since), key=lambda s: -int(s["id"])
+            (
+                s
+                for s in self.statuses
+                if int(s["id"]) > since and (below is None or int(s["id"]) <= below)
+            ),
+            key=lambda s: -int(s["id"]),
         )
-        count, page = int(query.get("count", 20)), int(query.get("page", 1))
-        return JSONResponse(
-            {"statuses": newer[(page - 1) * count : page * count], "total_number": len(newer)}
-        )
+        page = newer[: int(query.get("count", 20))]
+        shown = [s for s in page if int(s["id"]) not in self.hidden]
+        return JSONResponse({"statuses": shown, "total_number": len(newer)})
 
     def app(self) -> Starlette:
         return Starlette(
