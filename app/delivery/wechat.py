@@ -77,21 +77,24 @@ async def stable_token(
     return Token(str(answer["access_token"]), int(str(answer.get("expires_in", 7200))))
 
 
+async def download(http: httpx.AsyncClient, url: str, params: dict[str, str]) -> httpx.Response:
+    """A GET of a file from a platform: not connected is Unsent, cut short Unknown."""
+    try:
+        return await http.get(url, params=params, timeout=TIMEOUT)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise Unknown(f"{type(exc).__name__}: {exc}") from exc
+
+
 async def get_media(
     http: httpx.AsyncClient, base: str, *, access_token: str, media_id: str, max_bytes: int
 ) -> tuple[bytes, str]:
     """GET /cgi-bin/media/get: a temporary media file (image, voice, video) and its type; an
     error comes as JSON (40007: invalid or expired media_id)."""
-    try:
-        response = await http.get(
-            f"{base}/cgi-bin/media/get",
-            params={"access_token": access_token, "media_id": media_id},
-            timeout=TIMEOUT,
-        )
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
-    except httpx.TransportError as exc:
-        raise Unknown(f"{type(exc).__name__}: {exc}") from exc
+    response = await download(
+        http, f"{base}/cgi-bin/media/get", {"access_token": access_token, "media_id": media_id}
+    )
     content_type = response.headers.get("content-type", "application/octet-stream")
     if content_type.startswith(("application/json", "text/plain")):
         try:

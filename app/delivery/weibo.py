@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from app.delivery.wechat import TIMEOUT, Unknown, Unsent
+from app.delivery.wechat import TIMEOUT, Unknown, Unsent, download
 
 # Weibo's token errors (its error-code page): 21301 auth failed, 21314–21319 and 21327 a
 # token used, revoked, expired or refused, 21332 an invalid token. The admin sets a new one.
@@ -54,21 +54,33 @@ async def comments(
 ) -> list[dict[str, object]]:
     """GET /2/comments/{to_me|mentions}/biz.json: comments newer than since_id (and at most
     max_id), newest first."""
-    params: dict[str, str | int] = {
-        "access_token": access_token,
-        "since_id": since_id,
-        "count": count,
-    }
+    return await _page(
+        http,
+        f"{base}/2/comments/{feed}/biz.json",
+        "comments",
+        {"access_token": access_token, "since_id": since_id, "count": count},
+        max_id=max_id,
+    )
+
+
+async def _page(
+    http: httpx.AsyncClient,
+    url: str,
+    key: str,
+    params: dict[str, str | int],
+    *,
+    max_id: int | None,
+) -> list[dict[str, object]]:
+    """One page of a read-only feed (newest first, at most max_id): the objects under `key`.
+    Reading twice is harmless, so any transport failure is Unsent (tried again later)."""
     if max_id is not None:
-        params["max_id"] = max_id
+        params = params | {"max_id": max_id}
     try:
-        response = await http.get(
-            f"{base}/2/comments/{feed}/biz.json", params=params, timeout=TIMEOUT
-        )
+        response = await http.get(url, params=params, timeout=TIMEOUT)
     except httpx.TransportError as exc:
         raise Unsent(f"{type(exc).__name__}: {exc}") from exc
-    found = (await _answer(response)).get("comments")
-    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+    found = (await _answer(response)).get(key)
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
 
 async def comment_reply(
@@ -128,16 +140,9 @@ async def get_media(
 ) -> tuple[bytes, str]:
     """GET /2/mss/msget: a picture or voice a fan sent (its `tovfid`), and its type; an error
     comes in Weibo's JSON shape."""
-    try:
-        response = await http.get(
-            f"{base}/2/mss/msget",
-            params={"access_token": access_token, "fid": fid},
-            timeout=TIMEOUT,
-        )
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
-    except httpx.TransportError as exc:
-        raise Unknown(f"{type(exc).__name__}: {exc}") from exc
+    response = await download(
+        http, f"{base}/2/mss/msget", {"access_token": access_token, "fid": fid}
+    )
     content_type = response.headers.get("content-type", "application/octet-stream")
     if response.status_code != 200 or content_type.startswith(("application/json", "text/")):
         await _answer(response)  # Weibo's error, or an HTTP error status
@@ -159,20 +164,16 @@ async def user_timeline(
 ) -> list[dict[str, object]]:
     """GET /2/statuses/user_timeline.json: the account's own posts newer than since_id (and at
     most max_id), newest first, `count` a page."""
-    params: dict[str, str | int] = {
-        "access_token": access_token,
-        "uid": uid,
-        "since_id": since_id,
-        "count": count,
-        "trim_user": 1,
-    }
-    if max_id is not None:
-        params["max_id"] = max_id
-    try:
-        response = await http.get(
-            f"{base}/2/statuses/user_timeline.json", params=params, timeout=TIMEOUT
-        )
-    except httpx.TransportError as exc:
-        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
-    found = (await _answer(response)).get("statuses")
-    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+    return await _page(
+        http,
+        f"{base}/2/statuses/user_timeline.json",
+        "statuses",
+        {
+            "access_token": access_token,
+            "uid": uid,
+            "since_id": since_id,
+            "count": count,
+            "trim_user": 1,
+        },
+        max_id=max_id,
+    )
