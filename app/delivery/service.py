@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import ColumnElement, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Account, AccountType, Follower, Platform
@@ -111,7 +111,11 @@ async def claim(session: AsyncSession, delivery_id: int, *, now: datetime) -> Jo
     account = await session.get_one(Account, row.account_id)
     reply = await session.get_one(Reply, row.reply_id)
     recipient = await session.get_one(Inquiry, row.inquiry_id)
-    if row.via is not Via.subscribe and await _unfollowed(session, row.account_id, row.citizen_id):
+    if (
+        row.via is not Via.subscribe  # 服务通知 reaches non-followers too
+        and recipient.channel is Channel.private_message  # a public reply needs no follower
+        and await _unfollowed(session, row.account_id, row.citizen_id)
+    ):
         await settle(session, row.id, DeliveryStatus.failed, now=now, code=UNFOLLOWED, error=GONE)
         return None
     if row.via is not Via.message:
@@ -845,6 +849,17 @@ async def _unfollowed(session: AsyncSession, account_id: int, citizen_id: str) -
     return follower is not None and follower.subscribed is False
 
 
+def _reachable_only_privately(account_id: int, citizen_id: str) -> tuple[ColumnElement[bool], ...]:
+    """The citizen's open private-message inquiries on the account: what an unfollow cuts off
+    (a comment's public reply needs no follower)."""
+    return (
+        Inquiry.account_id == account_id,
+        Inquiry.citizen_id == citizen_id,
+        Inquiry.channel == Channel.private_message,
+        Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned, InquiryStatus.replied]),
+    )
+
+
 async def unfollowed(
     session: AsyncSession, *, account_id: int, citizen_id: str, now: datetime
 ) -> int:
@@ -856,11 +871,13 @@ async def unfollowed(
     waiting = list(
         await session.scalars(
             select(Delivery.id)
+            .join(Inquiry, Inquiry.id == Delivery.inquiry_id)
             .where(
                 Delivery.account_id == account_id,
                 Delivery.citizen_id == citizen_id,
                 Delivery.via != Via.subscribe,  # 服务通知 reaches non-followers too
                 Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.awaiting_window]),
+                Inquiry.channel == Channel.private_message,  # a public reply needs no follower
             )
             .order_by(Delivery.id)
         )
@@ -871,13 +888,7 @@ async def unfollowed(
         await session.scalars(select(Delivery.inquiry_id).where(Delivery.id.in_(waiting)))
     ) | set(
         await session.scalars(
-            select(Inquiry.id).where(
-                Inquiry.account_id == account_id,
-                Inquiry.citizen_id == citizen_id,
-                Inquiry.status.in_(
-                    [InquiryStatus.new, InquiryStatus.assigned, InquiryStatus.replied]
-                ),
-            )
+            select(Inquiry.id).where(*_reachable_only_privately(account_id, citizen_id))
         )
     )
     for inquiry_id in sorted(touched):
@@ -890,11 +901,7 @@ async def unfollowed(
         await settle(session, row.id, DeliveryStatus.failed, now=now, code=UNFOLLOWED, error=GONE)
         failed += 1
     for inquiry in await session.scalars(
-        select(Inquiry).where(
-            Inquiry.account_id == account_id,
-            Inquiry.citizen_id == citizen_id,
-            Inquiry.status.in_([InquiryStatus.new, InquiryStatus.assigned, InquiryStatus.replied]),
-        )
+        select(Inquiry).where(*_reachable_only_privately(account_id, citizen_id))
     ):
         record(
             session,

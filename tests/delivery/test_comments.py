@@ -16,7 +16,7 @@ from app.deadlines.calendar import CHINA
 from app.delivery import tasks
 from app.delivery.models import Delivery, DeliveryStatus
 from app.departments.models import Department
-from app.inquiries.models import Channel, Inquiry
+from app.inquiries.models import Channel, EventAction, Inquiry, InquiryEvent
 from app.publications import tasks as publication_tasks
 from app.publications.models import Publication
 from app.replies.models import Reply
@@ -24,10 +24,12 @@ from app.routing import service as routing
 from app.settings import settings
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Clock, make_client
+from tests.delivery.test_outbox import WEBHOOK
 from tests.fakes.wechat_api import FakeWeChat, serve
 from tests.fakes.weibo_api import FakeWeibo
 from tests.inquiries.test_work import _city, auth
 from tests.inquiries.test_workbench import _people
+from tests.webhooks.peers import WeChat, message_xml
 
 pytestmark = pytest.mark.committing
 P = "/api/v1/inquiries"
@@ -194,6 +196,30 @@ async def test_comments_are_polled_page_by_page_and_answered_once(
     urgent = await answered(third, answer)
     assert (urgent.status, urgent.error_code) == (DeliveryStatus.delivered, None)
     assert fake.comment_replies[(MSG_DATA_ID, 0, "3")] == answer
+    # A commenter who unfollowed the account still gets the public reply: it needs no follower.
+    fourth = inquiries[3]
+    async with committing_maker.begin() as session:
+        assert await routing.route(
+            session, inquiry_id=fourth.id, now=fourth.received_at, keywords=[]
+        )
+    clock.now = max(clock.now, datetime.now(UTC)) + timedelta(seconds=1)
+    unfollow = message_xml(
+        "event", sender="o_reader_4", create_time=int(clock.now.timestamp()), Event="unsubscribe"
+    )
+    assert (await WeChat(WEBHOOK, clock).post(client, unfollow)).status_code == 200
+    await tasks.citizen_unfollowed(fourth.account_id, "o_reader_4")
+    public = await answered(fourth, "您好，补缴请到市民中心3号窗口办理。")
+    assert (public.status, public.error_code) == (DeliveryStatus.delivered, None)
+    async with committing_maker() as session:
+        told = await session.scalar(
+            select(func.count())
+            .select_from(InquiryEvent)
+            .where(
+                InquiryEvent.inquiry_id == fourth.id,
+                InquiryEvent.action == EventAction.citizen_unfollowed,
+            )
+        )
+    assert told == 0  # nothing was cut off
 
 
 def _weibo_comment(number: int, post: int, at: datetime) -> dict[str, object]:
