@@ -916,16 +916,28 @@ async def unfollowed(
 
 
 RATING_AUTHOR = "system:rating-prompt"
+REMINDER_AUTHOR = "system:rating-reminder"
 
 
 async def _answered(session: AsyncSession, row: Delivery, *, now: datetime) -> None:
-    """An answer reached a private-message citizen: they are asked to rate it, once."""
+    """A delivery reached the citizen. An answer to a private message: they are asked to rate
+    it, once. A rating prompt: digits count as a rating from now, when they can see it (a
+    prompt can wait days for the citizen's window). The caller holds the inquiry's lock."""
     reply = await session.get_one(Reply, row.reply_id)
     inquiry = await session.get_one(Inquiry, row.inquiry_id)
+    if reply.purpose is ReplyPurpose.rating_prompt and reply.author == RATING_AUTHOR:
+        inquiry.rating_prompted_at, inquiry.rating_reminded_at = now, None
+        return
     if (
         reply.purpose is ReplyPurpose.answer
         and inquiry.channel is Channel.private_message
-        and inquiry.rating_prompted_at is None
+        and not await session.scalar(
+            select(
+                exists().where(
+                    Reply.inquiry_id == inquiry.id, Reply.purpose == ReplyPurpose.rating_prompt
+                )
+            )
+        )
     ):
         await prompt_rating(session, inquiry, now=now)
 
@@ -933,8 +945,9 @@ async def _answered(session: AsyncSession, row: Delivery, *, now: datetime) -> N
 async def prompt_rating(
     session: AsyncSession, inquiry: Inquiry, *, now: datetime, reminder: bool = False
 ) -> Reply:
-    """The rating prompt (RATING_PROMPT_TEXT; its reminder, RATING_REMINDER_TEXT): two digits
-    count as a rating for RATING_WINDOW_DAYS from now. The caller holds the inquiry's lock."""
+    """Queue the rating prompt (RATING_PROMPT_TEXT) or its reminder (RATING_REMINDER_TEXT). Two
+    digits count as a rating for RATING_WINDOW_DAYS from when the prompt reaches the citizen
+    (`_answered`); the reminder keeps that window. The caller holds the inquiry's lock."""
     config = settings()
     reply = Reply(
         inquiry_id=inquiry.id,
@@ -943,14 +956,12 @@ async def prompt_rating(
         ),
         purpose=ReplyPurpose.rating_prompt,
         priority=9,
-        author=RATING_AUTHOR,
+        author=REMINDER_AUTHOR if reminder else RATING_AUTHOR,
     )
     session.add(reply)
     await session.flush()
     await enqueue(session, reply)
     if reminder:
         inquiry.rating_reminded_at = now
-    else:
-        inquiry.rating_prompted_at, inquiry.rating_reminded_at = now, None
     await session.flush()
     return reply

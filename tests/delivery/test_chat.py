@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wechatpy import parse_message
 
@@ -22,7 +22,16 @@ from app.replies.models import Reply, ReplyPurpose
 from tests import factories
 from tests.conftest import Clock
 from tests.delivery.conftest import OPENID
-from tests.delivery.test_outbox import WEBHOOK, _answer, _close_window, _deliveries
+from tests.delivery.test_outbox import (
+    ANSWER,
+    TEMPLATE,
+    WEBHOOK,
+    _account_sends,
+    _answer,
+    _close_window,
+    _decision_xml,
+    _deliveries,
+)
 from tests.fakes.wechat_api import FakeWeChat
 from tests.inquiries.test_work import auth, feed
 from tests.webhooks.peers import WeChat, message_xml, text_xml
@@ -335,3 +344,44 @@ async def test_long_after_the_answer_a_message_opens_a_new_inquiry(
     assert len(inquiries) == 2
     assert inquiries[0].follow_up_at is None
     assert inquiries[1].possible_repeat is False  # the first was answered, never closed
+
+
+async def test_digits_count_from_when_the_prompt_reaches_the_citizen(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """The answer reached the citizen by a notification, with their window closed: the prompt
+    waits for their next message. Digits before it reached them are an ordinary message (they
+    saw no prompt), and the rating window counts from its delivery, however long it waited."""
+    client, key, reference = city
+    await _account_sends(client, verified=True, subscribe_template_id=TEMPLATE)
+    popup = _decision_xml(
+        "subscribe_msg_popup_event", [(TEMPLATE, "accept")], int(clock.now.timestamp())
+    )
+    assert (await WeChat(WEBHOOK, clock).post(client, popup)).status_code == 200
+    await _close_window(committing_maker, OPENID)
+    await _answer(client, key, reference)
+    await _deliver_all(committing_maker)  # the answer waits
+    await _deliver_all(committing_maker)  # the notification goes
+    await _deliver_all(committing_maker)  # the prompt, queued once the notification went
+    waiting = [d.status for d in await _deliveries(committing_maker, prompts=True)]
+    assert waiting.count(DeliveryStatus.awaiting_window) == 2  # the answer and the prompt
+    assert [endpoint for endpoint, _ in fake.notifications] == ["bizsend"]
+    async with committing_maker.begin() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+        assert inquiry.rating_prompted_at is None  # nothing the citizen could answer yet
+        # The prompt was queued eight days ago: past RATING_WINDOW_DAYS, had it counted.
+        await session.execute(
+            update(Reply)
+            .where(Reply.purpose == ReplyPurpose.rating_prompt)
+            .values(created_at=Reply.created_at - timedelta(days=8))
+        )
+    assert await _says(client, clock, "3") == ""  # a message: it opens the window
+    await tasks.citizen_wrote(inquiry.account_id, OPENID)
+    await _deliver_all(committing_maker)
+    answer_sent, prompt_sent = fake.sends  # what waited, in order
+    assert answer_sent["text"]["content"].startswith(ANSWER)
+    assert "请对编号" in prompt_sent["text"]["content"]
+    assert await _says(client, clock, "12") == f"感谢您对编号{reference}的答复作出评价！"
+    async with committing_maker() as session:
+        rating = (await session.scalars(select(Rating))).one()
+    assert (rating.solved, rating.satisfaction) == (True, 2)
