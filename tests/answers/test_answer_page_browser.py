@@ -16,6 +16,8 @@ import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -112,7 +114,11 @@ async def test_a_citizen_reads_the_answer_on_a_phone_in_chromium(
         browser.find_element(By.ID, "ref").send_keys(reference)
         browser.find_element(By.ID, "code").send_keys(code)
         browser.find_element(By.ID, "look").click()
-        assert browser.find_element(By.ID, "reference").text == reference
+        # The click starts a navigation: wait for the answer page (under load it takes a while).
+        shown = WebDriverWait(browser, 30).until(
+            expected_conditions.presence_of_element_located((By.ID, "reference"))
+        )
+        assert shown.text == reference
         assert browser.find_element(By.ID, "department").text == "部门 hefei-hrss"
         assert ANSWER in browser.find_element(By.ID, "replies").text
         # Laid out for the phone: nothing wider than its screen.
