@@ -182,10 +182,12 @@ async def take_weibo(
     comments: list[dict[str, Any]],
     *,
     now: datetime,
+    complete: bool = True,
 ) -> int:
     """Comments from a Weibo feed (on the account's posts, or @mentioning it), each an inquiry
     once (dedupe on the comment's id, whichever feed brought it); the feed's since_id moves to
-    the newest. Returns how many were new."""
+    the newest, only when every comment after it was read (`complete`): else older ones would
+    be skipped for good. Returns how many were new."""
     connection = (await (await session.connection()).get_raw_connection()).driver_connection
     assert connection is not None
     account = await session.get_one(Account, account_id)
@@ -222,6 +224,7 @@ async def take_weibo(
     if cursor is None:
         cursor = CommentFeed(account_id=account_id, feed=feed, since_id=0)
         session.add(cursor)
-    cursor.since_id = max(cursor.since_id or 0, newest)
+    if complete:
+        cursor.since_id = max(cursor.since_id or 0, newest)
     await session.flush()
     return new

@@ -55,13 +55,15 @@ async def poll_weibo(
     http: httpx.AsyncClient, account_id: int, token: str, feed: str, *, now: datetime
 ) -> int:
     """One Weibo feed's comments newer than its since_id, newest first, each page below the
-    oldest id seen (max_id: a comment deleted meanwhile shifts nothing), taken in one
+    oldest id seen (max_id: a comment deleted meanwhile shifts nothing) until a page comes back
+    empty (Weibo may leave a page short where it hides a comment: that is no end), taken in one
     transaction: the since_id moves only once every page is in."""
     async with sessionmaker().begin() as session:
         cursor = await session.get(CommentFeed, (account_id, feed))
         since = cursor.since_id if cursor is not None else 0
     found: list[dict[str, object]] = []
     below: int | None = None
+    complete = False
     try:
         for _ in range(WEIBO_PAGES):
             batch = await weibo.comments(
@@ -75,16 +77,24 @@ async def poll_weibo(
             )
             found += batch
             ids = [int(str(c.get("id"))) for c in batch if str(c.get("id", "")).isdigit()]
-            if len(batch) < WEIBO_PAGE or not ids:
+            if not ids:
+                complete = True
                 break
             below = min(ids) - 1
+        else:
+            logger.warning(
+                "weibo comment poll: more than the pages of one poll; the cursor stays",
+                extra={"account_id": account_id, "feed": feed, "pages": WEIBO_PAGES},
+            )
     except (weibo.WeiboError, wechat.Unsent, wechat.Unknown) as exc:
         logger.warning(
             "weibo comment poll failed", extra={"account_id": account_id, "error": str(exc)}
         )
         return 0
     async with sessionmaker().begin() as session:
-        return await service.take_weibo(session, account_id, feed, found, now=now)
+        return await service.take_weibo(
+            session, account_id, feed, found, now=now, complete=complete
+        )
 
 
 async def poll(http: httpx.AsyncClient, article: service.Article, *, now: datetime) -> int:

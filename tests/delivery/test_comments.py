@@ -254,20 +254,19 @@ async def test_weibo_comments_and_mentions_are_read_into_inquiries_and_answered_
         # 60 comments on the account's posts (two pages of 50) and 2 that @mention it.
         fake_weibo.feeds["to_me"] = [_weibo_comment(n, 4800000001, now) for n in range(1, 61)]
         fake_weibo.feeds["mentions"] = [_weibo_comment(n, 4800000002, now) for n in (61, 62)]
+        # Weibo hides one comment of the first page: a short page, which is no end.
+        fake_weibo.hidden = {5030}
         await comment_tasks.poll_comments(int(now.timestamp()))
-        assert await _count(committing_maker) == 62
-        # Two pages: the second below the oldest of the first (max_id).
+        assert await _count(committing_maker) == 61
+        # Each page below the oldest of the one before (max_id), until an empty one.
         assert [
             call[1].get("max_id") for call in fake_weibo.comment_calls if call[0] == "to_me"
-        ] == [
-            None,
-            "5010",
-        ]
+        ] == [None, "5010", "5000"]
         # Read again from each feed's since_id: nothing twice; a new one only.
         fake_weibo.feeds["to_me"].append(_weibo_comment(63, 4800000001, now))
         await comment_tasks.poll_comments(int(now.timestamp()) + 600)
         assert fake_weibo.comment_calls[-2][1]["since_id"] == "5060"
-        assert await _count(committing_maker) == 63
+        assert await _count(committing_maker) == 62
         async with committing_maker.begin() as session:
             first = await session.scalar(
                 select(Inquiry)

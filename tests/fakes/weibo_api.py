@@ -35,6 +35,7 @@ class FakeWeibo:
     # statuses/user_timeline: the account's posts (Weibo's shape), and the calls made.
     statuses: list[dict[str, Any]] = field(default_factory=list)
     timeline_calls: list[dict[str, str]] = field(default_factory=list)
+    # Comments and posts Weibo hides: each takes its place in a page but is left out.
     hidden: set[int] = field(default_factory=set)
     # An error the timeline answers instead (HTTP status, error_code), e.g. no permission.
     timeline_refusal: tuple[int, int] | None = None
@@ -79,8 +80,9 @@ class FakeWeibo:
             ),
             key=lambda c: -int(c["id"]),
         )
-        count = int(query.get("count", 50))
-        return JSONResponse({"comments": newer[:count], "total_number": len(newer)})
+        page = newer[: int(query.get("count", 50))]
+        shown = [c for c in page if int(c["id"]) not in self.hidden]  # a short page, not the end
+        return JSONResponse({"comments": shown, "total_number": len(newer)})
 
     async def comment_reply(self, request: Request) -> JSONResponse:
         """comments/reply/biz.json: the reply as a comment of the account."""
@@ -106,7 +108,7 @@ class FakeWeibo:
     async def timeline(self, request: Request) -> JSONResponse:
         """statuses/user_timeline: the account's posts newer than since_id and at most max_id,
         newest first, `count` a page; a post in `hidden` takes its place in the page but is left
-        out of the answer, so the page comes back short (as Weibo does with posts it hides)."""
+        out of the answer, so the page comes back short (as Weibo does with what it hides)."""
         query = request.query_params
         if query.get("access_token") != self.token:
             return self._error(403, 21332, "invalid_access_token")
