@@ -2,6 +2,7 @@
 lives in one file, migrations/sql/govinbox_intake.sql, which the head database runs, and every
 literal it shares with the code is one the code knows."""
 
+import inspect
 import re
 from pathlib import Path
 
@@ -48,6 +49,20 @@ def test_queued_jobs_name_registered_tasks_on_a_worked_queue() -> None:
         assert task in registered
     for task in _literals(r"j\.task_name = '(\w+)'"):
         assert task in registered  # the waiting job intake moves back
+
+
+def test_queued_jobs_pass_the_arguments_their_tasks_take() -> None:
+    """A job's arguments are written by name in the SQL: renaming a task's parameter must fail
+    here, not in production (the tests call most jobs directly)."""
+    queued = re.findall(
+        r"'routing', '(\w+)', 0, NULL, NULL,\s*jsonb_build_object\(([^)]*)\)", SOURCE
+    )
+    assert len({task for task, _ in queued}) >= 7  # every job intake queues
+    worker.app.perform_import_paths()
+    for task, arguments in queued:
+        parameters = inspect.signature(worker.app.tasks[task].func).parameters
+        taken = {name for name in parameters if name != "context"}  # pass_context
+        assert set(re.findall(r"'(\w+)'\s*,", arguments)) == taken, task
 
 
 def test_stored_values_are_the_enums_values() -> None:
