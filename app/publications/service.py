@@ -163,9 +163,10 @@ def from_summary(answer: dict[str, object]) -> Iterator[Item]:
 
 
 async def record_summary(session: AsyncSession, account_id: int, items: list[Item]) -> int:
-    """Articles the data API reports: their msg_data_id goes onto the article already recorded
-    with the same title within two days (learnt from an event or the pull); an article not
-    recorded yet is recorded from here. Returns how many were new."""
+    """Articles the data API reports: their msg_data_id (and title) goes onto the article
+    already recorded with the same title within two days (learnt from an event or the pull),
+    or else onto the one item of that number of the day's mass send (whose event has no
+    title); an article not recorded yet is recorded from here. Returns how many were new."""
     unmatched = []
     for item in items:
         seen = await session.scalar(
@@ -192,8 +193,11 @@ async def record_summary(session: AsyncSession, account_id: int, items: list[Ite
             .limit(1)
             .with_for_update()
         )
+        if known is None:
+            known = await _mass_sent(session, account_id, item)
         if known is not None:
             known.msg_data_id = item.msg_data_id
+            known.title = known.title or item.title
         else:
             unmatched.append(item)
     await session.flush()
@@ -248,6 +252,27 @@ async def weibo_since(session: AsyncSession, account_id: int) -> int:
         )
     )
     return int(newest or 0)
+
+
+async def _mass_sent(session: AsyncSession, account_id: int, item: Item) -> Publication | None:
+    """The item of the same number of a mass send on the same Beijing day, if exactly one mass
+    send that day has it (MASSSENDJOBFINISH gives URLs, not titles, so titles cannot match)."""
+    found = list(
+        await session.scalars(
+            select(Publication)
+            .where(
+                Publication.account_id == account_id,
+                Publication.source == "masssend_event",
+                Publication.msg_data_id.is_(None),
+                Publication.item_index == item.item_index,
+                Publication.published_at >= item.published_at,  # the day's start, in Beijing
+                Publication.published_at < item.published_at + timedelta(days=1),
+            )
+            .limit(2)
+            .with_for_update()
+        )
+    )
+    return found[0] if len(found) == 1 else None
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ async def pull(account_id: int, *, now: datetime) -> str | None:
         credentials = service.Credentials(
             account.id, account.wechat_app_id, account.wechat_app_secret
         )
+        worked = account.publications_checked_at if account.publications_error is None else None
     if not (credentials.app_id and credentials.secret):
         return "no AppSecret: the published articles cannot be pulled"
     since = now - timedelta(days=settings().publications_pull_days)
@@ -73,8 +74,9 @@ async def pull(account_id: int, *, now: datetime) -> str | None:
                 total = int(str(answer.get("total_count", 0)))
                 if offset >= total or any(item.published_at < since for item in items):
                     break
-            # The comments' ids: yesterday's sent articles, from the data API (it has no today).
-            for day in (now - timedelta(days=1),):
+            # The comments' ids: sent articles from the data API (it has no today), for every
+            # day since the last pull that worked (a missed run loses nothing), at most a week.
+            for day in summary_days(now, worked):
                 async with asyncio.timeout(TOKEN_SECONDS), sessionmaker().begin() as session:
                     access = await outbox.token(session, http, credentials, now=now, force=False)
                 summary = await wechat.article_summary(
@@ -89,6 +91,16 @@ async def pull(account_id: int, *, now: datetime) -> str | None:
             return f"{exc.code} {exc.message}"
         except (wechat.Unsent, wechat.Unknown, TimeoutError) as exc:
             return f"unreachable: {exc}"
+
+
+SUMMARY_DAYS = 7  # the data API read back at most this far (a first pull, a long outage)
+
+
+def summary_days(now: datetime, worked: datetime | None) -> list[datetime]:
+    """The days the data API is read for: yesterday back to the day before the last pull that
+    worked (read again: nothing is recorded twice), at most SUMMARY_DAYS."""
+    back = SUMMARY_DAYS if worked is None else min(SUMMARY_DAYS, (now - worked).days + 1)
+    return [now - timedelta(days=k) for k in range(1, max(back, 1) + 1)]
 
 
 WEIBO_PAGE = 100  # statuses/user_timeline's most

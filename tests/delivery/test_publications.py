@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.accounts.models import Account
 from app.deadlines.calendar import CHINA
 from app.departments.models import Department
 from app.publications import tasks as publication_tasks
@@ -227,3 +228,38 @@ async def test_a_weibo_accounts_timeline_is_pulled_with_what_each_post_reposts(
         shown = (await client.get("/api/v1/admin/accounts/hefei-weibo", headers=ADMIN)).json()
         assert shown["publications_known"] is False
         assert shown["publications_error"].startswith("10014 ")
+
+
+async def test_mass_sent_articles_get_their_comment_ids_even_after_a_missed_pull(
+    fake: FakeWeChat, city: City, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """MASSSENDJOBFINISH gives URLs, no titles: the data API's items of that day go onto the
+    mass send's items by number, never recorded a second time. The data API is read for every
+    day since the last pull that worked, so a missed run loses no comment ids."""
+    client, _, _ = city
+    peer = WeChat(WEBHOOK, clock)
+    assert (await peer.post(client, _event("MASSSENDJOBFINISH", MASS_SENT, clock.now))).is_success
+    async with committing_maker() as session:
+        [event_id] = await session.scalars(
+            select(InboxEvent.id).where(InboxEvent.event_type == "MASSSENDJOBFINISH")
+        )
+    await publication_tasks.record_publication(event_id)
+    now = datetime.now(UTC)
+    sent = now - timedelta(days=3)  # the mass send went three days ago
+    async with committing_maker.begin() as session:
+        for row in await session.scalars(select(Publication)):
+            row.published_at = sent
+        account = (await session.scalars(select(Account))).one()
+        # The last pull that worked was four days ago: the daily runs since were missed.
+        account.publications_checked_at = now - timedelta(days=4)
+    day = sent.astimezone(CHINA).strftime("%Y-%m-%d")
+    fake.summaries = [
+        {"ref_date": day, "msgid": "2247480001_1", "title": "社保补缴指南"},
+        {"ref_date": day, "msgid": "2247480001_2", "title": "医保报销指南"},
+    ]
+    await publication_tasks.pull_publications(int(now.timestamp()))
+    rows = await _publications(committing_maker)
+    assert [(p.source, p.item_index, p.msg_data_id, p.title) for p in rows] == [
+        ("masssend_event", 1, "2247480001", "社保补缴指南"),
+        ("masssend_event", 2, "2247480001", "医保报销指南"),
+    ]
