@@ -216,9 +216,14 @@ BEGIN
                        || to_char(p_now AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD')
                        || '-' || lpad(v_number::text, greatest(6, length(v_number::text)), '0');
 
-        SELECT i.id INTO v_previous FROM inquiry i
-         WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id
-         ORDER BY i.id DESC LIMIT 1;
+        -- The citizen's previous conversation on the account: private messages only (a public
+        -- comment is no thread of theirs, and no repeat appeal).
+        IF p_channel = 'private_message' THEN
+            SELECT i.id INTO v_previous FROM inquiry i
+             WHERE i.account_id = p_account_id AND i.citizen_id = p_sender_id
+               AND i.channel = 'private_message'
+             ORDER BY i.id DESC LIMIT 1;
+        END IF;
 
         INSERT INTO inquiry (reference, account_id, platform, channel, citizen_id, received_at,
                              kind, status, accepts_messages, last_message_at, message_count,

@@ -2,6 +2,7 @@
 status queries, ratings on two axes with a reminder and call-backs (回访), a message after the
 answer and after the close, and an unfollow."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,6 +20,7 @@ from app.ratings import service as ratings
 from app.ratings import tasks as rating_tasks
 from app.ratings.models import Callback, Rating
 from app.replies.models import Reply, ReplyPurpose
+from app.routing import service as routing
 from tests import factories
 from tests.conftest import Clock
 from tests.delivery.conftest import OPENID
@@ -179,6 +181,9 @@ async def test_ratings_on_two_axes_and_a_bad_one_opens_a_callback(
         headers=key,
     )
     assert again.status_code == 409
+    # The new prompt counts from its delivery, stamped by the job in real time: the test's clock
+    # ran ahead of it (a second per message), so real time catches up first.
+    await asyncio.sleep(max(0.0, (clock.now - datetime.now(UTC)).total_seconds()))
     await _deliver_all(committing_maker)
     assert "请对编号" in fake.sends[-1]["text"]["content"]
     assert await _says(client, clock, "11") == f"感谢您对编号{reference}的答复作出评价！"
@@ -252,13 +257,17 @@ async def test_after_the_close_a_new_message_is_a_new_inquiry_and_a_possible_rep
     assert view["possible_repeat"] is False
     closed = await client.post(f"{P}/{reference}/close", json={"reason": "已办结"}, headers=key)
     assert closed.status_code == 200, closed.text
-    assert await _says(client, clock, "按你们说的去补缴，窗口说办不了") == ""
+    assert await _says(client, clock, "按你们说的去补缴社保，窗口说办不了") == ""
     async with committing_maker() as session:
         newer = (await session.scalars(select(Inquiry).order_by(Inquiry.id.desc()))).first()
     assert newer is not None
     assert newer.reference != reference
     assert newer.possible_repeat is True
-    assert newer.previous_inquiry_id is not None
+    assert newer.previous_inquiry_id == inquiry.id
+    async with committing_maker.begin() as session:
+        assert await routing.route(session, inquiry_id=newer.id, now=newer.received_at, keywords=[])
+    view = (await client.get(f"{P}/{newer.reference}", headers=key)).json()
+    assert (view.get("possible_repeat"), view.get("previous_reference")) == (True, reference), view
     async with committing_maker() as session:
         events = list(await session.scalars(select(InquiryEvent.action)))
     assert "followed_up" in events

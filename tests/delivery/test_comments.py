@@ -24,6 +24,7 @@ from app.routing import service as routing
 from app.settings import settings
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Clock, make_client
+from tests.delivery.conftest import OPENID
 from tests.delivery.test_outbox import WEBHOOK
 from tests.fakes.wechat_api import FakeWeChat, serve
 from tests.fakes.weibo_api import FakeWeibo
@@ -98,6 +99,8 @@ async def test_comments_are_polled_page_by_page_and_answered_once(
     assert (article.platform_id, article.msg_data_id) == ("ART_1", MSG_DATA_ID)
     # 60 comments: two calls of at most 49.
     fake.comments[(MSG_DATA_ID, 0)] = [_comment(n, now) for n in range(1, 61)]
+    # One reader is also the citizen of the private inquiry: their comment is linked to none.
+    fake.comments[(MSG_DATA_ID, 0)][59]["openid"] = OPENID
     await comment_tasks.poll_comments(int(now.timestamp()))
     assert [(c["begin"], c["count"], c["index"]) for c in fake.comment_calls] == [
         (0, 49, 0),
@@ -117,6 +120,8 @@ async def test_comments_are_polled_page_by_page_and_answered_once(
             )
         )
         assert len({i.reference for i in inquiries}) == 61  # never threaded
+        [theirs] = [i for i in inquiries if i.citizen_id == OPENID]
+        assert (theirs.previous_inquiry_id, theirs.possible_repeat) == (None, False)
         assert all(not i.accepts_messages for i in inquiries)
         first, second = inquiries[0], inquiries[1]
         hrss = await session.scalar(select(Department).where(Department.code == "hefei-hrss"))
