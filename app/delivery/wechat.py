@@ -103,12 +103,11 @@ async def get_media(
             raise Unknown(f"HTTP {response.status_code}, not JSON") from None
         if isinstance(answer, dict) and answer.get("video_url"):
             # A video comes as its address (wechatpy's media.download leaves it to the caller).
-            try:
-                video = await http.get(str(answer["video_url"]), timeout=TIMEOUT)
-            except httpx.TransportError as exc:
-                raise Unknown(f"{type(exc).__name__}: {exc}") from exc
-            if video.status_code != 200 or len(video.content) > max_bytes:
-                raise Unknown(f"video: HTTP {video.status_code}, {len(video.content)} bytes")
+            video = await download(http, str(answer["video_url"]), {})
+            if video.status_code != 200:
+                raise Unknown(f"video: HTTP {video.status_code}")
+            if len(video.content) > max_bytes:
+                raise WeChatError(0, f"larger than MEDIA_MAX_BYTES ({max_bytes})")
             return video.content, video.headers.get("content-type", "video/mp4").split(";")[0]
         raise WeChatError(int(str(answer.get("errcode", -1))), str(answer.get("errmsg", "")))
     if response.status_code != 200:

@@ -309,3 +309,44 @@ async def test_with_an_object_store_media_are_kept_in_the_bucket(
     for shown in view["media"]:
         served = await client.get(shown["href"], headers=key)
         assert (served.status_code, served.content) == (200, JPEG)
+
+
+async def test_a_video_is_fetched_from_the_address_wechat_gives_and_too_large_is_failed(
+    fake: FakeWeChat,
+    city: City,
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """media/get answers a video with its address (`video_url`): the job follows it. A file
+    over MEDIA_MAX_BYTES is failed at once, saying so: retrying would fetch it again for
+    nothing."""
+    client, key, reference = city
+    small, large = b"\x00\x00\x00\x18ftypmp42" + bytes(1000), bytes(4096)
+    fake.videos.update({"VIDEO_1": small, "VIDEO_2": large})
+    monkeypatch.setattr(settings(), "media_max_bytes", 2048)
+    for media_id in ("VIDEO_1", "VIDEO_2"):
+        clock.now += timedelta(seconds=1)
+        video = message_xml(
+            "video",
+            sender=OPENID,
+            create_time=int(clock.now.timestamp()),
+            MediaId=media_id,
+            ThumbMediaId="THUMB_1",
+        )
+        assert (await WeChat(WEBHOOK, clock).post(client, video)).status_code == 200
+    for row in await _media(committing_maker):
+        await media_tasks.fetch(row.id)
+    kept, refused = await _media(committing_maker)
+    assert (kept.kind, kept.status, kept.content_type, kept.size) == (
+        "video",
+        MediaStatus.stored,
+        "video/mp4",
+        len(small),
+    )
+    assert (refused.status, refused.error) == (
+        MediaStatus.failed,
+        "larger than MEDIA_MAX_BYTES (2048)",
+    )
+    served = await client.get(f"{P}/{reference}/media/{kept.id}", headers=key)
+    assert (served.status_code, served.content) == (200, small)

@@ -42,6 +42,8 @@ class FakeWeChat:
     sends: list[dict[str, Any]] = field(default_factory=list)  # each send that was accepted
     # media/get: the files it still keeps, by media_id (content, type); others expired.
     media_files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    # Videos: media/get answers their address (`video_url`), served by this fake too.
+    videos: dict[str, bytes] = field(default_factory=dict)
     media_requests: int = 0
     # freepublish/batchget: the items it answers (as the platform shapes them), newest first.
     published: list[dict[str, Any]] = field(default_factory=list)
@@ -117,11 +119,18 @@ class FakeWeChat:
             code = 42001 if given in self.expired else 40014
             return JSONResponse({"errcode": code, "errmsg": ERRMSG[code]})
         self.media_requests += 1
-        found = self.media_files.get(request.query_params.get("media_id", ""))
+        media_id = request.query_params.get("media_id", "")
+        if media_id in self.videos:
+            return JSONResponse({"video_url": f"{self.url}/video/{media_id}.mp4"})
+        found = self.media_files.get(media_id)
         if found is None:
             return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
         content, content_type = found
         return Response(content, media_type=content_type)
+
+    async def video(self, request: Request) -> Response:
+        """A video's address, as media/get gave it."""
+        return Response(self.videos[request.path_params["media_id"]], media_type="video/mp4")
 
     async def batchget(self, request: Request) -> JSONResponse:
         """freepublish/batchget: the published articles, newest first, `count` from `offset`."""
@@ -200,6 +209,7 @@ class FakeWeChat:
                 Route("/cgi-bin/message/subscribe/bizsend", self.bizsend, methods=["POST"]),
                 Route("/cgi-bin/message/template/send", self.template, methods=["POST"]),
                 Route("/cgi-bin/media/get", self.media, methods=["GET"]),
+                Route("/video/{media_id:str}.mp4", self.video, methods=["GET"]),
                 Route("/cgi-bin/freepublish/batchget", self.batchget, methods=["POST"]),
                 Route("/datacube/getarticlesummary", self.summary, methods=["POST"]),
                 Route("/cgi-bin/comment/list", self.comment_list, methods=["POST"]),
