@@ -299,6 +299,21 @@ async def test_weibo_comments_and_mentions_are_read_into_inquiries_and_answered_
         async with committing_maker() as session:
             row = await session.scalar(select(Delivery).where(Delivery.inquiry_id == first.id))
         assert row is not None
+        # A server error may have posted it: uncertain, never tried again by itself.
+        fake_weibo.comment_script = [(503, 10001)]
+        await tasks.deliver(row.id)
+        await tasks.deliver(row.id)
+        async with committing_maker() as session:
+            unsure = await session.get_one(Delivery, row.id)
+        assert (unsure.status, unsure.error_code) == (DeliveryStatus.uncertain, "10001")
+        assert fake_weibo.comment_replies == []
+        # The department looked under the post, found nothing, and sends it again.
+        async with make_client(committing_maker, clock) as client:
+            resent = await client.post(
+                f"{P}/{first.reference}/deliveries/{row.id}/resend",
+                headers=auth(keys["responder"]),
+            )
+            assert resent.status_code == 200, resent.text
         await tasks.deliver(row.id)
         async with committing_maker() as session:
             sent = await session.get_one(Delivery, row.id)

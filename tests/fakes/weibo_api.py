@@ -29,6 +29,8 @@ class FakeWeibo:
     feeds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     comment_calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     comment_replies: list[dict[str, str]] = field(default_factory=list)
+    # What the next comment replies answer: (HTTP status, error_code), or None for a success.
+    comment_script: list[tuple[int, int] | None] = field(default_factory=list)
     # mss/msget: the files fans sent, by fid (bytes, content type); any other fid is refused.
     media_files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     media_requests: int = 0
@@ -90,6 +92,9 @@ class FakeWeibo:
         if form.get("access_token") != self.token:
             return self._error(403, 21332, "invalid_access_token")
         self.requests += 1
+        if self.comment_script and (planned := self.comment_script.pop(0)) is not None:
+            status, code = planned
+            return self._error(status, code, "error")
         self.comment_replies.append(form)
         return JSONResponse({"id": 9000 + len(self.comment_replies), "text": form.get("comment")})
 
