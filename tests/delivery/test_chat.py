@@ -201,7 +201,8 @@ async def test_a_single_digit_the_window_and_the_one_reminder(
 ) -> None:
     client, key, reference = city
     await _answer(client, key, reference)
-    await _deliver_all(committing_maker)
+    await _deliver_all(committing_maker)  # the answer
+    await _deliver_all(committing_maker)  # the prompt
 
     async def prompted(days_ago: float) -> None:
         async with committing_maker.begin() as session:
@@ -231,6 +232,8 @@ async def test_a_single_digit_the_window_and_the_one_reminder(
         )
     assert len(prompts) == 2
     assert "还未收到您的评价" in prompts[-1]
+    await _deliver_all(committing_maker)  # the reminder reaches the citizen
+    assert "还未收到您的评价" in fake.sends[-1]["text"]["content"]
     # A single digit is satisfaction alone.
     assert (
         await _says(client, clock, "３") == f"感谢您对编号{reference}的答复作出评价！"
