@@ -391,6 +391,7 @@ async def correct_kind(
         service.NotHolder,
         referrals.ReferralEntryNotFound,
         referrals.UnverifiedEntry,
+        referrals.PublicNote,
         service.TransitionNotAllowed,
     ),
 )

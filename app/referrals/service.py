@@ -7,7 +7,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.delivery import service as outbox
-from app.inquiries.models import Inquiry, InquiryStatus
+from app.inquiries.models import Channel, Inquiry, InquiryStatus
 from app.inquiries.service import transition
 from app.problems import Conflict, NotFound, Problem
 from app.referrals.models import Referral, ReferralEntry
@@ -118,6 +118,15 @@ def citizen_text(entry: ReferralEntry, *, reference: str, note: str = "") -> str
     return f"{text}{note}" if note else text
 
 
+class PublicNote(Conflict):
+    title = "No note on a public comment's referral"
+    slug = "public-referral-note"
+    example_detail = (
+        "WX20261124-000123 is a public comment: its referral is posted under the article with "
+        "the directory's verified text only; a note would go public unreviewed."
+    )
+
+
 async def refer(
     session: AsyncSession,
     inquiry: Inquiry,
@@ -128,8 +137,15 @@ async def refer(
     note: str = "",
     details: dict[str, Any] | None = None,
 ) -> Referral:
-    """End an inquiry out of scope: the referral record, its reply queued, status `referred`."""
+    """End an inquiry out of scope: the referral record, its reply queued, status `referred`.
+    On a public comment it is the comment's one reply, posted at once: the entry's verified
+    text only (a public reply of a person's words passes a reviewer)."""
     usable(entry)
+    if note and inquiry.channel is Channel.comment:
+        raise PublicNote(
+            f"{inquiry.reference} is a public comment: its referral is posted under the article "
+            "with the directory's verified text only; a note would go public unreviewed."
+        )
     text = citizen_text(entry, reference=inquiry.reference, note=note)
     referral = Referral(
         inquiry_id=inquiry.id, entry_id=entry.id, basis=entry.basis, explanation=text, actor=actor
