@@ -397,3 +397,52 @@ async def test_digits_count_from_when_the_prompt_reaches_the_citizen(
     async with committing_maker() as session:
         rating = (await session.scalars(select(Rating))).one()
     assert (rating.solved, rating.satisfaction) == (True, 2)
+
+
+@pytest.mark.parametrize(
+    ("digits", "solved", "satisfaction", "bad"),
+    [
+        ("14", True, 4, True),  # solved, yet 不满意
+        ("21", False, 1, True),  # 未解决, however satisfied
+        ("5", None, 5, True),  # satisfaction alone: 非常不满意
+        ("13", True, 3, False),  # 已解决, 基本满意
+    ],
+)
+async def test_which_ratings_open_a_call_back_and_one_not_reached(
+    fake: FakeWeChat,
+    city: City,
+    committing_maker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    digits: str,
+    solved: bool | None,
+    satisfaction: int,
+    bad: bool,
+) -> None:
+    """A bad rating is 4 or 5, or 未解决, whatever the other axis says. A call-back that did
+    not reach the citizen is recorded too, and asks for no new rating."""
+    client, key, reference = city
+    await _answer(client, key, reference)
+    await _deliver_all(committing_maker)  # the answer
+    await _deliver_all(committing_maker)  # the prompt
+    assert await _says(client, clock, digits) == f"感谢您对编号{reference}的答复作出评价！"
+    async with committing_maker() as session:
+        rating = (await session.scalars(select(Rating))).one()
+    assert (rating.solved, rating.satisfaction) == (solved, satisfaction)
+    await rating_tasks.rating_received(rating.id)
+    view = (await client.get(f"{P}/{reference}", headers=key)).json()
+    assert len(view["callbacks"]) == (1 if bad else 0)
+    if not bad:
+        return
+    [callback] = view["callbacks"]
+    sent = len(fake.sends)
+    done = await client.post(
+        f"{P}/{reference}/callbacks/{callback['id']}",
+        json={"reached": False, "outcome": "三次致电均未接通，已短信告知。"},
+        headers=key,
+    )
+    assert done.status_code == 200, done.text
+    await _deliver_all(committing_maker)
+    assert len(fake.sends) == sent  # nobody to ask again
+    listed = (await client.get("/api/v1/callbacks?status=done", headers=key)).json()
+    assert [(c["id"], c["status"]) for c in listed] == [(callback["id"], "done")]
+    assert (await client.get("/api/v1/callbacks", headers=key)).json() == []  # open: none
