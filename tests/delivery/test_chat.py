@@ -3,7 +3,9 @@ status queries, ratings on two axes with a reminder and call-backs (回访), a m
 answer and after the close, and an unfollow."""
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -11,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wechatpy import parse_message
 
+from app.deadlines.calendar import CHINA
 from app.delivery import tasks
 from app.delivery.models import Delivery, DeliveryStatus
 from app.departments.models import Department
@@ -22,7 +25,7 @@ from app.ratings.models import Callback, Rating
 from app.replies.models import Reply, ReplyPurpose
 from app.routing import service as routing
 from tests import factories
-from tests.conftest import Clock
+from tests.conftest import Clock, make_client
 from tests.delivery.conftest import OPENID
 from tests.delivery.test_outbox import (
     ANSWER,
@@ -33,10 +36,12 @@ from tests.delivery.test_outbox import (
     _close_window,
     _decision_xml,
     _deliveries,
+    _weibo_fan_wrote,
 )
 from tests.fakes.wechat_api import FakeWeChat
+from tests.fakes.weibo_api import FakeWeibo
 from tests.inquiries.test_work import auth, feed
-from tests.webhooks.peers import WeChat, message_xml, text_xml
+from tests.webhooks.peers import WeChat, Weibo, message_xml, text_xml, weibo_text
 
 pytestmark = pytest.mark.committing
 P = "/api/v1/inquiries"
@@ -446,3 +451,28 @@ async def test_which_ratings_open_a_call_back_and_one_not_reached(
     listed = (await client.get("/api/v1/callbacks?status=done", headers=key)).json()
     assert [(c["id"], c["status"]) for c in listed] == [(callback["id"], "done")]
     assert (await client.get("/api/v1/callbacks", headers=key)).json() == []  # open: none
+
+
+async def test_a_weibo_fan_asks_for_status_and_gets_the_passive_reply(
+    fake_weibo: FakeWeibo, committing_maker: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """The same command on Weibo: the status comes back in the push's answer (URL-encoded JSON
+    text), at once; a fan who is not the inquiry's citizen learns nothing."""
+    clock.now = datetime.now(UTC).replace(microsecond=0)
+    account, inquiry, _ = await _weibo_fan_wrote(committing_maker, fake_weibo, clock.now)
+    peer = Weibo(f"/webhooks/weibo/{account.code}", clock, secret="w" * 32)
+
+    async def asks(sender: str) -> str:
+        clock.now += timedelta(seconds=1)
+        created = clock.now.astimezone(CHINA).strftime("%a %b %d %H:%M:%S %z %Y")
+        push = weibo_text(f"查询 {inquiry.reference}", sender=sender, created_at=created)
+        async with make_client(committing_maker, clock) as client:
+            answer = await peer.post(client, push | {"receiver_id": int(account.weibo_uid or 0)})
+        assert answer.status_code == 200, answer.text
+        return str(json.loads(unquote(answer.json()["data"]))["text"])
+
+    own = await asks("1902538057")
+    assert inquiry.reference in own
+    assert "正在办理中" in own
+    assert await asks("1111111111") == f"未找到编号为{inquiry.reference}的留言，请核对编号后再试。"
+    assert await _count(committing_maker, Inquiry) == 1
