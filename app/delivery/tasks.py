@@ -37,7 +37,7 @@ async def deliver(delivery_id: int, *, last_attempt: bool = False) -> None:
     if job is None:
         return
     if job.via is Via.message and job.channel is Channel.comment and job.comment is None:
-        # Visible, never silent: public comment replies are not built yet.
+        # Visible, never silent: a comment inquiry with no comment behind it has nowhere to go.
         await _settle(
             job,
             DeliveryStatus.failed,
