@@ -20,6 +20,9 @@ from app.inquiries.models import Channel, Inquiry, InquiryStatus
 from app.people import service as people
 from app.people.models import Person, Role
 from app.people.schemas import PersonCreate
+from app.referrals import service as referrals
+from app.referrals.models import ReferralChannel, ReferralEntry
+from app.referrals.schemas import ReferralEntryCreate
 from app.webhooks import service as intake
 
 
@@ -136,3 +139,21 @@ async def inquiry(
         )
     await session.flush()
     return opened
+
+
+async def court(session: AsyncSession) -> ReferralEntry:
+    """A verified referral entry, `hefei-court`, reached by phone at 0551-12368."""
+    entry = await referrals.create_entry(
+        session,
+        data=ReferralEntryCreate(
+            code="hefei-court",
+            name="合肥市中级人民法院",
+            handles="本市民商事案件的审判和执行",
+            channel=ReferralChannel.phone,
+            contact="0551-12368",
+            basis="《中华人民共和国民事诉讼法》",
+            template="您反映的事项由{name}办理（{handles}）。请通过{contact}联系办理。",
+        ),
+    )
+    entry.verified = True
+    return entry

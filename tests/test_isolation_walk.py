@@ -37,9 +37,6 @@ from app.departments.models import Department
 from app.inquiries.models import Inquiry
 from app.main import create_app
 from app.people.models import Role as PersonRole
-from app.referrals import service as referrals
-from app.referrals.models import ReferralChannel
-from app.referrals.schemas import ReferralEntryCreate
 from app.replies import service as replies
 from app.routing import service as routing
 from app.routing.schemas import RoutingRuleCreate
@@ -415,19 +412,7 @@ async def seed(session: AsyncSession, now: datetime) -> tuple[Cast, dict[str, st
     account = await factories.account(
         session, office, wechat_token=WECHAT_TOKEN, wechat_encoding_aes_key=WECHAT_AES_KEY
     )
-    entry = await referrals.create_entry(
-        session,
-        data=ReferralEntryCreate(
-            code="hefei-court",
-            name="合肥市中级人民法院",
-            handles="本市民商事案件的审判和执行",
-            channel=ReferralChannel.phone,
-            contact="0551-12368",
-            basis="《中华人民共和国民事诉讼法》",
-            template="您反映的事项由{name}办理（{handles}）。请通过{contact}联系办理。",
-        ),
-    )
-    entry.verified = True
+    entry = await factories.court(session)
     for priority, (role, (keyword, _)) in enumerate(TEXTS.items()):
         if keyword is not None:
             await routing.create_rule(

@@ -19,9 +19,6 @@ from app.departments.models import Department
 from app.inquiries.models import Channel, EventAction, Inquiry, InquiryEvent
 from app.publications import tasks as publication_tasks
 from app.publications.models import Publication
-from app.referrals import service as referrals
-from app.referrals.models import ReferralChannel
-from app.referrals.schemas import ReferralEntryCreate
 from app.replies.models import Reply
 from app.routing import service as routing
 from app.settings import settings
@@ -233,19 +230,7 @@ async def test_comments_are_polled_page_by_page_and_answered_once(
     fifth = inquiries[4]
     async with committing_maker.begin() as session:
         assert await routing.route(session, inquiry_id=fifth.id, now=fifth.received_at, keywords=[])
-        entry = await referrals.create_entry(
-            session,
-            data=ReferralEntryCreate(
-                code="hefei-court",
-                name="合肥市中级人民法院",
-                handles="本市民商事案件的审判和执行",
-                channel=ReferralChannel.phone,
-                contact="0551-12368",
-                basis="《中华人民共和国民事诉讼法》",
-                template="您反映的事项由{name}办理（{handles}）。请通过{contact}联系办理。",
-            ),
-        )
-        entry.verified = True
+        await factories.court(session)
     noted = await client.post(
         f"{P}/{fifth.reference}/refer",
         json={"entry_code": "hefei-court", "note": "经办人张三，手机13912345678"},

@@ -13,9 +13,6 @@ from app.answers import service as answers
 from app.delivery import service, tasks
 from app.delivery.models import Delivery, DeliveryStatus, PlatformToken, Via
 from app.inquiries.models import Inquiry, InquiryEvent, InquiryMessage
-from app.referrals import service as referrals
-from app.referrals.models import ReferralChannel
-from app.referrals.schemas import ReferralEntryCreate
 from app.replies.models import Reply, ReplyPurpose
 from app.routing import service as routing
 from app.routing import tasks as routing_tasks
@@ -257,21 +254,8 @@ async def test_a_referral_is_delivered_like_any_reply(
     committing_maker: async_sessionmaker[AsyncSession],
 ) -> None:
     client, key, reference = city
-    async with committing_maker() as session:
-        entry = await referrals.create_entry(
-            session,
-            data=ReferralEntryCreate(
-                code="hefei-court",
-                name="合肥市中级人民法院",
-                handles="本市民商事案件的审判和执行",
-                channel=ReferralChannel.phone,
-                contact="0551-12368",
-                basis="《中华人民共和国民事诉讼法》",
-                template="您反映的事项由{name}办理（{handles}）。请通过{contact}联系办理。",
-            ),
-        )
-        entry.verified = True
-        await session.commit()
+    async with committing_maker.begin() as session:
+        await factories.court(session)
     referred = await client.post(
         f"{P}/{reference}/refer", json={"entry_code": "hefei-court"}, headers=key
     )
