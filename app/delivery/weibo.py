@@ -94,40 +94,35 @@ async def comment_reply(
 ) -> None:
     """POST /2/comments/reply/biz.json: the public reply to a comment (`cid`) under its post
     (`id`)."""
-    try:
-        response = await http.post(
-            f"{base}/2/comments/reply/biz.json",
-            data={
-                "access_token": access_token,
-                "cid": comment_id,
-                "id": post_id,
-                "comment": content,
-            },
-            timeout=TIMEOUT,
-        )
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise Unsent(f"{type(exc).__name__}: {exc}") from exc
-    except httpx.TransportError as exc:
-        raise Unknown(f"{type(exc).__name__}: {exc}") from exc
-    await _answer(response)
+    await _send(
+        http,
+        f"{base}/2/comments/reply/biz.json",
+        {"access_token": access_token, "cid": comment_id, "id": post_id, "comment": content},
+    )
 
 
 async def reply_text(
     http: httpx.AsyncClient, base: str, *, access_token: str, receiver_id: str, content: str
 ) -> None:
     """A text reply to one fan (their uid), within the window after their message."""
+    await _send(
+        http,
+        f"{base}/2/messages/reply/biz.json",
+        {
+            "access_token": access_token,
+            "type": "text",
+            "data": json.dumps({"text": content}, ensure_ascii=False),
+            "receiver_id": receiver_id,
+            "save_sender_box": "1",
+        },
+    )
+
+
+async def _send(http: httpx.AsyncClient, url: str, form: dict[str, str]) -> None:
+    """A form POST that sends something: not connected is Unsent (safe to try again), cut
+    short Unknown (it may have gone out); then Weibo's answer, or WeiboError."""
     try:
-        response = await http.post(
-            f"{base}/2/messages/reply/biz.json",
-            data={
-                "access_token": access_token,
-                "type": "text",
-                "data": json.dumps({"text": content}, ensure_ascii=False),
-                "receiver_id": receiver_id,
-                "save_sender_box": "1",
-            },
-            timeout=TIMEOUT,
-        )
+        response = await http.post(url, data=form, timeout=TIMEOUT)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise Unsent(f"{type(exc).__name__}: {exc}") from exc
     except httpx.TransportError as exc:
